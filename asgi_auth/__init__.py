@@ -1,0 +1,73 @@
+"""asgi_auth: FastAPI's security schemes as one pure ASGI middleware, for any framework."""
+
+from .context import AuthContext, Principal, SecurityScopes
+from .dependencies import get_auth, get_security_scopes, require_scopes
+from .errors import (
+    AuthError,
+    ConfigurationError,
+    InsufficientScope,
+    InvalidCredentials,
+    NotAuthenticated,
+    ServiceUnavailable,
+)
+from .middleware import AuthMiddleware
+from .policy import AuthPolicy, Rule
+from .schemes import (
+    APIKeyCookie,
+    APIKeyHeader,
+    APIKeyQuery,
+    HTTPAuthorizationCredentials,
+    HTTPBase,
+    HTTPBasic,
+    HTTPBasicCredentials,
+    HTTPBearer,
+    HTTPDigest,
+    OAuth2,
+    OAuth2AuthorizationCodeBearer,
+    OAuth2PasswordBearer,
+    OpenIdConnect,
+    SecurityScheme,
+    inline,
+)
+from .stores import MemoryNonceCounter, NonceCounter
+from .verifiers import DiscoveryVerifier, JWKSClient, JWTVerifier
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "APIKeyCookie",
+    "APIKeyHeader",
+    "APIKeyQuery",
+    "AuthContext",
+    "AuthError",
+    "AuthMiddleware",
+    "AuthPolicy",
+    "ConfigurationError",
+    "DiscoveryVerifier",
+    "HTTPAuthorizationCredentials",
+    "HTTPBase",
+    "HTTPBasic",
+    "HTTPBasicCredentials",
+    "HTTPBearer",
+    "HTTPDigest",
+    "InsufficientScope",
+    "InvalidCredentials",
+    "JWKSClient",
+    "JWTVerifier",
+    "MemoryNonceCounter",
+    "NonceCounter",
+    "NotAuthenticated",
+    "OAuth2",
+    "OAuth2AuthorizationCodeBearer",
+    "OAuth2PasswordBearer",
+    "OpenIdConnect",
+    "Principal",
+    "Rule",
+    "SecurityScheme",
+    "SecurityScopes",
+    "ServiceUnavailable",
+    "get_auth",
+    "get_security_scopes",
+    "inline",
+    "require_scopes",
+]

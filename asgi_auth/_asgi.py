@@ -1,0 +1,70 @@
+"""Reading a request's credentials straight from the ASGI scope, each part at most once.
+
+Everything is decoded the way Starlette decodes it (latin-1 headers, first header of a
+name wins, last query value wins, Starlette's cookie parser), so the middleware and the
+app it guards can never read two different values from one request.
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import QueryParams
+from starlette.requests import cookie_parser
+
+from ._types import Scope
+
+__all__ = ["RequestView", "route_path"]
+
+MAX_COOKIE_HEADER = 8192
+MAX_QUERY_STRING = 8192
+
+
+def route_path(scope: Scope) -> str:
+    """The path the app's router matches: `scope["path"]` less `root_path` (as Starlette)."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if not root_path or not path.startswith(root_path):
+        return path
+    if path == root_path:
+        return ""
+    if path[len(root_path)] == "/":
+        return path[len(root_path) :]
+    return path
+
+
+class RequestView:
+    """Lazy, cached access to the parts of a request that carry credentials."""
+
+    __slots__ = ("_cookies", "_headers", "_query", "scope")
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self._headers: dict[bytes, str | None] = {}
+        self._query: QueryParams | None = None
+        self._cookies: dict[str, str] | None = None
+
+    def header(self, name: bytes) -> str | None:
+        """The first value of header `name` (lower-case bytes), as Starlette returns it."""
+        try:
+            return self._headers[name]
+        except KeyError:
+            pass
+        value: str | None = None
+        for key, raw in self.scope["headers"]:
+            if key == name:
+                value = raw.decode("latin-1")
+                break
+        self._headers[name] = value
+        return value
+
+    def query(self, name: str) -> str | None:
+        if self._query is None:
+            raw: bytes = self.scope.get("query_string", b"")
+            # Oversized query strings are not parsed for credentials: fail closed.
+            self._query = QueryParams(raw) if len(raw) <= MAX_QUERY_STRING else QueryParams()
+        return self._query.get(name)
+
+    def cookie(self, name: str) -> str | None:
+        if self._cookies is None:
+            raw = self.header(b"cookie")
+            self._cookies = cookie_parser(raw) if raw and len(raw) <= MAX_COOKIE_HEADER else {}
+        return self._cookies.get(name)

@@ -1,0 +1,174 @@
+"""What the app reads after the middleware has decided: `AuthContext` and friends.
+
+`Principal` is a Starlette `BaseUser`, so `request.user` works unchanged; any other
+object a verifier returns is wrapped so that it does too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from starlette.authentication import AuthCredentials, BaseUser, UnauthenticatedUser
+
+__all__ = ["AuthContext", "Principal", "SecurityScopes"]
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+class SecurityScopes:
+    """The scopes the matched requirement asks for, shaped like FastAPI's class.
+
+    `scopes` is a list and `scope_str` the space-joined string, ready for a
+    `WWW-Authenticate: Bearer scope="…"` header.
+    """
+
+    __slots__ = ("scope_str", "scopes")
+
+    def __init__(self, scopes: Iterable[str] | None = None) -> None:
+        self.scopes: list[str] = list(scopes or [])
+        self.scope_str: str = " ".join(self.scopes)
+
+    def __repr__(self) -> str:
+        return f"SecurityScopes(scopes={self.scopes!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SecurityScopes) and other.scopes == self.scopes
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.scopes))
+
+
+class Principal(BaseUser):
+    """Who a verifier says the caller is, and which scopes that grants.
+
+    Returning one of these (or any object with a `scopes` attribute) from a verifier
+    is how scopes are granted.
+    """
+
+    __slots__ = ("claims", "name", "scopes", "subject")
+
+    def __init__(
+        self,
+        subject: str,
+        scopes: Iterable[str] = (),
+        *,
+        name: str | None = None,
+        claims: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.subject = subject
+        self.scopes: frozenset[str] = frozenset(scopes)
+        self.name = name
+        self.claims: Mapping[str, Any] = MappingProxyType(dict(claims)) if claims else _EMPTY
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.subject
+
+    @property
+    def identity(self) -> str:
+        return self.subject
+
+    def __repr__(self) -> str:
+        # Claims stay out: they may carry personal data; the subject identifies well enough.
+        return f"Principal(subject={self.subject!r}, scopes={sorted(self.scopes)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Principal)
+            and other.subject == self.subject
+            and other.scopes == self.scopes
+            and dict(other.claims) == dict(self.claims)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.subject, self.scopes))
+
+
+class AuthenticatedUser(BaseUser):
+    """Starlette's view of a principal that is not a `BaseUser` itself."""
+
+    __slots__ = ("principal",)
+
+    def __init__(self, principal: Any) -> None:
+        self.principal = principal
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def display_name(self) -> str:
+        for attr in ("display_name", "username", "name", "subject", "sub"):
+            value = getattr(self.principal, attr, None)
+            if isinstance(value, str):
+                return value
+        return ""
+
+    @property
+    def identity(self) -> str:
+        for attr in ("identity", "id", "subject", "sub", "username"):
+            value = getattr(self.principal, attr, None)
+            if value is not None:
+                return str(value)
+        return ""
+
+
+def granted_scopes(principal: Any) -> frozenset[str]:
+    """The scopes a principal grants: its `scopes` attribute, else none."""
+    scopes = getattr(principal, "scopes", None)
+    if scopes is None:
+        return frozenset()
+    if isinstance(scopes, str):  # a JWT-style "a b c" string is a common slip
+        return frozenset(scopes.split())
+    return frozenset(scopes)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class AuthContext:
+    """The middleware's decision for one request, stored in `scope["state"]["auth"]`.
+
+    `authenticated` is true when a verifier vouched for the credentials; a scheme
+    without a verifier only extracts, leaving `credentials` for the app to check.
+    `principals` maps each scheme of the satisfied alternative to its principal, for
+    requirements that AND several schemes.
+    """
+
+    authenticated: bool = False
+    scheme: str | None = None
+    principal: Any = None
+    credentials: Any = None
+    scopes: frozenset[str] = frozenset()
+    security_scopes: SecurityScopes = field(default_factory=SecurityScopes)
+    rule: str | None = None
+    claims: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    principals: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+    def __repr__(self) -> str:
+        # Never the credentials: a repr ends up in logs and tracebacks.
+        return (
+            f"AuthContext(authenticated={self.authenticated}, scheme={self.scheme!r}, "
+            f"principal={self.principal!r}, scopes={sorted(self.scopes)!r}, "
+            f"security_scopes={self.security_scopes.scopes!r}, rule={self.rule!r})"
+        )
+
+    @property
+    def user(self) -> BaseUser:
+        """The principal as Starlette's `request.user` expects it."""
+        principal = self.principal
+        if not self.authenticated:
+            return UnauthenticatedUser()
+        if isinstance(principal, BaseUser):
+            return principal
+        return AuthenticatedUser(principal)
+
+    @property
+    def auth_credentials(self) -> AuthCredentials:
+        """Starlette's `request.auth`: the granted scopes, sorted for stable output."""
+        return AuthCredentials(sorted(self.scopes))

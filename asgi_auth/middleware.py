@@ -1,0 +1,65 @@
+"""`AuthMiddleware`: the pure ASGI guard in front of an app.
+
+Shaped like Starlette's own middlewares: the policy is compiled before the first
+request, `__call__` does only per-request work, and scopes other than `http` and
+`websocket` (`lifespan`) pass through untouched. The inner app's `receive` and `send`
+are never wrapped, so streaming responses and request bodies flow as if it were absent.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from ._asgi import RequestView, route_path
+from ._types import ASGIApp, Receive, Scope, Send
+from .context import AuthContext
+from .errors import ConfigurationError, ErrorResponse, OnError
+from .policy import AuthPolicy
+
+__all__ = ["AuthMiddleware"]
+
+
+class AuthMiddleware:
+    """Authenticate and authorize every request against `policy` before `app` sees it.
+
+    On success the decision is stored as `scope["state"]["auth"]` (an `AuthContext`),
+    and Starlette's `scope["auth"]` / `scope["user"]` are set; otherwise the request
+    is answered with 401/403 and the challenges, or by `on_error(scope, error)`.
+    """
+
+    def __init__(self, app: ASGIApp, policy: AuthPolicy, *, on_error: OnError | None = None) -> None:
+        if not isinstance(policy, AuthPolicy):
+            raise ConfigurationError(f"AuthMiddleware needs policy=AuthPolicy(...), not {policy!r}")
+        self.app = app
+        self.policy = policy
+        self.on_error = on_error if on_error is not None else policy.on_error
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope_type = scope["type"]
+        if scope_type != "http" and scope_type != "websocket":
+            await self.app(scope, receive, send)
+            return
+        # A websocket handshake is an HTTP GET on the wire, and is matched as one.
+        method = scope["method"] if scope_type == "http" else "GET"
+        requirement = self.policy.match(route_path(scope), method)
+        if requirement.public:
+            result: AuthContext | ErrorResponse = requirement.anonymous_context
+        else:
+            result = await requirement.authenticate(RequestView(scope))
+        if type(result) is AuthContext:
+            state = scope.get("state")
+            if state is None:
+                scope["state"] = state = {}
+            state["auth"] = result
+            scope["auth"] = result.auth_credentials
+            scope["user"] = result.user
+            await self.app(scope, receive, send)
+            return
+        assert isinstance(result, ErrorResponse)
+        if self.on_error is None:
+            await result(scope, receive, send)
+            return
+        responder = self.on_error(scope, result.error)
+        if inspect.isawaitable(responder):
+            responder = await responder
+        await responder(scope, receive, send)

@@ -1,0 +1,119 @@
+"""`AuthPolicy` and `Rule`: the one declaration that the middleware enforces and the
+OpenAPI patcher documents.
+
+Everything is checked and compiled when the policy is built, so a mistake stops the
+application at start-up with a message that names the rule, never a request later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from .errors import ConfigurationError, OnError
+from .requirement import Requirement, RequireSpec, normalize
+from .routing import Router, Template, parse_template
+from .schemes.base import SecurityScheme
+
+__all__ = ["AuthPolicy", "Rule"]
+
+_HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+_NO_DEFAULT: Any = object()
+
+
+class Rule:
+    """`Rule(path, methods=None, require=...)`: who may call the routes `path` matches.
+
+    `path` is a Starlette path template (`{name}`, `{name:int}`, `{rest:path}`);
+    `methods` limits the rule to those HTTP methods (`HEAD` follows `GET`).
+    """
+
+    __slots__ = ("methods", "path", "require", "template")
+
+    def __init__(self, path: str, *, methods: Iterable[str] | None = None, require: RequireSpec) -> None:
+        self.path = path
+        self.template: Template = parse_template(path)
+        if isinstance(methods, str):
+            raise ConfigurationError(f"rule {path!r}: methods must be a list, e.g. methods=[{methods!r}]")
+        self.methods: frozenset[str] | None = None if methods is None else frozenset(m.upper() for m in methods)
+        if self.methods is not None:
+            if not self.methods:
+                raise ConfigurationError(f"rule {path!r}: methods=[] matches nothing; leave it out to match any")
+            unknown = self.methods - _HTTP_METHODS
+            if unknown:
+                raise ConfigurationError(f"rule {path!r}: unknown HTTP method(s) {', '.join(sorted(unknown))}")
+        self.require = require
+
+    def __repr__(self) -> str:
+        methods = f", methods={sorted(self.methods)!r}" if self.methods else ""
+        return f"Rule({self.path!r}{methods})"
+
+
+class AuthPolicy:
+    """Rules, the requirement for requests no rule matches, and an optional error hook.
+
+    `default` must be given: write `default=[]` to leave unmatched routes open or
+    `default=scheme` to close them. Schemes named only by string in rules are
+    declared with `schemes=[...]`.
+    """
+
+    def __init__(
+        self,
+        rules: Sequence[Rule] = (),
+        *,
+        default: RequireSpec = _NO_DEFAULT,
+        schemes: Iterable[SecurityScheme] = (),
+        on_error: OnError | None = None,
+    ) -> None:
+        if default is _NO_DEFAULT:
+            raise ConfigurationError(
+                "AuthPolicy needs default=: the requirement for requests that no rule matches. "
+                "Write default=[] to leave them open, or default=<scheme> (or any requirement) to close them."
+            )
+        self.rules: tuple[Rule, ...] = tuple(rules)
+        self.on_error = on_error
+        for rule in self.rules:
+            if not isinstance(rule, Rule):
+                raise ConfigurationError(f"AuthPolicy rules must be Rule objects, not {rule!r}")
+        self.schemes: dict[str, SecurityScheme] = {}
+        for scheme in schemes:
+            self._register(scheme, "schemes=")
+        for rule in self.rules:
+            self._collect(rule.require, f"rule {rule.path!r}")
+        self._collect(default, "default")
+
+        self.default = Requirement(normalize(default, self.schemes, "default"), None)
+        self.router: Router[Requirement] = Router()
+        for rule in self.rules:
+            requirement = Requirement(normalize(rule.require, self.schemes, f"rule {rule.path!r}"), rule.path)
+            self.router.add(rule.template, rule.methods, requirement)
+
+    def _register(self, scheme: SecurityScheme, where: str) -> None:
+        if not isinstance(scheme, SecurityScheme):
+            raise ConfigurationError(f"{where}: {scheme!r} is not a security scheme")
+        existing = self.schemes.get(scheme.scheme_name)
+        if existing is not None and existing is not scheme:
+            raise ConfigurationError(
+                f"{where}: two different schemes are named {scheme.scheme_name!r}; give one a scheme_name="
+            )
+        self.schemes[scheme.scheme_name] = scheme
+
+    def _collect(self, spec: Any, where: str) -> None:
+        """Register every scheme object a requirement mentions, so names can refer to them."""
+        if isinstance(spec, SecurityScheme):
+            self._register(spec, where)
+        elif isinstance(spec, dict):
+            for key in spec:
+                if isinstance(key, SecurityScheme):
+                    self._register(key, where)
+        elif isinstance(spec, (list, tuple)):
+            for entry in spec:
+                self._collect(entry, where)
+
+    def match(self, path: str, method: str) -> Requirement:
+        """The requirement for a route path and method: the most specific rule, or default."""
+        found = self.router.match(path, method)
+        return self.default if found is None else found
+
+    def __repr__(self) -> str:
+        return f"AuthPolicy({len(self.rules)} rules, schemes={sorted(self.schemes)!r})"

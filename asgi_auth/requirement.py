@@ -1,0 +1,263 @@
+"""A route's requirement in OpenAPI's shape, normalised, and its evaluation per request.
+
+`require=` is spelled as OpenAPI spells `security`: a list of alternatives (OR), each a
+mapping of schemes to the scopes they must grant (AND). Here it becomes a
+`Requirement` whose error answers are encoded once, so that at request time only the
+credentials are looked at.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Union
+
+from ._asgi import RequestView
+from .context import AuthContext, SecurityScopes, granted_scopes
+from .errors import (
+    AuthError,
+    ConfigurationError,
+    ErrorResponse,
+    InsufficientScope,
+    InvalidCredentials,
+    NotAuthenticated,
+)
+from .schemes.base import MALFORMED, SecurityScheme
+
+__all__ = ["Alternative", "Requirement", "RequireSpec", "normalize"]
+
+logger = logging.getLogger("asgi_auth")
+
+SchemeRef = Union[SecurityScheme, str]
+RequireSpec = Union[SchemeRef, Mapping[SchemeRef, Sequence[str]], Sequence[Union[SchemeRef, Mapping[SchemeRef, Sequence[str]]]]]
+"""`bearer`, `{bearer: ["me"]}`, `[alt1, alt2]`, `[]` (public), `[{}, bearer]` (optional)."""
+
+# How useful an error is to the client, when no alternative succeeds.
+_MISSING, _MALFORMED, _REJECTED, _FORBIDDEN = range(4)
+
+
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    """One OpenAPI security requirement object: every scheme, each with its scopes."""
+
+    items: tuple[tuple[SecurityScheme, tuple[str, ...]], ...]
+
+    @property
+    def anonymous(self) -> bool:
+        """`{}`: nothing required, or only schemes with `auto_error=False`."""
+        return all(not scheme.auto_error for scheme, _ in self.items)
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(scope for _, scopes in self.items for scope in scopes))
+
+    def openapi(self) -> dict[str, list[str]]:
+        return {scheme.scheme_name: list(scopes) for scheme, scopes in self.items}
+
+
+def normalize(spec: Any, schemes: Mapping[str, SecurityScheme], where: str) -> tuple[Alternative, ...] | None:
+    """Turn a `require=` value into alternatives; `None` means public (`[]`)."""
+    if isinstance(spec, (SecurityScheme, str)):
+        spec = [spec]
+    elif isinstance(spec, Mapping):
+        spec = [spec]
+    if not isinstance(spec, (list, tuple)):
+        raise ConfigurationError(f"{where}: require={spec!r} is not a scheme, a mapping or a list of them")
+    if not spec:
+        return None
+    alternatives = []
+    for entry in spec:
+        if isinstance(entry, (SecurityScheme, str)):
+            entry = {entry: []}
+        if not isinstance(entry, Mapping):
+            raise ConfigurationError(f"{where}: {entry!r} is not a scheme or a {{scheme: scopes}} mapping")
+        items = []
+        for key, scopes in entry.items():
+            scheme = _resolve(key, schemes, where)
+            if isinstance(scopes, str) or not isinstance(scopes, Iterable):
+                raise ConfigurationError(f"{where}: scopes for {scheme.scheme_name!r} must be a list, not {scopes!r}")
+            scopes = tuple(dict.fromkeys(scopes))
+            for scope in scopes:
+                if not isinstance(scope, str) or not scope or " " in scope:
+                    raise ConfigurationError(f"{where}: {scope!r} is not a scope (a non-empty string without spaces)")
+            declared = scheme.declared_scopes
+            if declared is not None and not set(scopes) <= declared:
+                unknown = ", ".join(sorted(set(scopes) - declared))
+                raise ConfigurationError(
+                    f"{where}: scope(s) {unknown} are not declared by scheme {scheme.scheme_name!r} "
+                    f"(declared: {', '.join(sorted(declared)) or 'none'})"
+                )
+            items.append((scheme, scopes))
+        alternatives.append(Alternative(tuple(items)))
+    return tuple(alternatives)
+
+
+def _resolve(key: Any, schemes: Mapping[str, SecurityScheme], where: str) -> SecurityScheme:
+    if isinstance(key, SecurityScheme):
+        return key
+    if isinstance(key, str):
+        if key not in schemes:
+            known = ", ".join(sorted(schemes)) or "none"
+            raise ConfigurationError(f"{where}: unknown scheme name {key!r} (known: {known})")
+        return schemes[key]
+    raise ConfigurationError(f"{where}: {key!r} is not a security scheme or a scheme name")
+
+
+def _header_list(challenges: Iterable[str | None]) -> list[tuple[str, str]]:
+    return [("WWW-Authenticate", c) for c in dict.fromkeys(challenges) if c]
+
+
+class Requirement:
+    """A compiled requirement: alternatives, the rule it came from, its ready answers."""
+
+    def __init__(self, alternatives: tuple[Alternative, ...] | None, rule: str | None) -> None:
+        self.alternatives: tuple[Alternative, ...] = alternatives or ()
+        self.public = alternatives is None
+        self.rule = rule
+        self.anonymous_allowed = self.public or any(alt.anonymous for alt in self.alternatives)
+        self.anonymous_context = AuthContext(rule=rule)
+        self.schemes: tuple[SecurityScheme, ...] = tuple(
+            dict.fromkeys(scheme for alt in self.alternatives for scheme, _ in alt.items)
+        )
+        self._security_scopes = [SecurityScopes(alt.scopes) for alt in self.alternatives]
+        # Answers are encoded once, except for schemes whose challenges change per
+        # response (Digest's fresh nonces), which are built when needed.
+        static = [s for s in self.schemes if s.static_challenge]
+        self._missing = (
+            ErrorResponse(NotAuthenticated(headers=self._challenges())) if len(static) == len(self.schemes) else None
+        )
+        self._invalid = {s: ErrorResponse(InvalidCredentials(headers=_header_list([s.invalid_challenge()]))) for s in static}
+        self._malformed = {s: ErrorResponse(NotAuthenticated(headers=_header_list(s.challenges()))) for s in static}
+        self._forbidden = {
+            (scheme, scopes): ErrorResponse(InsufficientScope(headers=_header_list([scheme.insufficient_challenge(scopes)])))
+            for alt in self.alternatives
+            for scheme, scopes in alt.items
+        }
+
+    def __repr__(self) -> str:
+        return f"Requirement({self.openapi()!r}, rule={self.rule!r})"
+
+    def openapi(self) -> list[dict[str, list[str]]]:
+        """This requirement as an OpenAPI `security` list (optional ones begin with `{}`)."""
+        if self.public:
+            return []
+        out: list[dict[str, list[str]]] = []
+        if self.anonymous_allowed:
+            out.append({})
+        for alt in self.alternatives:
+            entry = alt.openapi()
+            if entry and entry not in out:
+                out.append(entry)
+            required = {s.scheme_name: list(sc) for s, sc in alt.items if s.auto_error}
+            if required and required != entry and required not in out:
+                out.append(required)
+        return out
+
+    # -- answers ----------------------------------------------------------------------
+
+    def _challenges(self) -> list[tuple[str, str]]:
+        return _header_list(c for s in self.schemes for c in s.challenges())
+
+    def _answer(self, rank: int, scheme: SecurityScheme | None, scopes: tuple[str, ...]) -> ErrorResponse:
+        if rank == _FORBIDDEN:
+            assert scheme is not None
+            return self._forbidden[(scheme, scopes)]
+        if rank == _MISSING or scheme is None:
+            return self._missing or ErrorResponse(NotAuthenticated(headers=self._challenges()))
+        table = self._invalid if rank == _REJECTED else self._malformed
+        found = table.get(scheme)
+        if found is not None:
+            return found
+        if rank == _REJECTED:
+            return ErrorResponse(InvalidCredentials(headers=_header_list([scheme.invalid_challenge()])))
+        return ErrorResponse(NotAuthenticated(headers=_header_list(scheme.challenges())))
+
+    # -- evaluation -------------------------------------------------------------------
+
+    async def authenticate(self, request: RequestView) -> AuthContext | ErrorResponse:
+        """The context for a request that satisfies an alternative, else the answer.
+
+        The first alternative whose credentials all verify wins. When none does, the
+        most useful refusal is returned: missing scopes (403) over rejected credentials
+        over malformed ones over none at all; a requirement that allows anonymous
+        access lets a request through only when it sent nothing that failed.
+        """
+        if self.public:
+            return self.anonymous_context
+        verified: dict[SecurityScheme, tuple[Any, Any] | ErrorResponse | None] = {}
+        best_rank, best = -1, None
+        for index, alt in enumerate(self.alternatives):
+            principals: list[tuple[SecurityScheme, Any, Any]] = []
+            failure: tuple[int, Any] | None = None
+            for scheme, scopes in alt.items:
+                if scheme in verified:
+                    outcome = verified[scheme]
+                else:
+                    outcome = await self._verify(scheme, request)
+                    verified[scheme] = outcome
+                if outcome is None:  # absent
+                    if scheme.auto_error:
+                        failure = (_MISSING, None)
+                        break
+                    continue
+                if isinstance(outcome, ErrorResponse):
+                    failure = (_REJECTED if outcome.status != 403 else _FORBIDDEN, outcome)
+                    break
+                credentials, principal = outcome
+                if scopes and scheme.verifier is not None and not set(scopes) <= granted_scopes(principal):
+                    failure = (_FORBIDDEN, self._answer(_FORBIDDEN, scheme, scopes))
+                    break
+                principals.append((scheme, credentials, principal))
+            if failure is None:
+                if principals:
+                    return self._context(principals, index)
+                continue  # an anonymous alternative; remembered by anonymous_allowed
+            rank, response = failure
+            if rank > best_rank:
+                best_rank, best = rank, response
+        if best_rank <= _MISSING and self.anonymous_allowed:
+            return self.anonymous_context
+        if best is None:
+            return self._answer(_MISSING, None, ())
+        assert isinstance(best, ErrorResponse)
+        return best
+
+    async def _verify(self, scheme: SecurityScheme, request: RequestView) -> tuple[Any, Any] | ErrorResponse | None:
+        credentials = scheme.extract(request)
+        if credentials is None:
+            return None
+        if credentials is MALFORMED:
+            return self._answer(_MALFORMED, scheme, ())
+        if scheme.verifier is None:
+            return credentials, None
+        try:
+            principal = await scheme.verify(credentials)
+        except AuthError as error:
+            if isinstance(error, InvalidCredentials) and not error.headers:
+                error = error.with_headers(_header_list([scheme.invalid_challenge()]))
+            return ErrorResponse(error)
+        except Exception as exc:  # a verifier bug must not let a request through, nor leak
+            logger.error("verifier of scheme %r raised %s; request refused", scheme.scheme_name, type(exc).__name__)
+            return self._answer(_REJECTED, scheme, ())
+        if principal is None or principal is False:
+            return self._answer(_REJECTED, scheme, ())
+        return credentials, principal
+
+    def _context(self, principals: list[tuple[SecurityScheme, Any, Any]], index: int) -> AuthContext:
+        verified = [(s, c, p) for s, c, p in principals if s.verifier is not None]
+        first_scheme, credentials, principal = (verified or principals)[0]
+        scopes: frozenset[str] = frozenset().union(*(granted_scopes(p) for _, _, p in verified))
+        claims = getattr(principal, "claims", None)
+        return AuthContext(
+            authenticated=bool(verified),
+            scheme=first_scheme.scheme_name,
+            principal=principal,
+            credentials=credentials,
+            scopes=scopes,
+            security_scopes=self._security_scopes[index],
+            rule=self.rule,
+            claims=claims if isinstance(claims, Mapping) else {},
+            principals={s.scheme_name: p for s, _, p in principals},
+        )
+

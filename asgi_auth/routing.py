@@ -1,0 +1,229 @@
+"""Path templates compiled into a segment trie: most specific rule first, any table size.
+
+A lookup walks one trie node per path segment, trying a literal child (one dict
+lookup), then the parameter children, then a `{name:path}` tail, and backtracks only
+when a branch dead-ends. Its cost depends on the depth of the path and the shape of
+the templates, never on how many rules there are.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from .errors import ConfigurationError
+
+__all__ = ["Router", "Template", "parse_template"]
+
+T = TypeVar("T")
+
+# Starlette's converters: the same regexes, so the guard and the router agree.
+CONVERTERS: dict[str, str] = {
+    "str": "[^/]+",
+    "int": "[0-9]+",
+    "float": r"[0-9]+(?:\.[0-9]+)?",
+    "uuid": "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
+    "path": ".*",
+}
+_PARAM = re.compile(r"{([a-zA-Z_][a-zA-Z0-9_]*)(?::([a-zA-Z_][a-zA-Z0-9_]*))?}")
+
+# Priorities of segment kinds, most specific first.
+LITERAL, MIXED, TYPED, PARAM, TAIL = range(5)
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One segment of a template; `key` is its shape, with parameter names erased."""
+
+    kind: int
+    key: str
+    regex: re.Pattern[str] | None = None
+
+    def matches(self, value: str) -> bool:
+        if self.kind == PARAM:
+            return value != ""
+        assert self.regex is not None
+        return self.regex.fullmatch(value) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A parsed rule path such as `/items/{id:int}` or `/static/{rest:path}`."""
+
+    source: str
+    segments: tuple[Segment, ...]
+
+    @property
+    def shape(self) -> str:
+        """The template with parameter names erased: two rules of one shape tie."""
+        return "/".join(s.key for s in self.segments)
+
+
+def parse_template(source: str) -> Template:
+    """Parse a Starlette-style path template, refusing anything ambiguous."""
+    if not isinstance(source, str) or not source.startswith("/"):
+        raise ConfigurationError(f"path template {source!r} must be a string starting with '/'")
+    parts = source.split("/")[1:]
+    segments: list[Segment] = []
+    names: set[str] = set()
+    for index, part in enumerate(parts):
+        params = list(_PARAM.finditer(part))
+        stripped = _PARAM.sub("", part)
+        if "{" in stripped or "}" in stripped:
+            raise ConfigurationError(f"path template {source!r}: malformed parameter in segment {part!r}")
+        if not params:
+            segments.append(Segment(LITERAL, part))
+            continue
+        for match in params:
+            name, conv = match.group(1), match.group(2) or "str"
+            if conv not in CONVERTERS:
+                raise ConfigurationError(
+                    f"path template {source!r}: unknown converter {conv!r} (known: {', '.join(CONVERTERS)})"
+                )
+            if name in names:
+                raise ConfigurationError(f"path template {source!r}: parameter {name!r} appears twice")
+            names.add(name)
+        whole = len(params) == 1 and params[0].group(0) == part
+        conv = params[0].group(2) or "str"
+        if whole and conv == "path":
+            if index != len(parts) - 1:
+                raise ConfigurationError(f"path template {source!r}: a {{name:path}} parameter must be the last segment")
+            segments.append(Segment(TAIL, "{:path}"))
+        elif whole and conv == "str":
+            segments.append(Segment(PARAM, "{}"))
+        elif whole:
+            segments.append(Segment(TYPED, "{:" + conv + "}", re.compile(CONVERTERS[conv])))
+        else:
+            if any((m.group(2) or "str") == "path" for m in params):
+                raise ConfigurationError(f"path template {source!r}: a {{name:path}} parameter must be a whole segment")
+            pattern, key, last = "", "", 0
+            for m in params:
+                literal = part[last : m.start()]
+                pattern += re.escape(literal) + "(?:" + CONVERTERS[m.group(2) or "str"] + ")"
+                key += literal + "{:" + (m.group(2) or "str") + "}"
+                last = m.end()
+            pattern += re.escape(part[last:])
+            key += part[last:]
+            segments.append(Segment(MIXED, key, re.compile(pattern)))
+    return Template(source, tuple(segments))
+
+
+class _Leaf(Generic[T]):
+    __slots__ = ("any", "by_method", "sources")
+
+    def __init__(self) -> None:
+        self.by_method: dict[str, T] = {}
+        self.any: T | None = None
+        self.sources: dict[str | None, str] = {}
+
+    def add(self, methods: frozenset[str] | None, value: T, source: str) -> None:
+        for method in sorted(methods) if methods is not None else [None]:
+            if method in self.sources:
+                what = f"method {method}" if method else "any method"
+                raise ConfigurationError(
+                    f"rules {self.sources[method]!r} and {source!r} tie for {what}: "
+                    "make one more specific or merge them"
+                )
+            self.sources[method] = source
+            if method is None:
+                self.any = value
+            else:
+                self.by_method[method] = value
+
+    def pick(self, method: str) -> T | None:
+        value = self.by_method.get(method)
+        if value is None and method == "HEAD":
+            value = self.by_method.get("GET")
+        return self.any if value is None else value
+
+
+@dataclass(slots=True)
+class _Node(Generic[T]):
+    literals: dict[str, _Node[T]] = field(default_factory=dict)
+    params: list[tuple[Segment, _Node[T]]] = field(default_factory=list)
+    leaf: _Leaf[T] | None = None
+    tail: _Leaf[T] | None = None
+
+
+class Router(Generic[T]):
+    """Maps (path, method) to the value of the most specific matching template."""
+
+    def __init__(self) -> None:
+        self._root: _Node[T] = _Node()
+        self._entries: list[tuple[Template, frozenset[str] | None, T]] = []
+
+    def add(self, template: Template, methods: frozenset[str] | None, value: T) -> None:
+        node = self._root
+        for segment in template.segments:
+            if segment.kind == TAIL:
+                if node.tail is None:
+                    node.tail = _Leaf()
+                node.tail.add(methods, value, template.source)
+                break
+            if segment.kind == LITERAL:
+                node = node.literals.setdefault(segment.key, _Node())
+                continue
+            for existing, child in node.params:
+                if existing.key == segment.key:
+                    node = child
+                    break
+            else:
+                child = _Node()
+                node.params.append((segment, child))
+                node.params.sort(key=lambda pair: pair[0].kind)  # stable: typed before plain
+                node = child
+        else:
+            if node.leaf is None:
+                node.leaf = _Leaf()
+            node.leaf.add(methods, value, template.source)
+        self._entries.append((template, methods, value))
+
+    def __iter__(self) -> Iterator[tuple[Template, frozenset[str] | None, T]]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def match(self, path: str, method: str) -> T | None:
+        """The value of the most specific template matching `path` for `method`."""
+        if not path.startswith("/"):
+            return None
+        return _walk(self._root, path.split("/"), 1, method)
+
+    def match_segments(self, accept: Callable[[Segment, str], bool], path: str, method: str) -> T | None:
+        """Like `match`, with a custom test for parameter segments (used on templates)."""
+        if not path.startswith("/"):
+            return None
+        return _walk(self._root, path.split("/"), 1, method, accept)
+
+
+def _walk(
+    node: _Node[T],
+    parts: list[str],
+    index: int,
+    method: str,
+    accept: Callable[[Segment, str], bool] | None = None,
+) -> T | None:
+    # Recursion depth is bounded by the depth of the trie, not by the request's path.
+    if index == len(parts):
+        if node.leaf is not None:
+            found = node.leaf.pick(method)
+            if found is not None:
+                return found
+        return None
+    part = parts[index]
+    child = node.literals.get(part)
+    if child is not None:
+        found = _walk(child, parts, index + 1, method, accept)
+        if found is not None:
+            return found
+    for segment, child in node.params:
+        if accept(segment, part) if accept is not None else segment.matches(part):
+            found = _walk(child, parts, index + 1, method, accept)
+            if found is not None:
+                return found
+    if node.tail is not None:
+        return node.tail.pick(method)
+    return None

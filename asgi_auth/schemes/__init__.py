@@ -1,0 +1,27 @@
+"""The security schemes: one small class per scheme, FastAPI's signatures plus `verifier=`."""
+
+from .api_key import APIKeyBase, APIKeyCookie, APIKeyHeader, APIKeyQuery
+from .base import SecurityScheme, inline
+from .digest import HTTPDigest
+from .http import HTTPAuthorizationCredentials, HTTPBase, HTTPBasic, HTTPBasicCredentials, HTTPBearer
+from .oauth2 import OAuth2, OAuth2AuthorizationCodeBearer, OAuth2PasswordBearer
+from .openid_connect import OpenIdConnect
+
+__all__ = [
+    "APIKeyBase",
+    "APIKeyCookie",
+    "APIKeyHeader",
+    "APIKeyQuery",
+    "HTTPAuthorizationCredentials",
+    "HTTPBase",
+    "HTTPBasic",
+    "HTTPBasicCredentials",
+    "HTTPBearer",
+    "HTTPDigest",
+    "OAuth2",
+    "OAuth2AuthorizationCodeBearer",
+    "OAuth2PasswordBearer",
+    "OpenIdConnect",
+    "SecurityScheme",
+    "inline",
+]

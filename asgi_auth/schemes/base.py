@@ -1,0 +1,167 @@
+"""What every security scheme is: where credentials come from, how to ask for them,
+how to describe itself in OpenAPI, and how its verifier is called.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from enum import Enum
+from typing import Any, ClassVar, TypeVar, Union
+
+import anyio.to_thread
+
+from .._asgi import RequestView
+from ..errors import check_header_value, quote
+
+__all__ = ["MALFORMED", "SecurityScheme", "Verifier", "inline"]
+
+Verifier = Callable[[Any], Union[Any, Awaitable[Any]]]
+"""Takes the extracted credentials; returns a principal, or `None` to reject them."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _Malformed(Enum):
+    MALFORMED = "malformed"
+
+
+MALFORMED = _Malformed.MALFORMED
+"""`extract()` result for credentials that are present but unparsable (FastAPI: 401)."""
+
+
+def inline(verifier: F) -> F:
+    """Mark a *sync* verifier as fast enough to run on the event loop.
+
+    By default a sync verifier runs in a worker thread (as FastAPI runs sync
+    dependencies) so that a database call cannot stall every other request. A verifier
+    that only looks in a dict or checks a hash in a few microseconds is better called
+    directly: decorate it with `@inline` to skip the thread hop (~50 µs).
+    """
+    verifier.__asgi_auth_inline__ = True  # type: ignore[attr-defined]
+    return verifier
+
+
+class _Call(Enum):
+    AWAIT = 1
+    INLINE = 2
+    THREAD = 3
+
+
+def _call_mode(verifier: Verifier) -> _Call:
+    if getattr(verifier, "__asgi_auth_inline__", False):
+        return _Call.INLINE
+    if inspect.iscoroutinefunction(verifier) or inspect.iscoroutinefunction(getattr(verifier, "__call__", None)):
+        return _Call.AWAIT
+    return _Call.THREAD
+
+
+class SecurityScheme:
+    """Base of the ten schemes. Subclasses set `type_`, `challenge()` and `extract()`."""
+
+    #: Speaks RFC 6750 (`error="invalid_token"`, `error="insufficient_scope"`).
+    bearer: ClassVar[bool] = False
+    scheme_name: str
+    auto_error: bool
+    description: str | None
+
+    def __init__(
+        self,
+        *,
+        scheme_name: str | None,
+        description: str | None,
+        auto_error: bool,
+        verifier: Verifier | None,
+    ) -> None:
+        self.scheme_name = scheme_name or type(self).__name__
+        self.description = description
+        self.auto_error = auto_error
+        self.verifier = verifier
+        self._mode = _call_mode(verifier) if verifier is not None else None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(scheme_name={self.scheme_name!r})"
+
+    # -- extraction -------------------------------------------------------------------
+
+    def extract(self, request: RequestView) -> Any:
+        """The credentials in `request`; `None` when absent, `MALFORMED` when unusable."""
+        raise NotImplementedError
+
+    # -- verification -----------------------------------------------------------------
+
+    async def verify(self, credentials: Any) -> Any:
+        """The principal for `credentials`, or `None`; a scheme may override (Digest does)."""
+        return await self.call_verifier(credentials)
+
+    async def call_verifier(self, argument: Any) -> Any:
+        """Run the verifier as it asks to be run: awaited, inline, or in a worker thread."""
+        verifier = self.verifier
+        if verifier is None:
+            return None
+        if self._mode is _Call.AWAIT:
+            return await verifier(argument)  # type: ignore[misc]
+        if self._mode is _Call.INLINE:
+            result = verifier(argument)
+        else:
+            result = await anyio.to_thread.run_sync(verifier, argument)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    # -- challenges -------------------------------------------------------------------
+
+    def challenge(self) -> str:
+        """`WWW-Authenticate` value asking for credentials."""
+        raise NotImplementedError
+
+    def invalid_challenge(self) -> str:
+        """`WWW-Authenticate` value for credentials that were rejected."""
+        return 'Bearer error="invalid_token"' if self.bearer else self.challenge()
+
+    #: False when challenges change per response (Digest's fresh nonces).
+    static_challenge: ClassVar[bool] = True
+
+    def challenges(self) -> list[str]:
+        """Every `WWW-Authenticate` value asking for credentials (Digest: one per algorithm)."""
+        return [self.challenge()]
+
+    def insufficient_challenge(self, scopes: tuple[str, ...]) -> str | None:
+        """`WWW-Authenticate` value for a 403 (RFC 6750 §3.1), bearer schemes only."""
+        if not self.bearer:
+            return None
+        return f'Bearer error="insufficient_scope", scope={quote(" ".join(scopes))}'
+
+    # -- description ------------------------------------------------------------------
+
+    @property
+    def declared_scopes(self) -> frozenset[str] | None:
+        """Scopes a rule may require of this scheme; `None` when any string is fine."""
+        return None
+
+    def openapi(self) -> dict[str, Any]:
+        """This scheme's `components.securitySchemes` entry, as FastAPI emits it."""
+        raise NotImplementedError
+
+    def _with_description(self, model: dict[str, Any]) -> dict[str, Any]:
+        if self.description is not None:
+            model["description"] = self.description
+        return model
+
+
+def clean(model: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop `None` values recursively, as FastAPI's `exclude_none` does."""
+    return {k: clean(v) if isinstance(v, Mapping) else v for k, v in model.items() if v is not None}
+
+
+def header_name(name: str) -> bytes:
+    """Lower-case latin-1 bytes for looking a header up in an ASGI scope."""
+    return check_header_value(name, "header name").lower().encode("latin-1")
+
+
+def split_authorization(value: str | None) -> tuple[str, str]:
+    """FastAPI's `get_authorization_scheme_param`: ("Bearer", "token")."""
+    if not value:
+        return "", ""
+    scheme, _, param = value.partition(" ")
+    return scheme, param.strip()

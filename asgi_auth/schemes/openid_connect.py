@@ -1,0 +1,52 @@
+"""OpenID Connect (OpenAPI `openIdConnect`): bearer ID/access tokens.
+
+With no verifier of its own, the scheme verifies tokens against the provider's
+discovery document at `openIdConnectUrl` (its `issuer` and `jwks_uri`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._asgi import RequestView
+from ..errors import ConfigurationError
+from .base import SecurityScheme, Verifier
+from .oauth2 import bearer_token
+
+__all__ = ["OpenIdConnect"]
+
+
+class OpenIdConnect(SecurityScheme):
+    """OpenID Connect; the verifier receives the bearer token (a `str`)."""
+
+    bearer = True
+
+    def __init__(
+        self,
+        *,
+        openIdConnectUrl: str,  # noqa: N803 - FastAPI's (and OpenAPI's) spelling
+        scheme_name: str | None = None,
+        description: str | None = None,
+        auto_error: bool = True,
+        verifier: Verifier | None = None,
+        audience: str | list[str] | None = None,
+        algorithms: list[str] | None = None,
+        discover: bool = True,
+    ) -> None:
+        if not openIdConnectUrl:
+            raise ConfigurationError("OpenIdConnect needs openIdConnectUrl")
+        if verifier is None and discover:
+            from ..verifiers.oidc import DiscoveryVerifier
+
+            verifier = DiscoveryVerifier(openIdConnectUrl, audience=audience, algorithms=algorithms)
+        super().__init__(scheme_name=scheme_name, description=description, auto_error=auto_error, verifier=verifier)
+        self.openIdConnectUrl = openIdConnectUrl
+
+    def extract(self, request: RequestView) -> Any:
+        return bearer_token(request)
+
+    def challenge(self) -> str:
+        return "Bearer"
+
+    def openapi(self) -> dict[str, Any]:
+        return self._with_description({"type": "openIdConnect", "openIdConnectUrl": self.openIdConnectUrl})

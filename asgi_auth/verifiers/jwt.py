@@ -1,0 +1,185 @@
+"""`JWTVerifier`: signed JWT access and ID tokens (RFC 7519), verified with PyJWT.
+
+Algorithms are an explicit allow-list checked against the kind of key: an HMAC
+algorithm is never verified with a public key (the classic RS256→HS256 confusion) and
+`none` is never accepted. Verified tokens are cached by their SHA-256 until they expire,
+so a client that sends the same token again costs a dict lookup, not a signature check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import httpx
+import jwt
+from jwt import PyJWK, PyJWKSet
+
+from ..context import Principal
+from ..errors import ConfigurationError
+from .jwks import JWKSClient
+
+__all__ = ["JWTVerifier"]
+
+_HMAC = frozenset({"HS256", "HS384", "HS512"})
+_ASYMMETRIC = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES256K", "ES384", "ES512", "EdDSA", "Ed25519"}
+)
+_SCOPE_CLAIMS = ("scope", "scp", "scopes")
+
+
+def _scopes(value: Any) -> frozenset[str]:
+    if isinstance(value, str):
+        return frozenset(value.split())
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return frozenset(value)
+    return frozenset()
+
+
+class JWTVerifier:
+    """Verify a bearer JWT; returns a `Principal` (subject, scopes, claims) or `None`.
+
+    Give `key` (an HMAC secret, a PEM or `cryptography` public key, a JWK / JWKS dict,
+    a `PyJWK` or `PyJWKSet`) or `jwks_url`. Scopes come from `scopes_claim`, else the
+    first of `scope` (space-separated), `scp`, `scopes` that the token carries.
+    """
+
+    def __init__(
+        self,
+        key: Any = None,
+        *,
+        jwks_url: str | None = None,
+        algorithms: Sequence[str],
+        issuer: str | Sequence[str] | None = None,
+        audience: str | Iterable[str] | None = None,
+        leeway: float = 0,
+        required_claims: Iterable[str] = ("exp",),
+        scopes_claim: str | None = None,
+        typ: str | None = None,
+        max_token_size: int = 8192,
+        cache: bool = True,
+        cache_size: int = 10_000,
+        cache_ttl: float = 300.0,
+        jwks_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if isinstance(algorithms, str) or not algorithms:
+            raise ConfigurationError('JWTVerifier needs algorithms=[...], an explicit allow-list such as ["RS256"]')
+        self.algorithms = list(algorithms)
+        unknown = set(self.algorithms) - _HMAC - _ASYMMETRIC
+        if unknown:
+            raise ConfigurationError(f"JWTVerifier: algorithm(s) {', '.join(sorted(unknown))} are not allowed")
+        if (key is None) == (jwks_url is None):
+            raise ConfigurationError("JWTVerifier needs exactly one of key= or jwks_url=")
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = leeway
+        self.required_claims = list(required_claims)
+        self.scopes_claim = scopes_claim
+        self.typ = typ.lower().removeprefix("application/") if typ else None
+        self.max_token_size = max_token_size
+        self.cache_enabled = cache
+        self.cache_size = cache_size
+        self.cache_ttl = cache_ttl
+        self._cache: OrderedDict[bytes, tuple[Principal, float, float]] = OrderedDict()
+        self.jwks: JWKSClient | None = JWKSClient(jwks_url, transport=jwks_transport) if jwks_url else None
+        self._keys: dict[str | None, Any] = {}
+        if key is not None:
+            self._keys = self._load_keys(key)
+        elif _HMAC & set(self.algorithms):
+            raise ConfigurationError("JWTVerifier: a JWKS holds public keys; HMAC algorithms make no sense with it")
+
+    def _load_keys(self, key: Any) -> dict[str | None, Any]:
+        if isinstance(key, Mapping):
+            key = PyJWKSet.from_dict(dict(key)) if "keys" in key else PyJWK.from_dict(dict(key))
+        if isinstance(key, PyJWKSet):
+            keys: dict[str | None, Any] = {k.key_id: k for k in key.keys}
+        elif isinstance(key, PyJWK):
+            keys = {key.key_id: key}
+        else:
+            keys = {None: key}
+        symmetric = [
+            isinstance(k, (str, bytes)) and not _is_pem(k) or isinstance(k, PyJWK) and k.key_type == "oct"
+            for k in keys.values()
+        ]
+        if any(symmetric) and not set(self.algorithms) <= _HMAC:
+            raise ConfigurationError("JWTVerifier: an HMAC secret can only verify HS256/HS384/HS512")
+        if not all(symmetric) and set(self.algorithms) & _HMAC:
+            raise ConfigurationError("JWTVerifier: a public key must never verify HMAC (HS*) algorithms")
+        if any(isinstance(k, (str, bytes)) and not _is_pem(k) and len(k) < 32 for k in keys.values()):
+            raise ConfigurationError("JWTVerifier: an HMAC secret must be at least 32 bytes (RFC 7518 §3.2)")
+        return keys
+
+    def __repr__(self) -> str:
+        source = f"jwks_url={self.jwks.url!r}" if self.jwks else "key=<hidden>"
+        return f"JWTVerifier({source}, algorithms={self.algorithms!r})"
+
+    async def __call__(self, credentials: Any) -> Principal | None:
+        token = getattr(credentials, "credentials", credentials)
+        if not isinstance(token, str) or not token or len(token) > self.max_token_size:
+            return None
+        digest = b""
+        if self.cache_enabled:
+            digest = hashlib.sha256(token.encode("latin-1", "replace")).digest()
+            hit = self._cache.get(digest)
+            if hit is not None:
+                principal, not_before, expires = hit
+                now = time.time()
+                if not_before <= now < expires:
+                    return principal
+                del self._cache[digest]
+        principal, expires, not_before = await self._decode(token)
+        if principal is not None and self.cache_enabled:
+            self._cache[digest] = (principal, not_before, expires)
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return principal
+
+    async def _decode(self, token: str) -> tuple[Principal | None, float, float]:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            return None, 0, 0
+        if header.get("alg") not in self.algorithms:
+            return None, 0, 0
+        if self.typ is not None and str(header.get("typ", "")).lower().removeprefix("application/") != self.typ:
+            return None, 0, 0
+        kid = header.get("kid")
+        if self.jwks is not None:
+            key: Any = await self.jwks.get_key(kid if isinstance(kid, str) else None)
+        else:
+            key = self._keys.get(kid) if kid in self._keys else (self._keys[None] if None in self._keys else None)
+            if key is None and len(self._keys) == 1:
+                key = next(iter(self._keys.values()))
+        if key is None:
+            return None, 0, 0
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=self.algorithms,
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": self.required_claims},
+            )
+        except jwt.PyJWTError:
+            return None, 0, 0
+        if self.scopes_claim is not None:
+            scopes = _scopes(claims.get(self.scopes_claim))
+        else:
+            scopes = next((_scopes(claims[c]) for c in _SCOPE_CLAIMS if c in claims), frozenset())
+        subject = claims.get("sub")
+        principal = Principal(str(subject) if subject is not None else "", scopes, claims=claims)
+        now = time.time()
+        expires = now + self.cache_ttl
+        if isinstance(claims.get("exp"), (int, float)):
+            expires = min(expires, claims["exp"] + self.leeway)
+        not_before = claims["nbf"] - self.leeway if isinstance(claims.get("nbf"), (int, float)) else float("-inf")
+        return principal, expires, not_before
+
+
+def _is_pem(key: str | bytes) -> bool:
+    return (key if isinstance(key, bytes) else key.encode("latin-1", "replace")).lstrip().startswith(b"-----BEGIN")
