@@ -10,7 +10,10 @@ from .errors import (
     NotAuthenticated,
     ServiceUnavailable,
 )
+from .forms import OAuth2FormError, OAuth2PasswordRequestForm, OAuth2PasswordRequestFormStrict
 from .middleware import AuthMiddleware
+from .openapi import patch_openapi
+from .passwords import BasicPasswordVerifier, hash_password, verify_password
 from .policy import AuthPolicy, Rule
 from .schemes import (
     APIKeyCookie,
@@ -42,6 +45,7 @@ __all__ = [
     "AuthError",
     "AuthMiddleware",
     "AuthPolicy",
+    "BasicPasswordVerifier",
     "ConfigurationError",
     "DiscoveryVerifier",
     "HTTPAuthorizationCredentials",
@@ -59,7 +63,10 @@ __all__ = [
     "NotAuthenticated",
     "OAuth2",
     "OAuth2AuthorizationCodeBearer",
+    "OAuth2FormError",
     "OAuth2PasswordBearer",
+    "OAuth2PasswordRequestForm",
+    "OAuth2PasswordRequestFormStrict",
     "OpenIdConnect",
     "Principal",
     "Rule",
@@ -68,6 +75,9 @@ __all__ = [
     "ServiceUnavailable",
     "get_auth",
     "get_security_scopes",
+    "hash_password",
     "inline",
+    "patch_openapi",
     "require_scopes",
+    "verify_password",
 ]

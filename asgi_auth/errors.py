@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Sequence
+
 from ._types import ASGIApp, Receive, Scope, Send
 
 __all__ = [
@@ -157,4 +158,3 @@ def check_header_value(value: str, what: str) -> str:
     except UnicodeEncodeError as exc:
         raise ConfigurationError(f"{what} must be latin-1 text: {value!r}") from exc
     return value
-

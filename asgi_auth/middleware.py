@@ -46,7 +46,7 @@ class AuthMiddleware:
             result: AuthContext | ErrorResponse = requirement.anonymous_context
         else:
             result = await requirement.authenticate(RequestView(scope))
-        if type(result) is AuthContext:
+        if not isinstance(result, ErrorResponse):
             state = scope.get("state")
             if state is None:
                 scope["state"] = state = {}
@@ -55,7 +55,6 @@ class AuthMiddleware:
             scope["user"] = result.user
             await self.app(scope, receive, send)
             return
-        assert isinstance(result, ErrorResponse)
         if self.on_error is None:
             await result(scope, receive, send)
             return

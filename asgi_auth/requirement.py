@@ -25,12 +25,14 @@ from .errors import (
 )
 from .schemes.base import MALFORMED, SecurityScheme
 
-__all__ = ["Alternative", "Requirement", "RequireSpec", "normalize"]
+__all__ = ["Alternative", "RequireSpec", "Requirement", "normalize"]
 
 logger = logging.getLogger("asgi_auth")
 
 SchemeRef = Union[SecurityScheme, str]
-RequireSpec = Union[SchemeRef, Mapping[SchemeRef, Sequence[str]], Sequence[Union[SchemeRef, Mapping[SchemeRef, Sequence[str]]]]]
+RequireSpec = Union[
+    SchemeRef, Mapping[SchemeRef, Sequence[str]], Sequence[Union[SchemeRef, Mapping[SchemeRef, Sequence[str]]]]
+]
 """`bearer`, `{bearer: ["me"]}`, `[alt1, alt2]`, `[]` (public), `[{}, bearer]` (optional)."""
 
 # How useful an error is to the client, when no alternative succeeds.
@@ -58,9 +60,7 @@ class Alternative:
 
 def normalize(spec: Any, schemes: Mapping[str, SecurityScheme], where: str) -> tuple[Alternative, ...] | None:
     """Turn a `require=` value into alternatives; `None` means public (`[]`)."""
-    if isinstance(spec, (SecurityScheme, str)):
-        spec = [spec]
-    elif isinstance(spec, Mapping):
+    if isinstance(spec, (SecurityScheme, str, Mapping)):
         spec = [spec]
     if not isinstance(spec, (list, tuple)):
         raise ConfigurationError(f"{where}: require={spec!r} is not a scheme, a mapping or a list of them")
@@ -127,10 +127,14 @@ class Requirement:
         self._missing = (
             ErrorResponse(NotAuthenticated(headers=self._challenges())) if len(static) == len(self.schemes) else None
         )
-        self._invalid = {s: ErrorResponse(InvalidCredentials(headers=_header_list([s.invalid_challenge()]))) for s in static}
+        self._invalid = {
+            s: ErrorResponse(InvalidCredentials(headers=_header_list([s.invalid_challenge()]))) for s in static
+        }
         self._malformed = {s: ErrorResponse(NotAuthenticated(headers=_header_list(s.challenges()))) for s in static}
         self._forbidden = {
-            (scheme, scopes): ErrorResponse(InsufficientScope(headers=_header_list([scheme.insufficient_challenge(scopes)])))
+            (scheme, scopes): ErrorResponse(
+                InsufficientScope(headers=_header_list([scheme.insufficient_challenge(scopes)]))
+            )
             for alt in self.alternatives
             for scheme, scopes in alt.items
         }
@@ -160,8 +164,7 @@ class Requirement:
         return _header_list(c for s in self.schemes for c in s.challenges())
 
     def _answer(self, rank: int, scheme: SecurityScheme | None, scopes: tuple[str, ...]) -> ErrorResponse:
-        if rank == _FORBIDDEN:
-            assert scheme is not None
+        if rank == _FORBIDDEN and scheme is not None:
             return self._forbidden[(scheme, scopes)]
         if rank == _MISSING or scheme is None:
             return self._missing or ErrorResponse(NotAuthenticated(headers=self._challenges()))
@@ -218,10 +221,9 @@ class Requirement:
                 best_rank, best = rank, response
         if best_rank <= _MISSING and self.anonymous_allowed:
             return self.anonymous_context
-        if best is None:
-            return self._answer(_MISSING, None, ())
-        assert isinstance(best, ErrorResponse)
-        return best
+        if isinstance(best, ErrorResponse):
+            return best
+        return self._answer(_MISSING, None, ())
 
     async def _verify(self, scheme: SecurityScheme, request: RequestView) -> tuple[Any, Any] | ErrorResponse | None:
         credentials = scheme.extract(request)
@@ -260,4 +262,3 @@ class Requirement:
             claims=claims if isinstance(claims, Mapping) else {},
             principals={s.scheme_name: p for s, _, p in principals},
         )
-

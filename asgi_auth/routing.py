@@ -42,9 +42,8 @@ class Segment:
     regex: re.Pattern[str] | None = None
 
     def matches(self, value: str) -> bool:
-        if self.kind == PARAM:
+        if self.regex is None:  # a plain {name}: any non-empty segment
             return value != ""
-        assert self.regex is not None
         return self.regex.fullmatch(value) is not None
 
 
@@ -89,7 +88,9 @@ def parse_template(source: str) -> Template:
         conv = params[0].group(2) or "str"
         if whole and conv == "path":
             if index != len(parts) - 1:
-                raise ConfigurationError(f"path template {source!r}: a {{name:path}} parameter must be the last segment")
+                raise ConfigurationError(
+                    f"path template {source!r}: a {{name:path}} parameter must be the last segment"
+                )
             segments.append(Segment(TAIL, "{:path}"))
         elif whole and conv == "str":
             segments.append(Segment(PARAM, "{}"))

@@ -51,7 +51,7 @@ class _Call(Enum):
 def _call_mode(verifier: Verifier) -> _Call:
     if getattr(verifier, "__asgi_auth_inline__", False):
         return _Call.INLINE
-    if inspect.iscoroutinefunction(verifier) or inspect.iscoroutinefunction(getattr(verifier, "__call__", None)):
+    if inspect.iscoroutinefunction(verifier) or inspect.iscoroutinefunction(type(verifier).__call__):
         return _Call.AWAIT
     return _Call.THREAD
 
@@ -100,7 +100,7 @@ class SecurityScheme:
         if verifier is None:
             return None
         if self._mode is _Call.AWAIT:
-            return await verifier(argument)  # type: ignore[misc]
+            return await verifier(argument)
         if self._mode is _Call.INLINE:
             result = verifier(argument)
         else:

@@ -23,7 +23,7 @@ from ..context import Principal
 from ..errors import AuthError, ConfigurationError, InvalidCredentials, check_header_value, quote
 from ..stores import MemoryNonceCounter, NonceCounter
 from .base import MALFORMED, Verifier
-from .http import AUTHORIZATION, HTTPAuthorizationCredentials, HTTPBase
+from .http import AUTHORIZATION, HTTPBase
 
 __all__ = ["DigestCredentials", "HTTPDigest", "parse_auth_params"]
 
@@ -103,7 +103,7 @@ class DigestCredentials:
 
 
 def _request_target(scope: Mapping[str, Any]) -> str:
-    raw = scope.get("raw_path") or scope["path"].encode("utf-8")
+    raw: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
     query: bytes = scope.get("query_string", b"")
     target = raw + b"?" + query if query else raw
     return target.decode("latin-1")
@@ -138,7 +138,9 @@ class HTTPDigest(HTTPBase):
         self.algorithms = tuple(algorithms)
         for algorithm in self.algorithms:
             if algorithm not in ALGORITHMS:
-                raise ConfigurationError(f"HTTPDigest: unknown algorithm {algorithm!r} (known: {', '.join(ALGORITHMS)})")
+                raise ConfigurationError(
+                    f"HTTPDigest: unknown algorithm {algorithm!r} (known: {', '.join(ALGORITHMS)})"
+                )
         if not self.algorithms:
             raise ConfigurationError("HTTPDigest: algorithms must name at least one algorithm")
         if secret is not None and len(secret) < 16:
@@ -230,9 +232,8 @@ class HTTPDigest(HTTPBase):
         return DigestCredentials(params, scope.get("method", "GET"), _request_target(scope))
 
     async def verify(self, credentials: Any) -> Any:
-        if isinstance(credentials, HTTPAuthorizationCredentials):  # extract-only mode
+        if not isinstance(credentials, DigestCredentials):  # extract-only mode
             return await super().verify(credentials)
-        assert isinstance(credentials, DigestCredentials)
         p = credentials.params
         algorithm = p.get("algorithm", "MD5")
         required = ("username", "realm", "nonce", "uri", "response", "qop", "nc", "cnonce")

@@ -31,15 +31,17 @@ async def fetch_json(
     url: str, *, timeout: float, max_bytes: int, transport: httpx.AsyncBaseTransport | None = None
 ) -> tuple[Any, httpx.Headers]:
     """GET `url` as JSON with a time and size cap; raises on any failure."""
-    async with httpx.AsyncClient(timeout=timeout, transport=transport, follow_redirects=False) as client:
-        async with client.stream("GET", url, headers={"Accept": "application/json"}) as response:
-            response.raise_for_status()
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > max_bytes:
-                    raise ValueError(f"response from {url} is larger than {max_bytes} bytes")
-            return json.loads(body), response.headers
+    async with (
+        httpx.AsyncClient(timeout=timeout, transport=transport, follow_redirects=False) as client,
+        client.stream("GET", url, headers={"Accept": "application/json"}) as response,
+    ):
+        response.raise_for_status()
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > max_bytes:
+                raise ValueError(f"response from {url} is larger than {max_bytes} bytes")
+        return json.loads(body), response.headers
 
 
 class JWKSClient:
@@ -106,7 +108,12 @@ class JWKSClient:
                 )
                 keys = {key.key_id: key for key in PyJWKSet.from_dict(data).keys}
             except (httpx.HTTPError, ValueError, TypeError, KeyError, PyJWKSetError) as exc:
-                logger.warning("JWKS refresh from %s failed (%s); keeping %d known key(s)", self.url, type(exc).__name__, len(self.keys))
+                logger.warning(
+                    "JWKS refresh from %s failed (%s); keeping %d known key(s)",
+                    self.url,
+                    type(exc).__name__,
+                    len(self.keys),
+                )
                 if not self.loaded:
                     raise ServiceUnavailable("Signing keys are unavailable") from None
                 return

@@ -101,7 +101,7 @@ class JWTVerifier:
         else:
             keys = {None: key}
         symmetric = [
-            isinstance(k, (str, bytes)) and not _is_pem(k) or isinstance(k, PyJWK) and k.key_type == "oct"
+            (isinstance(k, (str, bytes)) and not _is_pem(k)) or (isinstance(k, PyJWK) and k.key_type == "oct")
             for k in keys.values()
         ]
         if any(symmetric) and not set(self.algorithms) <= _HMAC:
@@ -125,10 +125,10 @@ class JWTVerifier:
             digest = hashlib.sha256(token.encode("latin-1", "replace")).digest()
             hit = self._cache.get(digest)
             if hit is not None:
-                principal, not_before, expires = hit
-                now = time.time()
-                if not_before <= now < expires:
-                    return principal
+                cached, not_before, expires = hit
+                if not_before <= time.time() < expires:
+                    self._cache.move_to_end(digest)
+                    return cached
                 del self._cache[digest]
         principal, expires, not_before = await self._decode(token)
         if principal is not None and self.cache_enabled:
@@ -150,7 +150,7 @@ class JWTVerifier:
         if self.jwks is not None:
             key: Any = await self.jwks.get_key(kid if isinstance(kid, str) else None)
         else:
-            key = self._keys.get(kid) if kid in self._keys else (self._keys[None] if None in self._keys else None)
+            key = self._keys.get(kid, self._keys.get(None))
             if key is None and len(self._keys) == 1:
                 key = next(iter(self._keys.values()))
         if key is None:

@@ -70,7 +70,9 @@ class DiscoveryVerifier:
                 raise ServiceUnavailable("OpenID Connect provider is unavailable")
             self._last_attempt = now
             try:
-                metadata, _ = await fetch_json(self.url, timeout=self.timeout, max_bytes=256 * 1024, transport=self.transport)
+                metadata, _ = await fetch_json(
+                    self.url, timeout=self.timeout, max_bytes=256 * 1024, transport=self.transport
+                )
                 self.verifier = self._configure(metadata)
             except (httpx.HTTPError, ValueError, TypeError, KeyError) as exc:
                 logger.warning("OpenID Connect discovery at %s failed: %s", self.url, type(exc).__name__)

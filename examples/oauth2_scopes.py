@@ -1,0 +1,126 @@
+"""FastAPI's "OAuth2 scopes" tutorial, with every security check moved into the policy.
+
+Run it:  uvicorn examples.oauth2_scopes:app   then open http://127.0.0.1:8000/docs
+and authorize as johndoe / secret (alice / secret2 is a disabled user).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, FastAPI, HTTPException, Request
+from pydantic import BaseModel
+
+import asgi_auth as aa
+
+# openssl rand -hex 32 -- an example secret: use your own, from the environment.
+SECRET_KEY = "09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7"
+ALGORITHM = "HS256"
+ACCESS_TOKEN_EXPIRE_MINUTES = 30
+
+fake_users_db: dict[str, dict[str, Any]] = {
+    "johndoe": {
+        "username": "johndoe",
+        "full_name": "John Doe",
+        "email": "johndoe@example.com",
+        "hashed_password": aa.hash_password("secret"),
+        "disabled": False,
+    },
+    "alice": {
+        "username": "alice",
+        "full_name": "Alice Chains",
+        "email": "alicechains@example.com",
+        "hashed_password": aa.hash_password("secret2"),
+        "disabled": True,
+    },
+}
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str
+
+
+class User(BaseModel):
+    username: str
+    email: str | None = None
+    full_name: str | None = None
+    disabled: bool | None = None
+
+
+# --- the declaration: what the middleware enforces and the docs show -----------------
+oauth2_scheme = aa.OAuth2PasswordBearer(
+    tokenUrl="token",
+    scopes={"me": "Read information about the current user.", "items": "Read items."},
+    verifier=aa.JWTVerifier(key=SECRET_KEY, algorithms=[ALGORITHM]),
+)
+
+policy = aa.AuthPolicy(
+    rules=[
+        aa.Rule("/token", require=[]),
+        aa.Rule("/users/me/", require={oauth2_scheme: ["me"]}),
+        aa.Rule("/users/me/items/", require={oauth2_scheme: ["me", "items"]}),
+        aa.Rule("/status/", require=oauth2_scheme),
+        aa.Rule("/docs", require=[]),
+        aa.Rule("/docs/oauth2-redirect", require=[]),
+        aa.Rule("/openapi.json", require=[]),
+    ],
+    default=oauth2_scheme,
+)
+
+app = FastAPI(title="asgi_auth demo: OAuth2 scopes")
+app.add_middleware(aa.AuthMiddleware, policy=policy)
+
+
+def custom_openapi() -> dict[str, Any]:
+    if app.openapi_schema is None:
+        app.openapi_schema = aa.patch_openapi(FastAPI.openapi(app), policy)
+    return app.openapi_schema
+
+
+app.openapi = custom_openapi  # type: ignore[method-assign]
+
+
+# --- the app: no security code left, only what it does with the identity -------------
+def get_current_active_user(auth: Annotated[aa.AuthContext, Depends(aa.get_auth)]) -> User:
+    record = fake_users_db.get(auth.principal.subject)
+    if record is None:
+        raise HTTPException(status_code=401, detail="Could not validate credentials")
+    user = User(**record)
+    if user.disabled:
+        raise HTTPException(status_code=400, detail="Inactive user")
+    return user
+
+
+@app.post("/token")
+async def login_for_access_token(request: Request) -> Token:
+    try:
+        form = await aa.OAuth2PasswordRequestForm.from_request(request)
+    except aa.OAuth2FormError as error:
+        raise HTTPException(status_code=400, detail=error.description) from None
+    record = fake_users_db.get(form.username)
+    if record is None or not aa.verify_password(form.password, record["hashed_password"]):
+        raise HTTPException(status_code=400, detail="Incorrect username or password")
+    claims = {
+        "sub": record["username"],
+        "scope": " ".join(form.scopes),
+        "exp": int(time.time()) + ACCESS_TOKEN_EXPIRE_MINUTES * 60,
+    }
+    return Token(access_token=jwt.encode(claims, SECRET_KEY, algorithm=ALGORITHM), token_type="bearer")
+
+
+@app.get("/users/me/")
+async def read_users_me(current_user: Annotated[User, Depends(get_current_active_user)]) -> User:
+    return current_user
+
+
+@app.get("/users/me/items/")
+async def read_own_items(current_user: Annotated[User, Depends(get_current_active_user)]) -> list[dict[str, str]]:
+    return [{"item_id": "Foo", "owner": current_user.username}]
+
+
+@app.get("/status/")
+async def read_system_status(current_user: Annotated[User, Depends(get_current_active_user)]) -> dict[str, str]:
+    return {"status": "ok"}
