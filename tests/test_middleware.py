@@ -1,0 +1,345 @@
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.authentication import requires
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+import asgi_auth as aa
+from tests.conftest import Recorder, call_asgi, client_for, http_scope
+
+pytestmark = pytest.mark.anyio
+
+KEYS = {"k-read": ["read"], "k-admin": ["read", "admin"]}
+
+
+@aa.inline
+def lookup(key: str) -> aa.Principal | None:
+    scopes = KEYS.get(key)
+    return None if scopes is None else aa.Principal(key, scopes)
+
+
+api_key = aa.APIKeyHeader(name="X-Key", verifier=lookup)
+bearer = aa.HTTPBearer(verifier=lambda c: aa.Principal("tok", ["read"]) if c.credentials == "good" else None)
+
+
+def policy(**kw: Any) -> aa.AuthPolicy:
+    return aa.AuthPolicy(
+        [
+            aa.Rule("/public", require=[]),
+            aa.Rule("/read", require={api_key: ["read"]}),
+            aa.Rule("/admin/{rest:path}", require=[{api_key: ["admin"]}, {bearer: ["admin"]}]),
+            aa.Rule("/either", require=[bearer, api_key]),
+            aa.Rule("/both", require={bearer: [], api_key: []}),
+            aa.Rule("/optional", require=[{}, api_key]),
+        ],
+        default=api_key,
+        **kw,
+    )
+
+
+async def echo(request: Request) -> JSONResponse:
+    auth = aa.get_auth(request)
+    return JSONResponse(
+        {
+            "authenticated": auth.authenticated,
+            "scheme": auth.scheme,
+            "scopes": sorted(auth.scopes),
+            "required": auth.security_scopes.scopes,
+            "rule": auth.rule,
+            "user": request.user.display_name,
+            "is_authenticated": request.user.is_authenticated,
+            "auth_scopes": request.auth.scopes,
+        }
+    )
+
+
+def app(**kw: Any) -> Starlette:
+    a = Starlette(routes=[Route("/{path:path}", echo)])
+    a.add_middleware(aa.AuthMiddleware, policy=policy(**kw))
+    return a
+
+
+async def test_context_user_and_auth_are_stored() -> None:
+    async with client_for(app()) as client:
+        r = await client.get("/read", headers={"X-Key": "k-admin"})
+    assert r.status_code == 200
+    assert r.json() == {
+        "authenticated": True,
+        "scheme": "APIKeyHeader",
+        "scopes": ["admin", "read"],
+        "required": ["read"],
+        "rule": "/read",
+        "user": "k-admin",
+        "is_authenticated": True,
+        "auth_scopes": ["admin", "read"],
+    }
+
+
+async def test_public_route_is_anonymous() -> None:
+    async with client_for(app()) as client:
+        r = await client.get("/public")
+    assert r.json()["authenticated"] is False
+    assert r.json()["rule"] == "/public"
+    assert r.json()["is_authenticated"] is False
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "status", "detail", "challenges"),
+    [
+        ("/read", {}, 401, "Not authenticated", ["APIKey"]),
+        ("/read", {"X-Key": "nope"}, 401, "Could not validate credentials", ["APIKey"]),
+        ("/admin/x", {"X-Key": "k-read"}, 403, "Not enough permissions", []),
+        ("/admin/x", {"Authorization": "Bearer good"}, 403, "Not enough permissions", ['Bearer error="insufficient_scope", scope="admin"']),
+        ("/admin/x", {"Authorization": "Bearer bad"}, 401, "Could not validate credentials", ['Bearer error="invalid_token"']),
+        ("/admin/x", {}, 401, "Not authenticated", ["APIKey", "Bearer"]),
+        # 403 from one alternative is more useful than "no credentials" from the other.
+        ("/admin/x", {"X-Key": "k-read", "Authorization": "Bearer bad"}, 403, "Not enough permissions", []),
+        ("/both", {"Authorization": "Bearer good"}, 401, "Not authenticated", ["Bearer", "APIKey"]),
+        ("/optional", {"X-Key": "nope"}, 401, "Could not validate credentials", ["APIKey"]),
+        ("/anything-else", {}, 401, "Not authenticated", ["APIKey"]),
+    ],
+)
+async def test_refusals(path: str, headers: dict[str, str], status: int, detail: str, challenges: list[str]) -> None:
+    async with client_for(app()) as client:
+        r = await client.get(path, headers=headers)
+    assert (r.status_code, r.json(), r.headers.get_list("www-authenticate")) == (status, {"detail": detail}, challenges)
+    assert r.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "scheme"),
+    [
+        ("/admin/x", {"X-Key": "k-admin"}, "APIKeyHeader"),
+        ("/either", {"Authorization": "Bearer good"}, "HTTPBearer"),
+        ("/either", {"Authorization": "Bearer bad", "X-Key": "k-read"}, "APIKeyHeader"),
+        ("/both", {"Authorization": "Bearer good", "X-Key": "k-read"}, "HTTPBearer"),
+        ("/optional", {"X-Key": "k-read"}, "APIKeyHeader"),
+        ("/optional", {}, None),
+    ],
+)
+async def test_passes(path: str, headers: dict[str, str], scheme: str | None) -> None:
+    async with client_for(app()) as client:
+        r = await client.get(path, headers=headers)
+    assert r.status_code == 200
+    assert r.json()["scheme"] == scheme
+
+
+async def test_and_requirement_keeps_every_principal() -> None:
+    seen: list[aa.AuthContext] = []
+
+    async def endpoint(request: Request) -> Response:
+        seen.append(aa.get_auth(request))
+        return PlainTextResponse("ok")
+
+    a = Starlette(routes=[Route("/both", endpoint)])
+    a.add_middleware(aa.AuthMiddleware, policy=policy())
+    async with client_for(a) as client:
+        await client.get("/both", headers={"Authorization": "Bearer good", "X-Key": "k-admin"})
+    assert set(seen[0].principals) == {"HTTPBearer", "APIKeyHeader"}
+    assert seen[0].scopes == {"read", "admin"}
+
+
+async def test_on_error_hook_replaces_the_answer() -> None:
+    errors: list[aa.AuthError] = []
+
+    def on_error(scope: Any, error: aa.AuthError) -> Response:
+        errors.append(error)
+        return PlainTextResponse(f"nope {error.status_code}", status_code=error.status_code, headers=dict(error.headers))
+
+    async with client_for(app(on_error=on_error)) as client:
+        r = await client.get("/read")
+    assert (r.status_code, r.text, r.headers["www-authenticate"]) == (401, "nope 401", "APIKey")
+    assert isinstance(errors[0], aa.NotAuthenticated)
+    assert errors[0].challenges == ["APIKey"]
+
+
+async def test_async_on_error_on_the_middleware_wins_over_the_policy() -> None:
+    async def on_error(scope: Any, error: aa.AuthError) -> Response:
+        return PlainTextResponse("middleware", status_code=418)
+
+    inner = Recorder()
+    mw = aa.AuthMiddleware(inner, policy(on_error=lambda s, e: PlainTextResponse("policy")), on_error=on_error)
+    sent = await call_asgi(mw, http_scope("/read"))
+    assert sent[0]["status"] == 418
+    assert inner.scopes == []
+
+
+async def test_lifespan_passes_untouched() -> None:
+    inner = Recorder()
+    mw = aa.AuthMiddleware(inner, policy())
+    scope = {"type": "lifespan", "asgi": {"version": "3.0"}}
+    await call_asgi(mw, scope, [])
+    assert inner.scopes == [scope]
+    assert "state" not in scope
+
+
+async def test_streaming_responses_pass_through() -> None:
+    async def stream(request: Request) -> StreamingResponse:
+        async def body() -> Any:
+            for i in range(3):
+                yield f"chunk{i};".encode()
+
+        return StreamingResponse(body())
+
+    a = Starlette(routes=[Route("/read", stream)])
+    a.add_middleware(aa.AuthMiddleware, policy=policy())
+    sent = await call_asgi(a, http_scope("/read", headers=[(b"x-key", b"k-read")]))
+    bodies = [m["body"] for m in sent if m["type"] == "http.response.body" and m.get("body")]
+    assert bodies == [b"chunk0;", b"chunk1;", b"chunk2;"]
+
+
+async def test_root_path_is_stripped_like_starlette() -> None:
+    inner = Recorder()
+    mw = aa.AuthMiddleware(inner, policy())
+    sent = await call_asgi(mw, http_scope("/api/public", root_path="/api"))
+    assert sent[0]["status"] == 200
+    assert inner.scopes[0]["state"]["auth"].rule == "/public"
+    sent = await call_asgi(mw, http_scope("/api/read", root_path="/api"))
+    assert sent[0]["status"] == 401
+
+
+async def test_existing_state_is_kept() -> None:
+    inner = Recorder()
+    mw = aa.AuthMiddleware(inner, policy())
+    await call_asgi(mw, http_scope("/public", state={"db": "conn"}))
+    assert inner.scopes[0]["state"]["db"] == "conn"
+    assert isinstance(inner.scopes[0]["state"]["auth"], aa.AuthContext)
+
+
+def ws_scope(path: str, headers: list[tuple[bytes, bytes]], extensions: dict[str, Any] | None = None) -> dict[str, Any]:
+    scope = http_scope(path, headers=headers)
+    scope.update(type="websocket", scheme="ws", subprotocols=[])
+    del scope["method"]
+    if extensions is not None:
+        scope["extensions"] = extensions
+    return scope
+
+
+async def test_websocket_denied_with_http_response_when_supported() -> None:
+    inner = Recorder()
+    mw = aa.AuthMiddleware(inner, policy())
+    sent = await call_asgi(
+        mw, ws_scope("/read", [], {"websocket.http.response": {}}), [{"type": "websocket.connect"}]
+    )
+    assert sent[0]["type"] == "websocket.http.response.start"
+    assert sent[0]["status"] == 401
+    assert (b"www-authenticate", b"APIKey") in sent[0]["headers"]
+    assert sent[1] == {"type": "websocket.http.response.body", "body": b'{"detail":"Not authenticated"}'}
+    assert inner.scopes == []
+
+
+async def test_websocket_closed_1008_without_the_extension() -> None:
+    inner = Recorder()
+    mw = aa.AuthMiddleware(inner, policy())
+    sent = await call_asgi(mw, ws_scope("/read", [(b"x-key", b"bad")]), [{"type": "websocket.connect"}])
+    assert sent == [{"type": "websocket.close", "code": 1008, "reason": "Could not validate credentials"}]
+    assert inner.scopes == []
+
+
+async def test_websocket_accepted_with_credentials() -> None:
+    inner = Recorder()
+    mw = aa.AuthMiddleware(inner, policy())
+    sent = await call_asgi(mw, ws_scope("/read", [(b"x-key", b"k-read")]), [{"type": "websocket.connect"}])
+    assert sent[0] == {"type": "websocket.accept"}
+    assert inner.scopes[0]["state"]["auth"].principal.subject == "k-read"
+
+
+async def test_starlette_requires_decorator_works() -> None:
+    @requires("admin")
+    async def admin_only(request: Request) -> Response:
+        return PlainTextResponse("admin")
+
+    a = Starlette(routes=[Route("/optional", admin_only)])
+    a.add_middleware(aa.AuthMiddleware, policy=policy())
+    async with client_for(a) as client:
+        assert (await client.get("/optional", headers={"X-Key": "k-admin"})).status_code == 200
+        assert (await client.get("/optional", headers={"X-Key": "k-read"})).status_code == 403
+        assert (await client.get("/optional")).status_code == 403
+
+
+async def test_sync_verifier_runs_in_a_worker_thread_and_inline_one_on_the_loop() -> None:
+    threads: dict[str, str] = {}
+
+    def slow(key: str) -> aa.Principal:
+        threads["sync"] = threading.current_thread().name
+        return aa.Principal("x")
+
+    @aa.inline
+    def fast(key: str) -> aa.Principal:
+        threads["inline"] = threading.current_thread().name
+        return aa.Principal("y")
+
+    async def coro(key: str) -> aa.Principal:
+        threads["async"] = threading.current_thread().name
+        return aa.Principal("z")
+
+    schemes = [aa.APIKeyHeader(name=n, verifier=v, scheme_name=n) for n, v in (("a", slow), ("b", fast), ("c", coro))]
+    p = aa.AuthPolicy([], default={s: [] for s in schemes})
+    async with client_for(aa.AuthMiddleware(Recorder(), p)) as client:
+        r = await client.get("/", headers={"a": "1", "b": "1", "c": "1"})
+    assert r.status_code == 200
+    main = threading.current_thread().name
+    assert threads["inline"] == main
+    assert threads["async"] == main
+    assert threads["sync"] != main
+
+
+async def test_verifier_raising_invalid_credentials_and_other_errors(caplog: pytest.LogCaptureFixture) -> None:
+    def raises(key: str) -> None:
+        if key == "custom":
+            raise aa.InvalidCredentials("Key revoked")
+        if key == "down":
+            raise aa.ServiceUnavailable()
+        raise KeyError(f"secret-{key}")
+
+    scheme = aa.APIKeyHeader(name="k", verifier=aa.inline(raises))
+    mw = aa.AuthMiddleware(Recorder(), aa.AuthPolicy([], default=scheme))
+    async with client_for(mw) as client:
+        custom = await client.get("/", headers={"k": "custom"})
+        down = await client.get("/", headers={"k": "down"})
+        with caplog.at_level(logging.DEBUG, logger="asgi_auth"):
+            bug = await client.get("/", headers={"k": "hunter2"})
+    assert (custom.status_code, custom.json(), custom.headers["www-authenticate"]) == (401, {"detail": "Key revoked"}, "APIKey")
+    assert (down.status_code, down.json()) == (503, {"detail": "Authentication service unavailable"})
+    assert (bug.status_code, bug.json()) == (401, {"detail": "Could not validate credentials"})
+    assert "KeyError" in caplog.text
+    assert "hunter2" not in caplog.text
+
+
+async def test_principal_scopes_from_any_object_with_scopes() -> None:
+    class User:
+        def __init__(self) -> None:
+            self.scopes = "read admin"  # a JWT-style string
+            self.username = "u"
+
+    scheme = aa.APIKeyHeader(name="k", verifier=aa.inline(lambda k: User()))
+    p = aa.AuthPolicy([], default={scheme: []})
+    inner = Recorder()
+    await call_asgi(aa.AuthMiddleware(inner, p), http_scope("/", headers=[(b"k", b"v")]))
+    context = inner.scopes[0]["state"]["auth"]
+    assert context.scopes == {"read", "admin"}
+    assert inner.scopes[0]["user"].display_name == "u"
+    assert inner.scopes[0]["auth"].scopes == ["admin", "read"]
+
+
+async def test_extract_only_scheme_passes_credentials_to_the_app() -> None:
+    scheme = aa.HTTPBasic()
+    inner = Recorder()
+    mw = aa.AuthMiddleware(inner, aa.AuthPolicy([], default=scheme))
+    await call_asgi(mw, http_scope("/", headers=[(b"authorization", b"Basic dTpw")]))
+    context = inner.scopes[0]["state"]["auth"]
+    assert context.authenticated is False
+    assert context.credentials == aa.HTTPBasicCredentials(username="u", password="p")
+    assert "p'" not in repr(context.credentials)
+
+
+def test_middleware_needs_a_policy() -> None:
+    with pytest.raises(aa.ConfigurationError, match="policy"):
+        aa.AuthMiddleware(Recorder(), policy={})  # type: ignore[arg-type]

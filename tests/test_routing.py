@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import random
+
+import pytest
+from starlette.routing import compile_path
+
+from asgi_auth.errors import ConfigurationError
+from asgi_auth.routing import Router, parse_template
+
+
+def router(*entries: tuple[str, list[str] | None]) -> Router[str]:
+    r: Router[str] = Router()
+    for path, methods in entries:
+        label = path if methods is None else f"{','.join(methods)} {path}"
+        r.add(parse_template(path), None if methods is None else frozenset(methods), label)
+    return r
+
+
+def test_literal_beats_param_beats_path() -> None:
+    r = router(("/users/me", None), ("/users/{id}", None), ("/users/{rest:path}", None))
+    assert r.match("/users/me", "GET") == "/users/me"
+    assert r.match("/users/42", "GET") == "/users/{id}"
+    assert r.match("/users/42/items", "GET") == "/users/{rest:path}"
+    assert r.match("/users/", "GET") == "/users/{rest:path}"  # `.*` matches the empty rest
+    assert r.match("/users", "GET") is None
+
+
+def test_backtracks_when_the_literal_branch_dead_ends() -> None:
+    r = router(("/a/b/c", None), ("/a/{x}/d", None))
+    assert r.match("/a/b/d", "GET") == "/a/{x}/d"
+    assert r.match("/a/b/c", "GET") == "/a/b/c"
+
+
+def test_converters_follow_starlette() -> None:
+    r = router(("/items/{id:int}", None), ("/items/{name}", None), ("/f/{x:float}", None), ("/u/{u:uuid}", None))
+    assert r.match("/items/12", "GET") == "/items/{id:int}"
+    assert r.match("/items/12a", "GET") == "/items/{name}"
+    assert r.match("/f/1.5", "GET") == "/f/{x:float}"
+    assert r.match("/f/abc", "GET") is None
+    assert r.match("/u/3fa85f64-5717-4562-b3fc-2c963f66afa6", "GET") == "/u/{u:uuid}"
+    assert r.match("/u/nope", "GET") is None
+
+
+def test_mixed_segments() -> None:
+    r = router(("/files/{name}.json", None), ("/files/{name}", None))
+    assert r.match("/files/a.json", "GET") == "/files/{name}.json"
+    assert r.match("/files/a.txt", "GET") == "/files/{name}"
+
+
+def test_methods_head_follows_get_and_specific_beats_any() -> None:
+    r = router(("/x", ["GET"]), ("/x", None), ("/y", ["POST"]))
+    assert r.match("/x", "GET") == "GET /x"
+    assert r.match("/x", "HEAD") == "GET /x"
+    assert r.match("/x", "POST") == "/x"
+    assert r.match("/y", "GET") is None
+    assert r.match("/y", "POST") == "POST /y"
+
+
+def test_method_miss_falls_back_to_a_less_specific_path() -> None:
+    r = router(("/a/{x}", ["POST"]), ("/a/{rest:path}", None))
+    assert r.match("/a/b", "GET") == "/a/{rest:path}"
+    assert r.match("/a/b", "POST") == "POST /a/{x}"
+
+
+def test_empty_segments_and_odd_paths_do_not_match_params() -> None:
+    r = router(("/a/{x}/b", None))
+    assert r.match("/a//b", "GET") is None
+    assert r.match("", "GET") is None
+    assert r.match("a/x/b", "GET") is None
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("/a/{x}", "/a/{y}"), ("/a", "/a"), ("/p/{r:path}", "/p/{q:path}"), ("/i/{a:int}", "/i/{b:int}")],
+)
+def test_ties_are_configuration_errors(first: str, second: str) -> None:
+    with pytest.raises(ConfigurationError, match="tie"):
+        router((first, None), (second, None))
+
+
+def test_same_path_different_methods_is_not_a_tie() -> None:
+    r = router(("/a", ["GET"]), ("/a", ["POST"]))
+    assert r.match("/a", "POST") == "POST /a"
+    with pytest.raises(ConfigurationError, match="GET"):
+        router(("/a", ["GET", "PUT"]), ("/a", ["GET"]))
+
+
+@pytest.mark.parametrize(
+    "bad", ["no-slash", "/a/{", "/a/}", "/a/{x:nope}", "/a/{x}/{x}", "/a/{p:path}/b", "/a/x{p:path}", "/{1x}"]
+)
+def test_malformed_templates(bad: str) -> None:
+    with pytest.raises(ConfigurationError):
+        parse_template(bad)
+
+
+def test_agrees_with_starlettes_compiled_regex_on_random_paths() -> None:
+    templates = ["/", "/a", "/a/{x}", "/a/{x}/b", "/a/{x:int}", "/b/{rest:path}", "/c/{n}.json", "/d/{u:uuid}/e"]
+    rng = random.Random(7)
+    alphabet = ["a", "b", "c", "d", "e", "1", "42", "x.json", "", "3fa85f64-5717-4562-b3fc-2c963f66afa6", "%2F"]
+    for _ in range(3000):
+        path = "/" + "/".join(rng.choice(alphabet) for _ in range(rng.randint(0, 4)))
+        for template in templates:
+            single = router((template, None))
+            regex, _, _ = compile_path(template)
+            assert (single.match(path, "GET") is not None) == (regex.match(path) is not None), (template, path)
+
+
+def test_ten_thousand_rules_match_correctly() -> None:
+    r: Router[str] = Router()
+    for i in range(10_000):
+        kind = i % 4
+        path = [f"/svc{i}/items", f"/svc{i}/items/{{id}}", f"/svc{i}/files/{{p:path}}", f"/svc{i}/n/{{n:int}}"][kind]
+        r.add(parse_template(path), None, path)
+    assert len(r) == 10_000
+    for i in range(0, 10_000, 97):
+        kind = i % 4
+        request, expected = [
+            (f"/svc{i}/items", f"/svc{i}/items"),
+            (f"/svc{i}/items/7", f"/svc{i}/items/{{id}}"),
+            (f"/svc{i}/files/a/b.txt", f"/svc{i}/files/{{p:path}}"),
+            (f"/svc{i}/n/12", f"/svc{i}/n/{{n:int}}"),
+        ][kind]
+        assert r.match(request, "GET") == expected
+        assert r.match(f"/svc{i}/nothing/here", "GET") is None
+    assert r.match("/svc10000/items", "GET") is None
