@@ -96,8 +96,20 @@ async def test_public_route_is_anonymous() -> None:
         ("/read", {}, 401, "Not authenticated", ["APIKey"]),
         ("/read", {"X-Key": "nope"}, 401, "Could not validate credentials", ["APIKey"]),
         ("/admin/x", {"X-Key": "k-read"}, 403, "Not enough permissions", []),
-        ("/admin/x", {"Authorization": "Bearer good"}, 403, "Not enough permissions", ['Bearer error="insufficient_scope", scope="admin"']),
-        ("/admin/x", {"Authorization": "Bearer bad"}, 401, "Could not validate credentials", ['Bearer error="invalid_token"']),
+        (
+            "/admin/x",
+            {"Authorization": "Bearer good"},
+            403,
+            "Not enough permissions",
+            ['Bearer error="insufficient_scope", scope="admin"'],
+        ),
+        (
+            "/admin/x",
+            {"Authorization": "Bearer bad"},
+            401,
+            "Could not validate credentials",
+            ['Bearer error="invalid_token"'],
+        ),
         ("/admin/x", {}, 401, "Not authenticated", ["APIKey", "Bearer"]),
         # 403 from one alternative is more useful than "no credentials" from the other.
         ("/admin/x", {"X-Key": "k-read", "Authorization": "Bearer bad"}, 403, "Not enough permissions", []),
@@ -151,7 +163,9 @@ async def test_on_error_hook_replaces_the_answer() -> None:
 
     def on_error(scope: Any, error: aa.AuthError) -> Response:
         errors.append(error)
-        return PlainTextResponse(f"nope {error.status_code}", status_code=error.status_code, headers=dict(error.headers))
+        return PlainTextResponse(
+            f"nope {error.status_code}", status_code=error.status_code, headers=dict(error.headers)
+        )
 
     async with client_for(app(on_error=on_error)) as client:
         r = await client.get("/read")
@@ -225,9 +239,7 @@ def ws_scope(path: str, headers: list[tuple[bytes, bytes]], extensions: dict[str
 async def test_websocket_denied_with_http_response_when_supported() -> None:
     inner = Recorder()
     mw = aa.AuthMiddleware(inner, policy())
-    sent = await call_asgi(
-        mw, ws_scope("/read", [], {"websocket.http.response": {}}), [{"type": "websocket.connect"}]
-    )
+    sent = await call_asgi(mw, ws_scope("/read", [], {"websocket.http.response": {}}), [{"type": "websocket.connect"}])
     assert sent[0]["type"] == "websocket.http.response.start"
     assert sent[0]["status"] == 401
     assert (b"www-authenticate", b"APIKey") in sent[0]["headers"]
@@ -306,7 +318,11 @@ async def test_verifier_raising_invalid_credentials_and_other_errors(caplog: pyt
         down = await client.get("/", headers={"k": "down"})
         with caplog.at_level(logging.DEBUG, logger="asgi_auth"):
             bug = await client.get("/", headers={"k": "hunter2"})
-    assert (custom.status_code, custom.json(), custom.headers["www-authenticate"]) == (401, {"detail": "Key revoked"}, "APIKey")
+    assert (custom.status_code, custom.json(), custom.headers["www-authenticate"]) == (
+        401,
+        {"detail": "Key revoked"},
+        "APIKey",
+    )
     assert (down.status_code, down.json()) == (503, {"detail": "Authentication service unavailable"})
     assert (bug.status_code, bug.json()) == (401, {"detail": "Could not validate credentials"})
     assert "KeyError" in caplog.text

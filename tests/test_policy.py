@@ -79,7 +79,9 @@ def test_methods_are_validated() -> None:
 
 
 def test_schemes_named_only_by_string_are_declared_with_schemes() -> None:
-    policy = aa.AuthPolicy([aa.Rule("/a", require="X-Key")], default=[], schemes=[aa.APIKeyHeader(name="k", scheme_name="X-Key")])
+    policy = aa.AuthPolicy(
+        [aa.Rule("/a", require="X-Key")], default=[], schemes=[aa.APIKeyHeader(name="k", scheme_name="X-Key")]
+    )
     assert policy.match("/a", "GET").openapi() == [{"X-Key": []}]
 
 

@@ -80,25 +80,33 @@ class JWKSClient:
 
     async def get_key(self, kid: str | None) -> PyJWK | None:
         """The key for `kid` (or the only key, when the token names none)."""
-        now = time.monotonic()
-        if not self.loaded or now >= self._expires_at or kid not in self.keys:
-            await self.refresh()
+        if not self.loaded or time.monotonic() >= self._expires_at:
+            await self.refresh(scheduled=True)
+        elif kid not in self.keys and (kid is not None or len(self.keys) != 1):
+            await self.refresh(scheduled=False)
         if kid is None and len(self.keys) == 1:
             return next(iter(self.keys.values()))
         return self.keys.get(kid)
 
-    async def refresh(self) -> None:
-        """Fetch the set unless another task just did or the cool-down forbids it."""
+    async def refresh(self, *, scheduled: bool = True) -> None:
+        """Fetch the set, once for all waiting tasks (single flight).
+
+        A scheduled refresh (nothing loaded, or the set expired) always runs; one
+        prompted by an unknown `kid` runs at most once per cool-down. While nothing has
+        ever loaded, failures are retried at most once per cool-down too, answering 503
+        in between, so a down provider is not hammered.
+        """
         generation = self._generation
         if self._lock is None:
             self._lock = anyio.Lock()
         async with self._lock:
             if self._generation != generation:
-                return  # someone refreshed while we waited: single flight
+                return  # another task fetched while this one waited
             now = time.monotonic()
-            if now - self._last_attempt < self.cooldown:
-                if not self.loaded:
-                    raise ServiceUnavailable("Signing keys are unavailable")
+            recent = now - self._last_attempt < self.cooldown
+            if not self.loaded and recent:
+                raise ServiceUnavailable("Signing keys are unavailable")
+            if not scheduled and recent:
                 return
             self._last_attempt = now
             self.fetches += 1
@@ -116,6 +124,7 @@ class JWKSClient:
                 )
                 if not self.loaded:
                     raise ServiceUnavailable("Signing keys are unavailable") from None
+                self._expires_at = time.monotonic() + self.cooldown  # serve stale keys, retry later
                 return
             finally:
                 self._generation += 1

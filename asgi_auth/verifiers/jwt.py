@@ -43,7 +43,7 @@ class JWTVerifier:
     """Verify a bearer JWT; returns a `Principal` (subject, scopes, claims) or `None`.
 
     Give `key` (an HMAC secret, a PEM or `cryptography` public key, a JWK / JWKS dict,
-    a `PyJWK` or `PyJWKSet`) or `jwks_url`. Scopes come from `scopes_claim`, else the
+    a `PyJWK` or `PyJWKSet`), or `jwks_url` (or a configured `jwks=JWKSClient(...)`). Scopes come from `scopes_claim`, else the
     first of `scope` (space-separated), `scp`, `scopes` that the token carries.
     """
 
@@ -64,6 +64,7 @@ class JWTVerifier:
         cache_size: int = 10_000,
         cache_ttl: float = 300.0,
         jwks_transport: httpx.AsyncBaseTransport | None = None,
+        jwks: JWKSClient | None = None,
     ) -> None:
         if isinstance(algorithms, str) or not algorithms:
             raise ConfigurationError('JWTVerifier needs algorithms=[...], an explicit allow-list such as ["RS256"]')
@@ -71,8 +72,10 @@ class JWTVerifier:
         unknown = set(self.algorithms) - _HMAC - _ASYMMETRIC
         if unknown:
             raise ConfigurationError(f"JWTVerifier: algorithm(s) {', '.join(sorted(unknown))} are not allowed")
-        if (key is None) == (jwks_url is None):
-            raise ConfigurationError("JWTVerifier needs exactly one of key= or jwks_url=")
+        if jwks is None and jwks_url is not None:
+            jwks = JWKSClient(jwks_url, transport=jwks_transport)
+        if (key is None) == (jwks is None):
+            raise ConfigurationError("JWTVerifier needs exactly one of key=, jwks_url= or jwks=")
         self.issuer = issuer
         self.audience = audience
         self.leeway = leeway
@@ -84,7 +87,7 @@ class JWTVerifier:
         self.cache_size = cache_size
         self.cache_ttl = cache_ttl
         self._cache: OrderedDict[bytes, tuple[Principal, float, float]] = OrderedDict()
-        self.jwks: JWKSClient | None = JWKSClient(jwks_url, transport=jwks_transport) if jwks_url else None
+        self.jwks = jwks
         self._keys: dict[str | None, Any] = {}
         if key is not None:
             self._keys = self._load_keys(key)

@@ -1,0 +1,181 @@
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+import jwt
+import pytest
+
+import asgi_auth as aa
+from tests.verifiers.keys import HMAC_SECRET, ec_key, ed_key, jwk, public_pem, rsa_key
+
+pytestmark = pytest.mark.anyio
+
+NOW = int(time.time())
+
+
+def claims(**extra: Any) -> dict[str, Any]:
+    return {"sub": "alice", "exp": NOW + 600, "scope": "me items", **extra}
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+async def test_hs256_principal_scopes_and_claims() -> None:
+    verifier = aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"])
+    principal = await verifier(jwt.encode(claims(), HMAC_SECRET, algorithm="HS256"))
+    assert principal is not None
+    assert (principal.subject, principal.scopes, principal.claims["sub"]) == ("alice", {"me", "items"}, "alice")
+
+
+@pytest.mark.parametrize(
+    ("alg", "private", "public"),
+    [
+        ("RS256", rsa_key, lambda: public_pem(rsa_key())),
+        ("PS256", rsa_key, lambda: public_pem(rsa_key())),
+        ("ES256", ec_key, lambda: ec_key().public_key()),
+        ("EdDSA", ed_key, lambda: public_pem(ed_key())),
+    ],
+)
+async def test_asymmetric_algorithms(alg: str, private: Any, public: Any) -> None:
+    verifier = aa.JWTVerifier(key=public(), algorithms=[alg])
+    token = jwt.encode(claims(), private(), algorithm=alg)
+    assert (await verifier(token)) is not None
+    other = aa.JWTVerifier(key=public(), algorithms=["RS384"] if alg != "RS384" else ["RS512"])
+    assert (await other(token)) is None  # algorithm not on the allow-list
+
+
+async def test_jwk_set_picks_the_key_by_kid() -> None:
+    keyset = {"keys": [jwk(rsa_key(), "one", "RS256"), jwk(ec_key(), "two", "ES256")]}
+    verifier = aa.JWTVerifier(key=keyset, algorithms=["RS256", "ES256"])
+    assert await verifier(jwt.encode(claims(), ec_key(), algorithm="ES256", headers={"kid": "two"})) is not None
+    assert await verifier(jwt.encode(claims(), ec_key(), algorithm="ES256", headers={"kid": "one"})) is None
+    assert await verifier(jwt.encode(claims(), ec_key(), algorithm="ES256", headers={"kid": "nine"})) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "token"),
+    [
+        ("alg none", lambda: jwt.encode(claims(), None, algorithm="none")),
+        (
+            "hs256 signed with the rsa public key",
+            lambda: (
+                b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+                + "."
+                + b64url(json.dumps(claims()).encode())
+                + "."
+                + b64url(__import__("hmac").new(public_pem(rsa_key()), b"", "sha256").digest())
+            ),
+        ),
+        ("expired", lambda: jwt.encode(claims(exp=NOW - 10), rsa_key(), algorithm="RS256")),
+        ("not yet valid", lambda: jwt.encode(claims(nbf=NOW + 600), rsa_key(), algorithm="RS256")),
+        ("no exp", lambda: jwt.encode({"sub": "a"}, rsa_key(), algorithm="RS256")),
+        ("wrong issuer", lambda: jwt.encode(claims(iss="https://evil"), rsa_key(), algorithm="RS256")),
+        ("wrong audience", lambda: jwt.encode(claims(aud="other"), rsa_key(), algorithm="RS256")),
+        ("other key", lambda: jwt.encode(claims(), rsa_key(1), algorithm="RS256")),
+        ("garbage", lambda: "not.a.jwt"),
+        ("empty", lambda: ""),
+        ("oversize", lambda: jwt.encode(claims(pad="x" * 9000), rsa_key(), algorithm="RS256")),
+        ("non-ascii", lambda: "é.é.é"),
+    ],
+)
+async def test_attacks_are_refused(name: str, token: Any) -> None:
+    verifier = aa.JWTVerifier(
+        key=public_pem(rsa_key()), algorithms=["RS256"], issuer="https://id.example", audience="api"
+    )
+    assert await verifier(token()) is None
+
+
+async def test_tampered_payload_is_refused() -> None:
+    verifier = aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"])
+    header, _, signature = jwt.encode(claims(), HMAC_SECRET, algorithm="HS256").split(".")
+    forged = b64url(json.dumps(claims(scope="admin")).encode())
+    assert await verifier(f"{header}.{forged}.{signature}") is None
+
+
+async def test_the_attacks_through_the_middleware_are_401_never_500() -> None:
+    from tests.conftest import Recorder, client_for
+
+    bearer = aa.HTTPBearer(verifier=aa.JWTVerifier(key=public_pem(rsa_key()), algorithms=["RS256"]))
+    app = aa.AuthMiddleware(Recorder(), aa.AuthPolicy([], default=bearer))
+    tokens = [jwt.encode(claims(), None, algorithm="none"), "a.b.c", "x" * 20000, "é", "eyJhbGciOiJSUzI1NiJ9.e30."]
+    async with client_for(app) as client:
+        for token in tokens:
+            r = await client.get("/", headers={"Authorization": f"Bearer {token}".encode()})
+            assert (r.status_code, r.headers["www-authenticate"]) == (401, 'Bearer error="invalid_token"')
+
+
+async def test_issuer_audience_leeway_and_typ() -> None:
+    verifier = aa.JWTVerifier(
+        key=HMAC_SECRET, algorithms=["HS256"], issuer="https://id", audience="api", leeway=30, typ="at+jwt"
+    )
+    good = jwt.encode(claims(iss="https://id", aud="api", exp=NOW - 5), HMAC_SECRET, headers={"typ": "at+jwt"})
+    assert await verifier(good) is not None  # expired 5 s ago, within the leeway
+    plain = jwt.encode(claims(iss="https://id", aud="api"), HMAC_SECRET)
+    assert await verifier(plain) is None  # typ JWT, not at+jwt
+    app_typ = jwt.encode(claims(iss="https://id", aud="api"), HMAC_SECRET, headers={"typ": "application/at+jwt"})
+    assert await verifier(app_typ) is not None
+
+
+@pytest.mark.parametrize(
+    ("claim", "value", "scopes_claim", "expected"),
+    [
+        ("scope", "a b", None, {"a", "b"}),
+        ("scp", ["a", "c"], None, {"a", "c"}),
+        ("scopes", ["z"], None, {"z"}),
+        ("roles", ["r1"], "roles", {"r1"}),
+        ("scope", 42, None, set()),
+    ],
+)
+async def test_scope_claims(claim: str, value: Any, scopes_claim: str | None, expected: set[str]) -> None:
+    verifier = aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"], scopes_claim=scopes_claim)
+    token = jwt.encode({"sub": "s", "exp": NOW + 60, claim: value}, HMAC_SECRET)
+    principal = await verifier(token)
+    assert principal is not None and principal.scopes == expected
+
+
+async def test_cache_serves_hits_but_honours_exp_and_is_bounded() -> None:
+    verifier = aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"], cache_size=3)
+    token = jwt.encode(claims(exp=time.time() + 1.2), HMAC_SECRET)
+    first = await verifier(token)
+    assert await verifier(token) is first  # the cached principal itself
+    for i in range(10):
+        await verifier(jwt.encode(claims(n=i), HMAC_SECRET))
+    assert len(verifier._cache) == 3
+    short = jwt.encode(claims(exp=int(time.time()) + 1), HMAC_SECRET)
+    assert await verifier(short) is not None
+    time.sleep(1.6)
+    assert await verifier(short) is None  # expired while cached
+
+
+async def test_cache_off() -> None:
+    verifier = aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"], cache=False)
+    token = jwt.encode(claims(), HMAC_SECRET)
+    assert await verifier(token) is not None
+    assert await verifier(token) is not await verifier(token)
+    assert len(verifier._cache) == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"key": HMAC_SECRET, "algorithms": []}, "allow-list"),
+        ({"key": HMAC_SECRET, "algorithms": "HS256"}, "allow-list"),
+        ({"key": HMAC_SECRET, "algorithms": ["none"]}, "not allowed"),
+        ({"key": HMAC_SECRET, "algorithms": ["RS256"]}, "HMAC secret can only"),
+        ({"key": "-----BEGIN PUBLIC KEY-----\nabc", "algorithms": ["HS256"]}, "never verify HMAC"),
+        ({"key": "short", "algorithms": ["HS256"]}, "at least 32 bytes"),
+        ({"algorithms": ["RS256"]}, "exactly one"),
+        ({"jwks_url": "https://x/jwks", "algorithms": ["HS256"]}, "HMAC"),
+    ],
+)
+def test_misconfiguration(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(aa.ConfigurationError, match=message):
+        aa.JWTVerifier(**kwargs)
+
+
+def test_repr_hides_the_key() -> None:
+    assert HMAC_SECRET not in repr(aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"]))
