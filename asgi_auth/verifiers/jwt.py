@@ -43,8 +43,9 @@ class JWTVerifier:
     """Verify a bearer JWT; returns a `Principal` (subject, scopes, claims) or `None`.
 
     Give `key` (an HMAC secret, a PEM or `cryptography` public key, a JWK / JWKS dict,
-    a `PyJWK` or `PyJWKSet`), or `jwks_url` (or a configured `jwks=JWKSClient(...)`). Scopes come from `scopes_claim`, else the
-    first of `scope` (space-separated), `scp`, `scopes` that the token carries.
+    a `PyJWK` or `PyJWKSet`), or `jwks_url` (or a configured `jwks=JWKSClient(...)`).
+    Scopes come from `scopes_claim`, else the first of `scope` (space-separated), `scp`,
+    `scopes` that the token carries.
     """
 
     def __init__(

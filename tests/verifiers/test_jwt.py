@@ -5,6 +5,7 @@ import json
 import time
 from typing import Any
 
+import anyio
 import jwt
 import pytest
 
@@ -147,7 +148,7 @@ async def test_cache_serves_hits_but_honours_exp_and_is_bounded() -> None:
     assert len(verifier._cache) == 3
     short = jwt.encode(claims(exp=int(time.time()) + 1), HMAC_SECRET)
     assert await verifier(short) is not None
-    time.sleep(1.6)
+    await anyio.sleep(1.6)
     assert await verifier(short) is None  # expired while cached
 
 
