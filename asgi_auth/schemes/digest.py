@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from .._asgi import RequestView
 from ..context import Principal
@@ -130,17 +131,20 @@ class HTTPDigest(HTTPBase):
         nonce_lifetime: float = 300.0,
         nonce_counter: NonceCounter | None = None,
         userhash: bool = False,
+        usernames: Iterable[str] | Callable[[str], str | None] | None = None,
     ) -> None:
         super().__init__(
             scheme="digest", scheme_name=scheme_name, description=description, auto_error=auto_error, verifier=verifier
         )
         self.realm = check_header_value(realm or "asgi_auth", "realm")
-        self.algorithms = tuple(algorithms)
+        canonical = {a.upper(): a for a in ALGORITHMS}
+        self.algorithms = tuple(canonical.get(a.upper(), a) for a in algorithms)
         for algorithm in self.algorithms:
             if algorithm not in ALGORITHMS:
                 raise ConfigurationError(
                     f"HTTPDigest: unknown algorithm {algorithm!r} (known: {', '.join(ALGORITHMS)})"
                 )
+        self._canonical = {a.upper(): a for a in self.algorithms}
         if not self.algorithms:
             raise ConfigurationError("HTTPDigest: algorithms must name at least one algorithm")
         if secret is not None and len(secret) < 16:
@@ -150,6 +154,20 @@ class HTTPDigest(HTTPBase):
         self.nonce_lifetime = nonce_lifetime
         self.nonce_counter: NonceCounter = nonce_counter if nonce_counter is not None else MemoryNonceCounter()
         self.userhash = userhash
+        # RFC 7616 §3.4.4: with userhash the client sends H(username:realm); finding
+        # the user again needs the list of usernames (or a lookup of the caller's own).
+        self._userhash_lookup: Callable[[str], str | None] | None
+        if usernames is None or callable(usernames):
+            self._userhash_lookup = usernames
+        else:
+            table = {
+                _HASHES[base](f"{name}:{self.realm}".encode()).hexdigest(): name
+                for name in usernames
+                for base in _HASHES
+            }
+            self._userhash_lookup = table.get
+        if userhash and self._userhash_lookup is None:
+            raise ConfigurationError("HTTPDigest(userhash=True) needs usernames= to resolve hashed usernames")
         self.opaque = hmac.new(self._secret, b"opaque:" + self.realm.encode(), hashlib.sha256).hexdigest()[:32]
 
     @property
@@ -234,8 +252,10 @@ class HTTPDigest(HTTPBase):
     async def verify(self, credentials: Any) -> Any:
         if not isinstance(credentials, DigestCredentials):  # extract-only mode
             return await super().verify(credentials)
-        p = credentials.params
-        algorithm = p.get("algorithm", "MD5")
+        p = dict(credentials.params)
+        algorithm = self._canonical.get(p.get("algorithm", "MD5").upper(), "")
+        if "username" not in p and p.get("username*", "").lower().startswith("utf-8''"):
+            p["username"] = unquote(p["username*"][7:], errors="strict")  # RFC 8187 ext-value
         required = ("username", "realm", "nonce", "uri", "response", "qop", "nc", "cnonce")
         if (
             any(key not in p for key in required)
@@ -254,7 +274,10 @@ class HTTPDigest(HTTPBase):
             raise self._refuse()
         username = p["username"]
         if p.get("userhash", "false").lower() == "true":
-            raise self._refuse()  # user hashes need a reverse lookup this server does not keep
+            resolved = self._userhash_lookup(username.lower()) if self._userhash_lookup else None
+            if resolved is None:
+                raise self._refuse()
+            username = p["username"] = resolved
         secret = await self.call_verifier(username)
         if secret is None:
             raise self._refuse()
