@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import asgi_auth as aa
+from tests.conftest import call_asgi, http_scope
+
+pytestmark = pytest.mark.anyio
+
+FORM = [(b"content-type", b"application/x-www-form-urlencoded")]
+
+
+async def parse(body: bytes, headers: list[tuple[bytes, bytes]] = FORM, strict: bool = False) -> Any:
+    cls = aa.OAuth2PasswordRequestFormStrict if strict else aa.OAuth2PasswordRequestForm
+    chunks = [body[:5], body[5:]]
+    messages = [{"type": "http.request", "body": c, "more_body": i == 0} for i, c in enumerate(chunks)]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    return await cls.from_asgi(http_scope("/token", "POST", headers), receive)
+
+
+async def test_fields_like_fastapi() -> None:
+    form = await parse(b"grant_type=password&username=johndoe&password=s%26cret&scope=me+items&client_id=c")
+    assert (form.username, form.password, form.scopes, form.client_id, form.client_secret) == (
+        "johndoe",
+        "s&cret",
+        ["me", "items"],
+        "c",
+        None,
+    )
+    assert "s&cret" not in repr(form)
+    loose = await parse(b"username=u&password=p")
+    assert (loose.grant_type, loose.scopes) == (None, [])
+
+
+@pytest.mark.parametrize(
+    ("body", "strict", "error"),
+    [
+        (b"username=u&password=p", True, "invalid_request"),
+        (b"grant_type=client_credentials&username=u&password=p", False, "unsupported_grant_type"),
+        (b"grant_type=password&password=p", False, "invalid_request"),
+        (b"username=u&username=v&password=p", False, "invalid_request"),
+        (b"username=\xff&password=p", False, "invalid_request"),
+        (b"username=u&password=" + b"x" * 70000, False, "invalid_request"),
+    ],
+)
+async def test_rfc6749_errors(body: bytes, strict: bool, error: str) -> None:
+    with pytest.raises(aa.OAuth2FormError) as caught:
+        await parse(body, strict=strict)
+    assert caught.value.error == error
+    sent = await call_asgi(caught.value, http_scope())
+    assert sent[0]["status"] == 400
+    assert (b"cache-control", b"no-store") in sent[0]["headers"]
+    assert b'"error": "' + error.encode() + b'"' in sent[1]["body"]
+
+
+async def test_wrong_content_type() -> None:
+    with pytest.raises(aa.OAuth2FormError, match="x-www-form-urlencoded"):
+        await parse(b'{"username": "u"}', headers=[(b"content-type", b"application/json")])
