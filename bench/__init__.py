@@ -1,0 +1,1 @@
+"""In-process ASGI benchmarks: `python -m bench`."""

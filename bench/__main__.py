@@ -1,0 +1,280 @@
+"""Run every benchmark in one process: `python -m bench [--quick] [--json PATH] [--plot PATH]`.
+
+Each variant is an ASGI app called directly (`await app(scope, receive, send)`) with a
+fresh copy of a prepared scope; after a warm-up, rounds are interleaved across the
+variants so that machine drift hits all of them alike. Reported: median and p99 µs
+per request, and each variant's overhead over its floor as a ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import apps
+
+
+@dataclass
+class Variant:
+    name: str
+    group: str
+    app: Any
+    path: str
+    headers: list[tuple[bytes, bytes]]
+    status: int
+    floor: str | None = None  # the variant whose cost this one adds to
+    samples: list[float] = field(default_factory=list)
+
+
+def scope_for(path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"bench"), (b"user-agent", b"bench/1"), (b"accept", b"*/*"), *headers],
+        "client": ("127.0.0.1", 5000),
+        "server": ("bench", 80),
+        "state": {},
+    }
+
+
+def bearer(alg: str = "HS256") -> list[tuple[bytes, bytes]]:
+    return [(b"authorization", f"Bearer {apps.TOKENS[alg]}".encode())]
+
+
+def variants(rules: list[int]) -> list[Variant]:
+    raw = apps.raw_app
+    v = [
+        Variant("raw ASGI app", "floor", raw, "/users/me/", bearer(), 200),
+        Variant(
+            "minimal middleware", "floor", apps.MinimalMiddleware(raw), "/users/me/", bearer(), 200, "raw ASGI app"
+        ),
+        Variant(
+            "asgi_auth API key",
+            "asgi_auth",
+            apps.api_key_app(raw),
+            "/users/me/",
+            [(b"x-api-key", b"key-123")],
+            200,
+            "raw ASGI app",
+        ),
+        Variant(
+            "asgi_auth public route",
+            "asgi_auth",
+            apps.asgi_auth_app(raw, apps.bearer()),
+            "/public",
+            [],
+            200,
+            "raw ASGI app",
+        ),
+        Variant(
+            "asgi_auth 401 (no token)",
+            "asgi_auth",
+            apps.asgi_auth_app(raw, apps.bearer()),
+            "/users/me/",
+            [],
+            401,
+            "raw ASGI app",
+        ),
+        Variant(
+            "asgi_auth 403 (scope)",
+            "asgi_auth",
+            apps.asgi_auth_app(raw, apps.bearer()),
+            "/admin",
+            bearer(),
+            403,
+            "raw ASGI app",
+        ),
+    ]
+    for alg in ("HS256", "RS256", "ES256"):
+        for cache in (True, False):
+            name = f"asgi_auth {alg} cache {'on' if cache else 'off'}"
+            v.append(
+                Variant(
+                    name,
+                    "jwt",
+                    apps.asgi_auth_app(raw, apps.bearer(alg, cache)),
+                    "/users/me/",
+                    bearer(alg),
+                    200,
+                    "raw ASGI app",
+                )
+            )
+    for n in rules:
+        app = apps.asgi_auth_app(raw, apps.bearer(), rules=n)
+        v.append(
+            Variant(f"asgi_auth {n} rules", "rules", app, f"/svc{(n - 3) // 2}/items/7", bearer(), 200, "raw ASGI app")
+        )
+    v += [
+        Variant("FastAPI plain", "fastapi", apps.fastapi_plain(), "/users/me/", bearer(), 200),
+        Variant("FastAPI Security()", "fastapi", apps.fastapi_security(), "/users/me/", bearer(), 200, "FastAPI plain"),
+        Variant(
+            "FastAPI + asgi_auth", "fastapi", apps.fastapi_asgi_auth(), "/users/me/", bearer(), 200, "FastAPI plain"
+        ),
+        Variant("Starlette plain", "starlette", apps.starlette_plain(), "/users/me/", bearer(), 200),
+        Variant(
+            "Starlette AuthenticationMiddleware",
+            "starlette",
+            apps.starlette_authentication(),
+            "/users/me/",
+            bearer(),
+            200,
+            "Starlette plain",
+        ),
+        Variant(
+            "Starlette + asgi_auth",
+            "starlette",
+            apps.starlette_asgi_auth(),
+            "/users/me/",
+            bearer(),
+            200,
+            "Starlette plain",
+        ),
+        Variant("Litestar plain", "litestar", apps.litestar_plain(), "/users/me/", bearer(), 200),
+        Variant("Litestar JWTAuth", "litestar", apps.litestar_jwt(), "/users/me/", bearer(), 200, "Litestar plain"),
+        Variant(
+            "Litestar + asgi_auth", "litestar", apps.litestar_asgi_auth(), "/users/me/", bearer(), 200, "Litestar plain"
+        ),
+    ]
+    return v
+
+
+async def run_batch(variant: Variant, n: int) -> None:
+    template = scope_for(variant.path, variant.headers)
+    status: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    app, samples, clock = variant.app, variant.samples, time.perf_counter_ns
+    for _ in range(n):
+        scope = {**template, "state": {}}
+        start = clock()
+        await app(scope, receive, send)
+        samples.append((clock() - start) / 1000)
+    if status[-1] != variant.status:
+        raise SystemExit(f"{variant.name}: expected {variant.status}, got {status[-1]}")
+
+
+async def measure(vs: list[Variant], rounds: int, per_round: int, warmup: int) -> None:
+    for v in vs:
+        await run_batch(v, warmup)
+        v.samples.clear()
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(rounds):
+            for v in vs:
+                await run_batch(v, per_round)
+    finally:
+        gc.enable()
+
+
+def summarise(vs: list[Variant]) -> list[dict[str, Any]]:
+    medians = {v.name: statistics.median(v.samples) for v in vs}
+    minimal_overhead = medians["minimal middleware"] - medians["raw ASGI app"]
+    out = []
+    for v in vs:
+        ordered = sorted(v.samples)
+        median = medians[v.name]
+        overhead = median - medians[v.floor] if v.floor else None
+        out.append(
+            {
+                "name": v.name,
+                "group": v.group,
+                "median_us": round(median, 3),
+                "p99_us": round(ordered[int(len(ordered) * 0.99) - 1], 3),
+                "floor": v.floor,
+                "overhead_us": None if overhead is None else round(overhead, 3),
+                "overhead_vs_minimal": None if overhead is None else round(overhead / minimal_overhead, 2),
+            }
+        )
+    return out
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    print(f"{'variant':38} {'median µs':>10} {'p99 µs':>9} {'overhead µs':>12} {'× minimal':>10}")
+    for r in rows:
+        overhead = "" if r["overhead_us"] is None else f"{r['overhead_us']:.2f}"
+        ratio = "" if r["overhead_vs_minimal"] is None else f"{r['overhead_vs_minimal']:.1f}"
+        print(f"{r['name']:38} {r['median_us']:10.2f} {r['p99_us']:9.2f} {overhead:>12} {ratio:>10}")
+    by = {r["name"]: r for r in rows}
+    print()
+    for framework, theirs in (
+        ("FastAPI", "FastAPI Security()"),
+        ("Starlette", "Starlette AuthenticationMiddleware"),
+        ("Litestar", "Litestar JWTAuth"),
+    ):
+        ours = by[f"{framework} + asgi_auth"]["overhead_us"]
+        print(
+            f"{framework}: asgi_auth adds {ours:.2f} µs, {theirs} adds {by[theirs]['overhead_us']:.2f} µs "
+            f"(ratio {ours / by[theirs]['overhead_us']:.3f})"
+        )
+
+
+def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [r for r in rows if r["overhead_us"] is not None]
+    fig, ax = plt.subplots(figsize=(9, 0.38 * len(shown) + 1.2))
+    names = [r["name"] for r in shown][::-1]
+    values = [max(r["overhead_us"], 0.01) for r in shown][::-1]
+    colors = ["#2a7ab0" if "asgi_auth" in n else "#999999" for n in names]
+    ax.barh(names, values, color=colors)
+    ax.set_xscale("log")
+    ax.set_xlabel("added cost per request, µs (median, log scale)")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true", help="few rounds, for a smoke run")
+    parser.add_argument("--json", type=Path, default=Path("bench/results/latest.json"))
+    parser.add_argument("--plot", type=Path, default=None, help="write a PNG (needs matplotlib)")
+    args = parser.parse_args()
+    rounds, per_round, warmup = (3, 200, 200) if args.quick else (25, 2000, 3000)
+    rules = [10, 1_000, 10_000]
+    vs = variants(rules)
+    asyncio.run(measure(vs, rounds, per_round, warmup))
+    rows = summarise(vs)
+    print_table(rows)
+    machine = (
+        f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}"
+    )
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(
+        json.dumps({"machine": machine, "rounds": rounds, "per_round": per_round, "results": rows}, indent=2)
+    )
+    print(f"\nwrote {args.json}")
+    if args.plot:
+        plot(rows, args.plot, f"asgi_auth benchmark — {machine}")
+        print(f"wrote {args.plot}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
