@@ -212,7 +212,7 @@ def summarise(vs: list[Variant]) -> list[dict[str, Any]]:
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    print(f"{'variant':38} {'median µs':>10} {'p99 µs':>9} {'overhead µs':>12} {'× minimal':>10}")
+    print(f"{'variant':38} {'median µs':>10} {'p99 µs':>9} {'overhead µs':>12} {'x minimal':>10}")
     for r in rows:
         overhead = "" if r["overhead_us"] is None else f"{r['overhead_us']:.2f}"
         ratio = "" if r["overhead_vs_minimal"] is None else f"{r['overhead_vs_minimal']:.1f}"
