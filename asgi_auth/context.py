@@ -7,7 +7,6 @@ object a verifier returns is wrapped so that it does too.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -123,6 +122,8 @@ class AuthenticatedUser(BaseUser):
 def granted_scopes(principal: Any) -> frozenset[str]:
     """The scopes a principal grants: its `scopes` attribute, else none."""
     scopes = getattr(principal, "scopes", None)
+    if type(scopes) is frozenset:
+        return scopes
     if scopes is None:
         return frozenset()
     if isinstance(scopes, str):  # a JWT-style "a b c" string is a common slip
@@ -130,25 +131,49 @@ def granted_scopes(principal: Any) -> frozenset[str]:
     return frozenset(scopes)
 
 
-@dataclass(frozen=True, slots=True, repr=False)
 class AuthContext:
     """The middleware's decision for one request, stored in `scope["state"]["auth"]`.
 
     `authenticated` is true when a verifier vouched for the credentials; a scheme
     without a verifier only extracts, leaving `credentials` for the app to check.
     `principals` maps each scheme of the satisfied alternative to its principal, for
-    requirements that AND several schemes.
+    requirements that AND several schemes. Read-only by convention: a plain slotted
+    class rather than a frozen dataclass, because it is built on every request.
     """
 
-    authenticated: bool = False
-    scheme: str | None = None
-    principal: Any = None
-    credentials: Any = None
-    scopes: frozenset[str] = frozenset()
-    security_scopes: SecurityScopes = field(default_factory=SecurityScopes)
-    rule: str | None = None
-    claims: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
-    principals: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    __slots__ = (
+        "authenticated",
+        "claims",
+        "credentials",
+        "principal",
+        "principals",
+        "rule",
+        "scheme",
+        "scopes",
+        "security_scopes",
+    )
+
+    def __init__(
+        self,
+        authenticated: bool = False,
+        scheme: str | None = None,
+        principal: Any = None,
+        credentials: Any = None,
+        scopes: frozenset[str] = frozenset(),
+        security_scopes: SecurityScopes | None = None,
+        rule: str | None = None,
+        claims: Mapping[str, Any] = _EMPTY,
+        principals: Mapping[str, Any] = _EMPTY,
+    ) -> None:
+        self.authenticated = authenticated
+        self.scheme = scheme
+        self.principal = principal
+        self.credentials = credentials
+        self.scopes = scopes
+        self.security_scopes = security_scopes if security_scopes is not None else SecurityScopes()
+        self.rule = rule
+        self.claims = claims
+        self.principals = principals
 
     def __repr__(self) -> str:
         # Never the credentials: a repr ends up in logs and tracebacks.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Union
 
 from ._asgi import RequestView
@@ -34,6 +35,9 @@ RequireSpec = Union[
     SchemeRef, Mapping[SchemeRef, Sequence[str]], Sequence[Union[SchemeRef, Mapping[SchemeRef, Sequence[str]]]]
 ]
 """`bearer`, `{bearer: ["me"]}`, `[alt1, alt2]`, `[]` (public), `[{}, bearer]` (optional)."""
+
+_NO_CLAIMS: Mapping[str, Any] = MappingProxyType({})
+_MAPPINGS = (dict, MappingProxyType)
 
 # How useful an error is to the client, when no alternative succeeds.
 _MISSING, _MALFORMED, _REJECTED, _FORBIDDEN = range(4)
@@ -247,18 +251,24 @@ class Requirement:
         return credentials, principal
 
     def _context(self, principals: list[tuple[SecurityScheme, Any, Any]], index: int) -> AuthContext:
-        verified = [(s, c, p) for s, c, p in principals if s.verifier is not None]
-        first_scheme, credentials, principal = (verified or principals)[0]
-        scopes: frozenset[str] = frozenset().union(*(granted_scopes(p) for _, _, p in verified))
-        claims = getattr(principal, "claims", None)
+        if len(principals) == 1:  # the common case: one scheme
+            scheme, credentials, principal = principals[0]
+            authenticated = scheme.verifier is not None
+            scopes = granted_scopes(principal) if authenticated else frozenset()
+        else:
+            verified = [(s, c, p) for s, c, p in principals if s.verifier is not None]
+            scheme, credentials, principal = (verified or principals)[0]
+            authenticated = bool(verified)
+            scopes = frozenset().union(*(granted_scopes(p) for _, _, p in verified))
+        claims = getattr(principal, "claims", _NO_CLAIMS)
         return AuthContext(
-            authenticated=bool(verified),
-            scheme=first_scheme.scheme_name,
-            principal=principal,
-            credentials=credentials,
-            scopes=scopes,
-            security_scopes=self._security_scopes[index],
-            rule=self.rule,
-            claims=claims if isinstance(claims, Mapping) else {},
-            principals={s.scheme_name: p for s, _, p in principals},
+            authenticated,
+            scheme.scheme_name,
+            principal,
+            credentials,
+            scopes,
+            self._security_scopes[index],
+            self.rule,
+            claims if type(claims) in _MAPPINGS or isinstance(claims, Mapping) else _NO_CLAIMS,
+            {s.scheme_name: p for s, _, p in principals},
         )

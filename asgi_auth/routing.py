@@ -153,6 +153,9 @@ class Router(Generic[T]):
 
     def __init__(self) -> None:
         self._root: _Node[T] = _Node()
+        # Templates without parameters, by path: found with one dict lookup, and always
+        # the most specific match when they match at all.
+        self._static: dict[str, _Leaf[T]] = {}
         self._entries: list[tuple[Template, frozenset[str] | None, T]] = []
 
     def add(self, template: Template, methods: frozenset[str] | None, value: T) -> None:
@@ -178,6 +181,8 @@ class Router(Generic[T]):
         else:
             if node.leaf is None:
                 node.leaf = _Leaf()
+                if all(s.kind == LITERAL for s in template.segments):
+                    self._static[template.source] = node.leaf
             node.leaf.add(methods, value, template.source)
         self._entries.append((template, methods, value))
 
@@ -189,6 +194,11 @@ class Router(Generic[T]):
 
     def match(self, path: str, method: str) -> T | None:
         """The value of the most specific template matching `path` for `method`."""
+        leaf = self._static.get(path)
+        if leaf is not None:
+            found = leaf.pick(method)
+            if found is not None:
+                return found
         if not path.startswith("/"):
             return None
         return _walk(self._root, path.split("/"), 1, method)

@@ -49,10 +49,10 @@ class _Call(Enum):
 
 
 def _call_mode(verifier: Verifier) -> _Call:
-    if getattr(verifier, "__asgi_auth_inline__", False):
-        return _Call.INLINE
     if inspect.iscoroutinefunction(verifier) or inspect.iscoroutinefunction(type(verifier).__call__):
         return _Call.AWAIT
+    if getattr(verifier, "__asgi_auth_inline__", False):
+        return _Call.INLINE
     return _Call.THREAD
 
 
@@ -105,7 +105,7 @@ class SecurityScheme:
             result = verifier(argument)
         else:
             result = await anyio.to_thread.run_sync(verifier, argument)
-        if inspect.isawaitable(result):
+        if hasattr(result, "__await__"):  # a sync callable that returned an awaitable
             result = await result
         return result
 
