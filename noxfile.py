@@ -29,5 +29,5 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    session.install("-e", ".[test]")
-    session.run("python", "-m", "bench", *session.posargs)
+    session.install("-e", ".[bench]")
+    session.run("python", "-m", "bench", "--plot", "docs/bench.png", *session.posargs)

@@ -9,7 +9,14 @@ from tests.conftest import http_scope
 def test_route_path_is_starlettes() -> None:
     from starlette._utils import get_route_path
 
-    cases = [("/api/x", "/api"), ("/api", "/api"), ("/apix", "/api"), ("/x", ""), ("/other/x", "/api"), ("/api/", "/api")]
+    cases = [
+        ("/api/x", "/api"),
+        ("/api", "/api"),
+        ("/apix", "/api"),
+        ("/x", ""),
+        ("/other/x", "/api"),
+        ("/api/", "/api"),
+    ]
     for path, root in cases:
         scope = http_scope(path, root_path=root)
         assert route_path(scope) == get_route_path(scope), (path, root)

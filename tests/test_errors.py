@@ -13,7 +13,10 @@ pytestmark = pytest.mark.anyio
 
 def test_error_types_carry_fastapi_details() -> None:
     assert (aa.NotAuthenticated().status_code, aa.NotAuthenticated().detail) == (401, "Not authenticated")
-    assert (aa.InvalidCredentials().status_code, aa.InvalidCredentials().detail) == (401, "Could not validate credentials")
+    assert (aa.InvalidCredentials().status_code, aa.InvalidCredentials().detail) == (
+        401,
+        "Could not validate credentials",
+    )
     assert (aa.InsufficientScope().status_code, aa.InsufficientScope().detail) == (403, "Not enough permissions")
     assert aa.ServiceUnavailable().status_code == 503
     error = aa.InvalidCredentials("nope", headers=[("WWW-Authenticate", "Bearer"), ("X-Other", "1")])

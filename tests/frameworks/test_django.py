@@ -1,0 +1,54 @@
+"""Django through its own ASGI handler (Django has no websockets without Channels)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from typing import Any
+
+import django
+from django.conf import settings
+
+import asgi_auth as aa
+from tests.frameworks.common import check_http, check_mounted, payload, policy
+from tests.loopback import serve
+
+
+def view(request: Any) -> Any:
+    from django.http import HttpResponse
+
+    return HttpResponse(json.dumps(payload(aa.get_auth(request))), content_type="application/json")
+
+
+def make_app() -> Any:
+    from django.urls import include, path
+
+    urls = types.ModuleType("asgi_auth_test_urls")
+    api = [path("items", view), path("open", view)]
+    urls.urlpatterns = [path("private", view), path("public", view), path("api/", include(api))]  # type: ignore[attr-defined]
+    sys.modules[urls.__name__] = urls
+    if not settings.configured:
+        settings.configure(
+            DEBUG=False,
+            SECRET_KEY="test-only-" + "x" * 40,
+            ROOT_URLCONF=urls.__name__,
+            ALLOWED_HOSTS=["127.0.0.1", "localhost"],
+            MIDDLEWARE=[],
+            INSTALLED_APPS=[],
+        )
+        django.setup()
+    from django.core.asgi import get_asgi_application
+
+    return aa.AuthMiddleware(get_asgi_application(), policy=policy)
+
+
+def test_django() -> None:
+    with serve(make_app()) as base:
+        check_http(base)
+        check_mounted(base)
+
+
+def test_django_under_root_path() -> None:
+    with serve(make_app(), root_path="/prefix") as base:
+        check_http(base)

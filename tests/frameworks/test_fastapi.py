@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, WebSocket
+
+import asgi_auth as aa
+from tests.frameworks.common import check_http, check_mounted, check_websocket, payload, policy
+from tests.loopback import serve
+
+Auth = Annotated[aa.AuthContext, Depends(aa.get_auth)]
+
+
+def make_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/private")
+    def private(auth: Auth) -> dict[str, Any]:
+        return payload(auth)
+
+    @app.get("/public")
+    def public(auth: Auth) -> dict[str, Any]:
+        return payload(auth)
+
+    @app.websocket("/ws")
+    async def ws(websocket: WebSocket, auth: Auth) -> None:
+        await websocket.accept()
+        await websocket.send_text(auth.principal.subject)
+        await websocket.close()
+
+    router = APIRouter(prefix="/api")
+
+    @router.get("/items")
+    def items(auth: Auth) -> dict[str, Any]:
+        return payload(auth)
+
+    @router.get("/open")
+    def open_(auth: Auth) -> dict[str, Any]:
+        return payload(auth)
+
+    app.include_router(router)
+    app.add_middleware(aa.AuthMiddleware, policy=policy)
+    return app
+
+
+def test_fastapi() -> None:
+    with serve(make_app(), ws="websockets-sansio") as base:
+        check_http(base)
+        check_mounted(base)
+        check_websocket(base)
+
+
+def test_fastapi_under_root_path() -> None:
+    with serve(make_app(), root_path="/prefix") as base:
+        check_http(base)

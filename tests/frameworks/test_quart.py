@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, Quart, request, websocket
+
+import asgi_auth as aa
+from tests.frameworks.common import check_http, check_mounted, check_websocket, payload, policy
+from tests.loopback import serve
+
+
+def make_app() -> Quart:
+    app = Quart(__name__)
+
+    @app.get("/private")
+    async def private() -> dict[str, Any]:
+        return payload(aa.get_auth(request))
+
+    @app.get("/public")
+    async def public() -> dict[str, Any]:
+        return payload(aa.get_auth(request))
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        await websocket.send(aa.get_auth(websocket).principal.subject)
+
+    api = Blueprint("api", __name__, url_prefix="/api")
+
+    @api.get("/items")
+    async def items() -> dict[str, Any]:
+        return payload(aa.get_auth(request))
+
+    @api.get("/open")
+    async def open_() -> dict[str, Any]:
+        return payload(aa.get_auth(request))
+
+    app.register_blueprint(api)
+    app.asgi_app = aa.AuthMiddleware(app.asgi_app, policy=policy)  # type: ignore[method-assign]
+    return app
+
+
+def test_quart() -> None:
+    with serve(make_app(), ws="websockets-sansio") as base:
+        check_http(base)
+        check_mounted(base)
+        check_websocket(base)
+
+
+def test_quart_under_root_path() -> None:
+    with serve(make_app(), root_path="/prefix") as base:
+        check_http(base)
