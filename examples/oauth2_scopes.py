@@ -2,18 +2,25 @@
 
 Run it:  uvicorn examples.oauth2_scopes:app   then open http://127.0.0.1:8000/docs
 and authorize as johndoe / secret (alice / secret2 is a disabled user).
+The docs work offline: Swagger UI's assets are served from an installed package.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
+import fastapi_offline
 import jwt
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 import asgi_auth as aa
+from asgi_auth.integrations.fastapi import docs_rules, install
 
 # openssl rand -hex 32 -- an example secret: use your own, from the environment.
 SECRET_KEY = "09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7"
@@ -57,30 +64,42 @@ oauth2_scheme = aa.OAuth2PasswordBearer(
     verifier=aa.JWTVerifier(key=SECRET_KEY, algorithms=[ALGORITHM]),
 )
 
+app = FastAPI(title="asgi_auth demo: OAuth2 scopes", docs_url=None, redoc_url=None)
+
 policy = aa.AuthPolicy(
     rules=[
         aa.Rule("/token", require=[]),
         aa.Rule("/users/me/", require={oauth2_scheme: ["me"]}),
         aa.Rule("/users/me/items/", require={oauth2_scheme: ["me", "items"]}),
         aa.Rule("/status/", require=oauth2_scheme),
-        aa.Rule("/docs", require=[]),
-        aa.Rule("/docs/oauth2-redirect", require=[]),
-        aa.Rule("/openapi.json", require=[]),
+        aa.Rule("/docs", methods=["GET"], require=[]),
+        aa.Rule("/static/{path:path}", methods=["GET"], require=[]),
+        *docs_rules(app),  # /openapi.json and the OAuth2 redirect page
     ],
     default=oauth2_scheme,
 )
 
-app = FastAPI(title="asgi_auth demo: OAuth2 scopes")
-app.add_middleware(aa.AuthMiddleware, policy=policy)
+install(app, policy, responses=True)  # the middleware, and app.openapi() patched to match
+
+# --- interactive docs from packaged assets (no CDN) ----------------------------------
+app.mount("/static", StaticFiles(directory=Path(fastapi_offline.__file__).parent / "static"), name="static")
 
 
-def custom_openapi() -> dict[str, Any]:
-    if app.openapi_schema is None:
-        app.openapi_schema = aa.patch_openapi(FastAPI.openapi(app), policy)
-    return app.openapi_schema
+@app.get("/docs", include_in_schema=False)
+def swagger_ui() -> HTMLResponse:
+    return get_swagger_ui_html(
+        openapi_url=str(app.openapi_url),
+        title=app.title,
+        oauth2_redirect_url=app.swagger_ui_oauth2_redirect_url,
+        swagger_js_url="/static/swagger-ui-bundle.js",
+        swagger_css_url="/static/swagger-ui.css",
+        swagger_favicon_url="/static/favicon.png",
+    )
 
 
-app.openapi = custom_openapi  # type: ignore[method-assign]
+@app.get(str(app.swagger_ui_oauth2_redirect_url), include_in_schema=False)
+def swagger_ui_redirect() -> HTMLResponse:
+    return get_swagger_ui_oauth2_redirect_html()
 
 
 # --- the app: no security code left, only what it does with the identity -------------

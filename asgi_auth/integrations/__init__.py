@@ -1,0 +1,1 @@
+"""One-line installs for frameworks whose OpenAPI document lives on the app object."""
