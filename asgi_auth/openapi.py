@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import warnings
 from typing import Any
+from urllib.parse import urlsplit
 
 from .policy import AuthPolicy
 from .requirement import Requirement
@@ -33,13 +34,25 @@ def requirement_for(policy: AuthPolicy, path: str, method: str) -> Requirement:
     return policy.default if found is None else found
 
 
-def patch_openapi(spec: dict[str, Any], policy: AuthPolicy, *, responses: bool = False) -> dict[str, Any]:
+def patch_openapi(
+    spec: dict[str, Any], policy: AuthPolicy, *, responses: bool = False, prefix: str | None = None
+) -> dict[str, Any]:
     """A copy of `spec` whose security says exactly what `policy` enforces.
 
     Operations that already declare a different `security` are overwritten (the
     policy is what runs) and listed in a `UserWarning`. With `responses=True`, the
     401/403 answers and their challenges are documented too. Idempotent.
+
+    Document paths are matched as the app's router sees them. An app served under a
+    `root_path` (FastAPI's `servers`) sees them unchanged; when the router itself
+    sees a prefix the document leaves to `servers` (a static document for an app
+    mounted at `/api`), pass `prefix="/api"`, or `prefix="servers"` to take the path
+    of the first server URL.
     """
+    if prefix == "servers":
+        servers = spec.get("servers") or [{}]
+        prefix = urlsplit(str(servers[0].get("url", ""))).path
+    prefix = (prefix or "").rstrip("/")
     out = copy.deepcopy(spec)
     used: dict[str, Any] = {}
     differences: list[str] = []
@@ -51,7 +64,7 @@ def patch_openapi(spec: dict[str, Any], policy: AuthPolicy, *, responses: bool =
             operation = item.get(method)
             if not isinstance(operation, dict):
                 continue
-            requirement = requirement_for(policy, path, method)
+            requirement = requirement_for(policy, prefix + path, method)
             security = requirement.openapi()
             if "security" in operation and operation["security"] != security:
                 differences.append(f"{method.upper()} {path}: {operation['security']!r} -> {security!r}")

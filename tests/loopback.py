@@ -19,10 +19,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(app: Any, **options: Any) -> Iterator[str]:
-    """Serve `app` with uvicorn on a free loopback port; yields its base URL."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", **options)
+def serve(app: Any, port: int | None = None, **options: Any) -> Iterator[str]:
+    """Serve `app` with uvicorn on loopback (a free port unless given); yields its base URL."""
+    port = port or free_port()
+    options.setdefault("lifespan", "off")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

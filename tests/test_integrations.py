@@ -10,7 +10,7 @@ from tests.conftest import client_for
 
 pytestmark = pytest.mark.anyio
 
-bearer = aa.HTTPBearer(verifier=aa.inline(lambda c: aa.Principal("u") if c.credentials == "ok" else None))
+bearer = aa.HTTPBearer(verifier=aa.inline(lambda token: aa.Principal("u") if token == "ok" else None))
 
 
 async def test_fastapi_install_enforces_and_documents() -> None:

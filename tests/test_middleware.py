@@ -26,7 +26,7 @@ def lookup(key: str) -> aa.Principal | None:
 
 
 api_key = aa.APIKeyHeader(name="X-Key", verifier=lookup)
-bearer = aa.HTTPBearer(verifier=lambda c: aa.Principal("tok", ["read"]) if c.credentials == "good" else None)
+bearer = aa.HTTPBearer(verifier=lambda token: aa.Principal("tok", ["read"]) if token == "good" else None)
 
 
 def policy(**kw: Any) -> aa.AuthPolicy:

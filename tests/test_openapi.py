@@ -123,3 +123,23 @@ async def test_no_drift_between_the_document_and_the_middleware() -> None:
                 needs_credentials = bool(security) and {} not in security
                 r = await client.request(method.upper(), url)
                 assert (r.status_code == 401) == needs_credentials, (method, path, r.status_code)
+
+
+def test_static_openapi_30_document_with_a_servers_prefix() -> None:
+    bearer = aa.HTTPBearer()
+    policy = aa.AuthPolicy([aa.Rule("/api/public", require=[])], default=bearer)
+    spec = {
+        "openapi": "3.0.3",
+        "info": {"title": "static", "version": "1"},
+        "servers": [{"url": "https://example.com/api/"}],
+        "paths": {
+            "/public": {"get": {"responses": {"200": {"description": "ok"}}}},
+            "/private": {"post": {"responses": {"200": {"description": "ok"}}}},
+        },
+    }
+    patched = aa.patch_openapi(spec, policy, prefix="servers")
+    validate(patched)
+    assert "security" not in patched["paths"]["/public"]["get"]
+    assert patched["paths"]["/private"]["post"]["security"] == [{"HTTPBearer": []}]
+    # Without the prefix, /public is not the rule's /api/public: the default applies.
+    assert aa.patch_openapi(spec, policy)["paths"]["/public"]["get"]["security"] == [{"HTTPBearer": []}]

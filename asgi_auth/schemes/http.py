@@ -108,7 +108,11 @@ class HTTPBasic(HTTPBase):
 
 
 class HTTPBearer(HTTPBase):
-    """HTTP Bearer (RFC 6750): the verifier receives `HTTPAuthorizationCredentials`."""
+    """HTTP Bearer (RFC 6750): the verifier receives the token (a `str`).
+
+    `AuthContext.credentials` is the `HTTPAuthorizationCredentials`, as FastAPI's
+    `HTTPBearer` returns it.
+    """
 
     bearer = True
 
@@ -131,6 +135,9 @@ class HTTPBearer(HTTPBase):
         if credentials is None or credentials.scheme.lower() != "bearer":
             return None
         return credentials
+
+    async def verify(self, credentials: Any) -> Any:
+        return await self.call_verifier(credentials.credentials)
 
     def challenge(self) -> str:
         return "Bearer"

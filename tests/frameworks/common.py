@@ -13,8 +13,7 @@ import asgi_auth as aa
 
 
 @aa.inline
-def lookup(credentials: Any) -> aa.Principal | None:
-    token = credentials.credentials
+def lookup(token: str) -> aa.Principal | None:
     return aa.Principal(token.removeprefix("user-")) if token.startswith("user-") else None
 
 

@@ -38,7 +38,12 @@ def make_app() -> Any:
             INSTALLED_APPS=[],
         )
         django.setup()
+    else:  # another test configured Django first: point it at these URLs
+        settings.ROOT_URLCONF = urls.__name__
     from django.core.asgi import get_asgi_application
+    from django.urls import clear_url_caches
+
+    clear_url_caches()
 
     return aa.AuthMiddleware(get_asgi_application(), policy=policy)
 

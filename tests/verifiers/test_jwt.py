@@ -113,7 +113,8 @@ async def test_issuer_audience_leeway_and_typ() -> None:
     verifier = aa.JWTVerifier(
         key=HMAC_SECRET, algorithms=["HS256"], issuer="https://id", audience="api", leeway=30, typ="at+jwt"
     )
-    good = jwt.encode(claims(iss="https://id", aud="api", exp=NOW - 5), HMAC_SECRET, headers={"typ": "at+jwt"})
+    expired_5s_ago = int(time.time()) - 5
+    good = jwt.encode(claims(iss="https://id", aud="api", exp=expired_5s_ago), HMAC_SECRET, headers={"typ": "at+jwt"})
     assert await verifier(good) is not None  # expired 5 s ago, within the leeway
     plain = jwt.encode(claims(iss="https://id", aud="api"), HMAC_SECRET)
     assert await verifier(plain) is None  # typ JWT, not at+jwt

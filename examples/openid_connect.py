@@ -1,0 +1,75 @@
+"""OpenID Connect: the scheme discovers the issuer and its keys from the provider.
+
+The app also serves a tiny provider (discovery document, keys, a token endpoint) so
+that it runs on its own; point `OIDC_URL` at a real provider instead.
+
+Run it:  uvicorn examples.openid_connect:app
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+import asgi_auth as aa
+
+PROVIDER_KEY = ec.generate_private_key(ec.SECP256R1())
+
+
+def create_app(base_url: str) -> Starlette:
+    # --8<-- [start:oidc]
+    oidc = aa.OpenIdConnect(
+        openIdConnectUrl=f"{base_url}/.well-known/openid-configuration",
+        audience="example-client",
+    )
+    policy = aa.AuthPolicy(
+        rules=[aa.Rule("/.well-known/{doc}", require=[]), aa.Rule("/provider/{rest:path}", require=[])],
+        default={oidc: ["openid"]},
+    )
+    # --8<-- [end:oidc]
+
+    async def discovery(request: Request) -> JSONResponse:
+        if request.path_params["doc"] != "openid-configuration":
+            return JSONResponse({}, status_code=404)
+        return JSONResponse(
+            {
+                "issuer": base_url,
+                "jwks_uri": f"{base_url}/provider/keys",
+                "token_endpoint": f"{base_url}/provider/token",
+                "id_token_signing_alg_values_supported": ["ES256"],
+            }
+        )
+
+    async def keys(request: Request) -> JSONResponse:
+        key = ECAlgorithm.to_jwk(PROVIDER_KEY.public_key(), as_dict=True)
+        return JSONResponse({"keys": [{**key, "kid": "p1", "alg": "ES256"}]})
+
+    async def token(request: Request) -> JSONResponse:
+        claims = {"iss": base_url, "aud": "example-client", "sub": "alice", "scope": "openid email"}
+        claims["exp"] = int(time.time()) + 300
+        return JSONResponse({"id_token": jwt.encode(claims, PROVIDER_KEY, "ES256", headers={"kid": "p1"})})
+
+    async def profile(request: Request) -> JSONResponse:
+        return JSONResponse({"sub": aa.get_auth(request).claims["sub"]})
+
+    app = Starlette(
+        routes=[
+            Route("/.well-known/{doc}", discovery),
+            Route("/provider/keys", keys),
+            Route("/provider/token", token),
+            Route("/profile", profile),
+        ]
+    )
+    app.add_middleware(aa.AuthMiddleware, policy=policy)
+    return app
+
+
+app = create_app(os.environ.get("OIDC_BASE_URL", "http://127.0.0.1:8000"))
