@@ -1,17 +1,34 @@
-"""Sessions: `nox -s tests`, `lint`, `typecheck`, `bench`."""
+"""Sessions: `nox -s tests`, `tests_versions`, `lint`, `typecheck`, `docs`, `bench`, `fuzz`."""
 
 from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "docs"]
 PATHS = ["asgi_auth", "tests", "examples", "bench", "noxfile.py"]
+
+# The oldest releases asgi_auth supports, and "newest" (whatever the index serves today).
+# FastAPI 0.122.0 is the first to answer missing credentials with 401, as the contract does.
+OLDEST = ["starlette==0.40.0", "fastapi==0.122.0", "litestar==2.10.0"]
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+@nox.parametrize("versions", ["oldest", "newest"])
+def tests_versions(session: nox.Session, versions: str) -> None:
+    """The suite against the oldest and the newest supported Starlette, FastAPI, Litestar."""
+    session.install("-e", ".[test]")
+    if versions == "oldest":
+        session.install(*OLDEST)
+    else:
+        session.install("--upgrade", "starlette", "fastapi", "litestar")
+    session.run("python", "-m", "pip", "freeze", silent=False)
+    session.run("python", "-m", "pytest", "-x", "-q", *session.posargs)
 
 
 @nox.session
@@ -28,6 +45,23 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session
+def docs(session: nox.Session) -> None:
+    session.install("-e", ".[docs,examples]")
+    session.run("mkdocs", "build", "--strict", env={"NO_MKDOCS_2_WARNING": "1"})
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     session.install("-e", ".[bench]")
-    session.run("python", "-m", "bench", "--plot", "docs/bench.png", *session.posargs)
+    session.run(
+        "python",
+        "-m",
+        "bench",
+        "--plot",
+        "docs/bench.png",
+        "--json",
+        "docs/bench.json",
+        "--markdown",
+        "docs/bench-table.md",
+        *session.posargs,
+    )

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import platform
 import statistics
 import sys
@@ -231,6 +232,20 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         )
 
 
+def markdown(rows: list[dict[str, Any]], machine: str, command: str) -> str:
+    lines = [
+        f"Measured on {machine} with `{command}`.",
+        "",
+        "| variant | median µs | p99 µs | overhead µs | ratio to minimal middleware |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        overhead = "" if r["overhead_us"] is None else f"{r['overhead_us']:.2f}"
+        ratio = "" if r["overhead_vs_minimal"] is None else f"{r['overhead_vs_minimal']:.1f}"
+        lines.append(f"| {r['name']} | {r['median_us']:.2f} | {r['p99_us']:.2f} | {overhead} | {ratio} |")
+    return "\n".join(lines) + "\n"
+
+
 def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     import matplotlib
 
@@ -256,6 +271,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="few rounds, for a smoke run")
     parser.add_argument("--json", type=Path, default=Path("bench/results/latest.json"))
     parser.add_argument("--plot", type=Path, default=None, help="write a PNG (needs matplotlib)")
+    parser.add_argument("--markdown", type=Path, default=None, help="write the table as Markdown")
     args = parser.parse_args()
     rounds, per_round, warmup = (3, 200, 200) if args.quick else (25, 2000, 3000)
     rules = [10, 1_000, 10_000]
@@ -263,14 +279,19 @@ def main() -> None:
     asyncio.run(measure(vs, rounds, per_round, warmup))
     rows = summarise(vs)
     print_table(rows)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     machine = (
-        f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}"
+        f"{platform.machine()}, {cores} cores, {platform.python_implementation()} {platform.python_version()},"
+        f" {time.strftime('%Y-%m-%d')}"
     )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
         json.dumps({"machine": machine, "rounds": rounds, "per_round": per_round, "results": rows}, indent=2)
     )
     print(f"\nwrote {args.json}")
+    if args.markdown:
+        args.markdown.write_text(markdown(rows, machine, "python -m bench " + " ".join(sys.argv[1:])))
+        print(f"wrote {args.markdown}")
     if args.plot:
         plot(rows, args.plot, f"asgi_auth benchmark — {machine}")
         print(f"wrote {args.plot}")

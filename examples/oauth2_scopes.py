@@ -58,12 +58,15 @@ class User(BaseModel):
 
 
 # --- the declaration: what the middleware enforces and the docs show -----------------
+# --8<-- [start:scheme]
 oauth2_scheme = aa.OAuth2PasswordBearer(
     tokenUrl="token",
     scopes={"me": "Read information about the current user.", "items": "Read items."},
     verifier=aa.JWTVerifier(key=SECRET_KEY, algorithms=[ALGORITHM]),
 )
+# --8<-- [end:scheme]
 
+# --8<-- [start:policy]
 app = FastAPI(title="asgi_auth demo: OAuth2 scopes", docs_url=None, redoc_url=None)
 
 policy = aa.AuthPolicy(
@@ -80,8 +83,10 @@ policy = aa.AuthPolicy(
 )
 
 install(app, policy, responses=True)  # the middleware, and app.openapi() patched to match
+# --8<-- [end:policy]
 
 # --- interactive docs from packaged assets (no CDN) ----------------------------------
+# --8<-- [start:docs]
 app.mount("/static", StaticFiles(directory=Path(fastapi_offline.__file__).parent / "static"), name="static")
 
 
@@ -102,7 +107,11 @@ def swagger_ui_redirect() -> HTMLResponse:
     return get_swagger_ui_oauth2_redirect_html()
 
 
+# --8<-- [end:docs]
+
+
 # --- the app: no security code left, only what it does with the identity -------------
+# --8<-- [start:app]
 def get_current_active_user(auth: Annotated[aa.AuthContext, Depends(aa.get_auth)]) -> User:
     record = fake_users_db.get(auth.principal.subject)
     if record is None:
@@ -143,3 +152,6 @@ async def read_own_items(current_user: Annotated[User, Depends(get_current_activ
 @app.get("/status/")
 async def read_system_status(current_user: Annotated[User, Depends(get_current_active_user)]) -> dict[str, str]:
     return {"status": "ok"}
+
+
+# --8<-- [end:app]
