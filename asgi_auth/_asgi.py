@@ -12,10 +12,19 @@ from starlette.requests import cookie_parser
 
 from ._types import Scope
 
-__all__ = ["RequestView", "route_path"]
+__all__ = ["HeaderTooLarge", "RequestView", "route_path"]
 
-MAX_COOKIE_HEADER = 8192
-MAX_QUERY_STRING = 8192
+MAX_HEADER_VALUE = 8192  # a credential header longer than this is refused with 431
+MAX_COOKIE_HEADER = 8192  # longer cookie headers / query strings are not searched for
+MAX_QUERY_STRING = 8192  # credentials at all (the request then has none: 401)
+
+
+class HeaderTooLarge(Exception):
+    """A credential-carrying header over `MAX_HEADER_VALUE` bytes (answered with 431)."""
+
+    def __init__(self, name: bytes) -> None:
+        super().__init__(f"header {name.decode('latin-1')!r} exceeds {MAX_HEADER_VALUE} bytes")
+        self.name = name
 
 
 def route_path(scope: Scope) -> str:
@@ -51,6 +60,8 @@ class RequestView:
         value: str | None = None
         for key, raw in self.scope["headers"]:
             if key == name:
+                if len(raw) > MAX_HEADER_VALUE:
+                    raise HeaderTooLarge(name)
                 value = raw.decode("latin-1")
                 break
         self._headers[name] = value

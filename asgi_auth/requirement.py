@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Union
 
-from ._asgi import RequestView
+from ._asgi import HeaderTooLarge, RequestView
 from .context import AuthContext, SecurityScopes, granted_scopes
 from .errors import (
     AuthError,
@@ -37,10 +37,15 @@ RequireSpec = Union[
 """`bearer`, `{bearer: ["me"]}`, `[alt1, alt2]`, `[]` (public), `[{}, bearer]` (optional)."""
 
 _NO_CLAIMS: Mapping[str, Any] = MappingProxyType({})
+_TOO_LARGE_RESPONSE = ErrorResponse(AuthError("Request header fields too large", status_code=431))
 _MAPPINGS = (dict, MappingProxyType)
 
 # How useful an error is to the client, when no alternative succeeds.
-_MISSING, _MALFORMED, _REJECTED, _FORBIDDEN = range(4)
+_MISSING, _MALFORMED, _REJECTED, _FORBIDDEN, _TOO_LARGE = range(5)
+
+#: Verifiers run at most once per scheme per request, so this bounds the credentials
+#: tried for one request.
+MAX_SCHEMES_PER_REQUIREMENT = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +129,11 @@ class Requirement:
         self.schemes: tuple[SecurityScheme, ...] = tuple(
             dict.fromkeys(scheme for alt in self.alternatives for scheme, _ in alt.items)
         )
+        if len(self.schemes) > MAX_SCHEMES_PER_REQUIREMENT:
+            raise ConfigurationError(
+                f"{'rule ' + repr(rule) if rule else 'default'}: {len(self.schemes)} schemes in one requirement;"
+                f" at most {MAX_SCHEMES_PER_REQUIREMENT} are tried per request"
+            )
         self._security_scopes = [SecurityScopes(alt.scopes) for alt in self.alternatives]
         # Answers are encoded once, except for schemes whose challenges change per
         # response (Digest's fresh nonces), which are built when needed.
@@ -209,7 +219,8 @@ class Requirement:
                         break
                     continue
                 if isinstance(outcome, ErrorResponse):
-                    failure = (_REJECTED if outcome.status != 403 else _FORBIDDEN, outcome)
+                    status = outcome.status
+                    failure = (_FORBIDDEN if status == 403 else _TOO_LARGE if status == 431 else _REJECTED, outcome)
                     break
                 credentials, principal = outcome
                 if scopes and scheme.verifier is not None and not set(scopes) <= granted_scopes(principal):
@@ -230,7 +241,11 @@ class Requirement:
         return self._answer(_MISSING, None, ())
 
     async def _verify(self, scheme: SecurityScheme, request: RequestView) -> tuple[Any, Any] | ErrorResponse | None:
-        credentials = scheme.extract(request)
+        try:
+            credentials = scheme.extract(request)
+        except HeaderTooLarge as exc:
+            logger.warning("request refused: %s", exc)  # the name and the cap, never the value
+            return _TOO_LARGE_RESPONSE
         if credentials is None:
             return None
         if credentials is MALFORMED:

@@ -4,14 +4,21 @@ A lookup walks one trie node per path segment, trying a literal child (one dict
 lookup), then the parameter children, then a `{name:path}` tail, and backtracks only
 when a branch dead-ends. Its cost depends on the depth of the path and the shape of
 the templates, never on how many rules there are.
+
+Matching errs on the side of the rule: wherever some router would run a handler for a
+path, the rule for that handler's template applies. So a typed segment matches what
+Starlette's regex accepts *or* what Python's constructor accepts (Litestar converts
+`{n:int}` with `int()`, which takes `" 12 "` and `"+1_2"`), and one trailing newline is
+ignored (Starlette's route regexes end in `$`, which matches before a final `\n`).
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .errors import ConfigurationError
 
@@ -27,6 +34,8 @@ CONVERTERS: dict[str, str] = {
     "uuid": "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
     "path": ".*",
 }
+# What routers that convert with Python's own constructors accept besides the regex.
+_CONSTRUCTORS: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "uuid": uuid.UUID}
 _PARAM = re.compile(r"{([a-zA-Z_][a-zA-Z0-9_]*)(?::([a-zA-Z_][a-zA-Z0-9_]*))?}")
 
 # Priorities of segment kinds, most specific first.
@@ -40,11 +49,20 @@ class Segment:
     kind: int
     key: str
     regex: re.Pattern[str] | None = None
+    convert: Callable[[str], Any] | None = None
 
     def matches(self, value: str) -> bool:
         if self.regex is None:  # a plain {name}: any non-empty segment
             return value != ""
-        return self.regex.fullmatch(value) is not None
+        if self.regex.fullmatch(value) is not None:
+            return True
+        if self.convert is None:
+            return False
+        try:
+            self.convert(value)
+        except (ValueError, TypeError, OverflowError):
+            return False
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +113,7 @@ def parse_template(source: str) -> Template:
         elif whole and conv == "str":
             segments.append(Segment(PARAM, "{}"))
         elif whole:
-            segments.append(Segment(TYPED, "{:" + conv + "}", re.compile(CONVERTERS[conv])))
+            segments.append(Segment(TYPED, "{:" + conv + "}", re.compile(CONVERTERS[conv]), _CONSTRUCTORS.get(conv)))
         else:
             if any((m.group(2) or "str") == "path" for m in params):
                 raise ConfigurationError(f"path template {source!r}: a {{name:path}} parameter must be a whole segment")
@@ -194,6 +212,8 @@ class Router(Generic[T]):
 
     def match(self, path: str, method: str) -> T | None:
         """The value of the most specific template matching `path` for `method`."""
+        if path.endswith("\n"):
+            path = path[:-1]
         leaf = self._static.get(path)
         if leaf is not None:
             found = leaf.pick(method)

@@ -124,3 +124,16 @@ def test_ten_thousand_rules_match_correctly() -> None:
         assert r.match(request, "GET") == expected
         assert r.match(f"/svc{i}/nothing/here", "GET") is None
     assert r.match("/svc10000/items", "GET") is None
+
+
+def test_errs_on_the_side_of_the_rule_like_the_loosest_router() -> None:
+    r = router(("/users/me", None), ("/n/{n:int}", None), ("/f/{x:float}", None), ("/u/{u:uuid}", None))
+    # Starlette's `^...$` regexes match before one trailing newline (a `%0A` in the URL).
+    assert r.match("/users/me\n", "GET") == "/users/me"
+    assert r.match("/users/me\n\n", "GET") is None
+    # Litestar converts with int()/float()/UUID(), which accept more than the regexes.
+    for value in ["12 ", " 12", "+12", "1_2", "\u0661\u0662"]:
+        assert r.match(f"/n/{value}", "GET") == "/n/{n:int}", value
+    assert r.match("/n/12x", "GET") is None
+    assert r.match("/f/1e3", "GET") == "/f/{x:float}"
+    assert r.match("/u/3fa85f6457174562b3fc2c963f66afa6", "GET") == "/u/{u:uuid}"
