@@ -18,7 +18,6 @@ import anyio
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from litestar import Request as LitestarRequest
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -187,8 +186,8 @@ async def probe(app: Any, raw: str, headers: list[tuple[bytes, bytes]]) -> int:
 
 
 APPS = {
-    "starlette": lambda l: starlette_app(l),
-    "fastapi": lambda l: starlette_app(l, fastapi=True),
+    "starlette": starlette_app,
+    "fastapi": lambda ledger: starlette_app(ledger, fastapi=True),
     "litestar": litestar_app,
 }
 ANONYMOUS: list[list[tuple[bytes, bytes]]] = [
