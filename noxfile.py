@@ -5,7 +5,7 @@ from __future__ import annotations
 import nox
 
 nox.options.sessions = ["lint", "typecheck", "tests", "docs"]
-PATHS = ["asgi_auth", "tests", "examples", "bench", "noxfile.py"]
+PATHS = ["asgi_auth", "tests", "examples", "bench", "fuzz", "noxfile.py"]
 
 # The oldest releases asgi_auth supports, and "newest" (whatever the index serves today).
 # FastAPI 0.122.0 is the first to answer missing credentials with 401, as the contract does.
@@ -48,6 +48,21 @@ def typecheck(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     session.install("-e", ".[docs,examples]")
     session.run("mkdocs", "build", "--strict", env={"NO_MKDOCS_2_WARNING": "1"})
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """The long atheris run: `nox -s fuzz -- -max_total_time=3600` (default 10 minutes)."""
+    session.install("-e", ".[test]")
+    args = session.posargs or ["-max_total_time=600"]
+    session.run("python", "fuzz/fuzz_middleware.py", "-max_len=1024", *args, "fuzz/corpus")
+
+
+@nox.session
+def load(session: nox.Session) -> None:
+    """30 s of wrk over loopback against uvicorn; needs Debian's wrk."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "bench.load", *session.posargs)
 
 
 @nox.session
