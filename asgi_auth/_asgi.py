@@ -76,6 +76,9 @@ class RequestView:
 
     def cookie(self, name: str) -> str | None:
         if self._cookies is None:
-            raw = self.header(b"cookie")
+            try:
+                raw = self.header(b"cookie")
+            except HeaderTooLarge:  # big cookie jars are legitimate: just not searched
+                raw = None
             self._cookies = cookie_parser(raw) if raw and len(raw) <= MAX_COOKIE_HEADER else {}
         return self._cookies.get(name)

@@ -137,11 +137,15 @@ class AuthContext:
     `authenticated` is true when a verifier vouched for the credentials; a scheme
     without a verifier only extracts, leaving `credentials` for the app to check.
     `principals` maps each scheme of the satisfied alternative to its principal, for
-    requirements that AND several schemes. Read-only by convention: a plain slotted
-    class rather than a frozen dataclass, because it is built on every request.
+    requirements that AND several schemes. `user` and `auth_credentials` are the same
+    decision in Starlette's shapes (`request.user`, `request.auth`).
+
+    Immutable: the middleware reuses one context for repeated requests of the same
+    principal and credentials, so no request can alter what another one sees.
     """
 
     __slots__ = (
+        "auth_credentials",
         "authenticated",
         "claims",
         "credentials",
@@ -151,7 +155,19 @@ class AuthContext:
         "scheme",
         "scopes",
         "security_scopes",
+        "user",
     )
+    authenticated: bool
+    scheme: str | None
+    principal: Any
+    credentials: Any
+    scopes: frozenset[str]
+    security_scopes: SecurityScopes
+    rule: str | None
+    claims: Mapping[str, Any]
+    principals: Mapping[str, Any]
+    user: BaseUser
+    auth_credentials: AuthCredentials
 
     def __init__(
         self,
@@ -165,15 +181,30 @@ class AuthContext:
         claims: Mapping[str, Any] = _EMPTY,
         principals: Mapping[str, Any] = _EMPTY,
     ) -> None:
-        self.authenticated = authenticated
-        self.scheme = scheme
-        self.principal = principal
-        self.credentials = credentials
-        self.scopes = scopes
-        self.security_scopes = security_scopes if security_scopes is not None else SecurityScopes()
-        self.rule = rule
-        self.claims = claims
-        self.principals = principals
+        init = object.__setattr__
+        init(self, "authenticated", authenticated)
+        init(self, "scheme", scheme)
+        init(self, "principal", principal)
+        init(self, "credentials", credentials)
+        init(self, "scopes", scopes)
+        init(self, "security_scopes", security_scopes if security_scopes is not None else SecurityScopes())
+        init(self, "rule", rule)
+        init(self, "claims", claims)
+        init(self, "principals", MappingProxyType(dict(principals)) if principals else _EMPTY)
+        if not authenticated:
+            user: BaseUser = UnauthenticatedUser()
+        elif isinstance(principal, BaseUser):
+            user = principal
+        else:
+            user = AuthenticatedUser(principal)
+        init(self, "user", user)
+        init(self, "auth_credentials", AuthCredentials(sorted(scopes)))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"AuthContext is read-only (tried to set {name!r})")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"AuthContext is read-only (tried to delete {name!r})")
 
     def __repr__(self) -> str:
         # Never the credentials: a repr ends up in logs and tracebacks.
@@ -182,18 +213,3 @@ class AuthContext:
             f"principal={self.principal!r}, scopes={sorted(self.scopes)!r}, "
             f"security_scopes={self.security_scopes.scopes!r}, rule={self.rule!r})"
         )
-
-    @property
-    def user(self) -> BaseUser:
-        """The principal as Starlette's `request.user` expects it."""
-        principal = self.principal
-        if not self.authenticated:
-            return UnauthenticatedUser()
-        if isinstance(principal, BaseUser):
-            return principal
-        return AuthenticatedUser(principal)
-
-    @property
-    def auth_credentials(self) -> AuthCredentials:
-        """Starlette's `request.auth`: the granted scopes, sorted for stable output."""
-        return AuthCredentials(sorted(self.scopes))

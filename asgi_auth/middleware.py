@@ -41,7 +41,7 @@ class AuthMiddleware:
             return
         # A websocket handshake is an HTTP GET on the wire, and is matched as one.
         method = scope["method"] if scope_type == "http" else "GET"
-        requirement = self.policy.match(route_path(scope), method)
+        requirement = self.policy.match(route_path(scope) if scope.get("root_path") else scope["path"], method)
         if requirement.public:
             result: AuthContext | ErrorResponse = requirement.anonymous_context
         else:

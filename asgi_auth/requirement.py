@@ -43,6 +43,8 @@ _MAPPINGS = (dict, MappingProxyType)
 # How useful an error is to the client, when no alternative succeeds.
 _MISSING, _MALFORMED, _REJECTED, _FORBIDDEN, _TOO_LARGE = range(5)
 
+_CONTEXT_CACHE_SIZE = 4096
+
 #: Verifiers run at most once per scheme per request, so this bounds the credentials
 #: tried for one request.
 MAX_SCHEMES_PER_REQUIREMENT = 16
@@ -135,6 +137,13 @@ class Requirement:
                 f" at most {MAX_SCHEMES_PER_REQUIREMENT} are tried per request"
             )
         self._security_scopes = [SecurityScopes(alt.scopes) for alt in self.alternatives]
+        # Holding the principal keeps its id() from being reused while cached.
+        self._contexts: dict[tuple[int, int], AuthContext] = {}
+        self._single: tuple[SecurityScheme, tuple[str, ...], frozenset[str]] | None = None
+        if len(self.alternatives) == 1 and len(self.alternatives[0].items) == 1:
+            scheme, scopes = self.alternatives[0].items[0]
+            self._single = (scheme, scopes, frozenset(scopes))
+            self.authenticate = self._authenticate_single  # type: ignore[method-assign]
         # Answers are encoded once, except for schemes whose challenges change per
         # response (Digest's fresh nonces), which are built when needed.
         static = [s for s in self.schemes if s.static_challenge]
@@ -240,6 +249,20 @@ class Requirement:
             return best
         return self._answer(_MISSING, None, ())
 
+    async def _authenticate_single(self, request: RequestView) -> AuthContext | ErrorResponse:
+        """One alternative of one scheme, the common case: the same decisions as
+        `authenticate`, without the bookkeeping that several alternatives need."""
+        scheme, scopes, needed = self._single  # type: ignore[misc]
+        outcome = await self._verify(scheme, request)
+        if outcome is None:
+            return self.anonymous_context if self.anonymous_allowed else self._answer(_MISSING, None, ())
+        if type(outcome) is ErrorResponse:
+            return outcome
+        credentials, principal = outcome  # type: ignore[misc]
+        if needed and scheme.verifier is not None and not needed <= granted_scopes(principal):
+            return self._forbidden[(scheme, scopes)]
+        return self._context_one(scheme, credentials, principal, 0)
+
     async def _verify(self, scheme: SecurityScheme, request: RequestView) -> tuple[Any, Any] | ErrorResponse | None:
         try:
             credentials = scheme.extract(request)
@@ -267,6 +290,24 @@ class Requirement:
 
     def _context(self, principals: list[tuple[SecurityScheme, Any, Any]], index: int) -> AuthContext:
         if len(principals) == 1:  # the common case: one scheme
+            return self._context_one(*principals[0], index)
+        return self._build(principals, index)
+
+    def _context_one(self, scheme: SecurityScheme, credentials: Any, principal: Any, index: int) -> AuthContext:
+        # A verifier that caches (JWTVerifier does) returns the same principal for the
+        # same credentials: the (immutable) context built for them last time is reused.
+        key = (index, id(principal))
+        cached = self._contexts.get(key)
+        if cached is not None and cached.principal is principal and cached.credentials == credentials:
+            return cached
+        context = self._build([(scheme, credentials, principal)], index)
+        if len(self._contexts) >= _CONTEXT_CACHE_SIZE:
+            self._contexts.clear()
+        self._contexts[key] = context
+        return context
+
+    def _build(self, principals: list[tuple[SecurityScheme, Any, Any]], index: int) -> AuthContext:
+        if len(principals) == 1:
             scheme, credentials, principal = principals[0]
             authenticated = scheme.verifier is not None
             scopes = granted_scopes(principal) if authenticated else frozenset()

@@ -65,6 +65,7 @@ def variants(rules: list[int]) -> list[Variant]:
         Variant(
             "minimal middleware", "floor", apps.MinimalMiddleware(raw), "/users/me/", bearer(), 200, "raw ASGI app"
         ),
+        Variant("PyJWT HS256 decode alone", "floor", apps.PyJWTDecode(raw), "/users/me/", [], 200, "raw ASGI app"),
         Variant(
             "asgi_auth API key",
             "asgi_auth",

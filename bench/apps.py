@@ -29,6 +29,17 @@ async def raw_app(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"ok"})
 
 
+class PyJWTDecode:
+    """Not a middleware: PyJWT's HS256 decode alone, to price verification itself."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        jwt.decode(TOKENS["HS256"], SECRET, algorithms=["HS256"])
+        await self.app(scope, receive, send)
+
+
 class MinimalMiddleware:
     """The near-limit reference: header read, cached decode, scope["state"] write."""
 

@@ -93,6 +93,9 @@ class SecurityScheme:
         self.auto_error = auto_error
         self.verifier = verifier
         self._mode = _call_mode(verifier) if verifier is not None else None
+        if self._mode is _Call.AWAIT and type(self).verify is SecurityScheme.verify:
+            # Nothing to adapt: awaiting the verifier itself saves a coroutine per request.
+            self.verify = verifier  # type: ignore[method-assign,assignment]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(scheme_name={self.scheme_name!r})"
@@ -104,10 +107,6 @@ class SecurityScheme:
         raise NotImplementedError
 
     # -- verification -----------------------------------------------------------------
-
-    async def verify(self, credentials: Any) -> Any:
-        """The principal for `credentials`, or `None`; a scheme may override (Digest does)."""
-        return await self.call_verifier(credentials)
 
     async def call_verifier(self, argument: Any) -> Any:
         """Run the verifier as it asks to be run: awaited, inline, or in a worker thread."""
@@ -123,6 +122,10 @@ class SecurityScheme:
         if hasattr(result, "__await__"):  # a sync callable that returned an awaitable
             result = await result
         return result
+
+    #: The principal for the extracted credentials, or `None`. A scheme that must
+    #: transform them first overrides it (Digest, Bearer) and calls `call_verifier`.
+    verify = call_verifier
 
     # -- challenges -------------------------------------------------------------------
 

@@ -65,10 +65,12 @@ class OAuth2(SecurityScheme):
 class _OAuth2Bearer(OAuth2):
     def extract(self, request: RequestView) -> Any:
         authorization = request.header(AUTHORIZATION)
-        scheme, param = split_authorization(authorization)
-        if not authorization or scheme.lower() != "bearer":
+        if not authorization:
             return None
-        return param
+        scheme, _, param = authorization.partition(" ")  # FastAPI's get_authorization_scheme_param
+        if scheme.lower() != "bearer":
+            return None
+        return param.strip()
 
 
 class OAuth2PasswordBearer(_OAuth2Bearer):

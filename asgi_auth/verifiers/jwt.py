@@ -94,6 +94,9 @@ class JWTVerifier:
             self._keys = self._load_keys(key)
         elif _HMAC & set(self.algorithms):
             raise ConfigurationError("JWTVerifier: a JWKS holds public keys; HMAC algorithms make no sense with it")
+        self._single_key: Any = (
+            next(iter(self._keys.values())) if len(self._keys) == 1 and self.typ is None else None
+        )
 
     def _load_keys(self, key: Any) -> dict[str | None, Any]:
         if isinstance(key, Mapping):
@@ -142,6 +145,10 @@ class JWTVerifier:
         return principal
 
     async def _decode(self, token: str) -> tuple[Principal | None, float, float]:
+        if self._single_key is not None:
+            # One key and no typ to check: PyJWT reads the header once, checking the
+            # algorithm against the allow-list itself.
+            return self._verify(token, self._single_key)
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -159,6 +166,9 @@ class JWTVerifier:
                 key = next(iter(self._keys.values()))
         if key is None:
             return None, 0, 0
+        return self._verify(token, key)
+
+    def _verify(self, token: str, key: Any) -> tuple[Principal | None, float, float]:
         try:
             claims = jwt.decode(
                 token,
