@@ -59,51 +59,30 @@ def test_httpx_reuses_the_nonce_with_growing_nc(server: str) -> None:
     assert statuses == [200, 200, 200]
 
 
+def curl_digest(url: str, credentials: str) -> str:
+    """The status code curl --digest gets (curl does the whole challenge dance)."""
+    command = [CURL, "-s", "-o", "/dev/null", "-w", "%{http_code}", "--digest", "-u", credentials, url]
+    return subprocess.run(command, capture_output=True, text=True, timeout=30, check=False).stdout
+
+
 @pytest.mark.parametrize("password", ["Circle of Life", "nope"])
 def test_curl_digest(server: str, password: str) -> None:
-    out = subprocess.run(
-        [
-            str(CURL),
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--digest",
-            "-u",
-            f"mufasa:{password}",
-            server + "/x",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert out.stdout == ("200" if password == "Circle of Life" else "401")
+    assert curl_digest(server + "/x", f"mufasa:{password}") == ("200" if password == "Circle of Life" else "401")
 
 
 def test_curl_with_userhash_and_sha256_only() -> None:
-    app, _ = digest_app(algorithms=["SHA-256"], userhash=True, usernames=USERS)
+    hashed = {hashlib.sha256(f"{name}:http-auth@example.org".encode()).hexdigest(): name for name in USERS}
+    looked_up: list[str] = []
+
+    def resolve(userhash: str) -> str | None:
+        looked_up.append(userhash)
+        return hashed.get(userhash)
+
+    app, _ = digest_app(algorithms=["SHA-256"], userhash=True, usernames=resolve)
     with serve(app) as url:
-        out = subprocess.run(
-            [
-                str(CURL),
-                "-s",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "--digest",
-                "-u",
-                "mufasa:Circle of Life",
-                url + "/",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    assert out.stdout == "200"
+        assert curl_digest(url + "/", "mufasa:Circle of Life") == "200"
+        assert curl_digest(url + "/", "mufasa:wrong") == "401"
+    assert looked_up[0] == hashlib.sha256(b"mufasa:http-auth@example.org").hexdigest()  # curl sent a userhash
 
 
 def respond(
