@@ -19,6 +19,7 @@ __all__ = ["AuthPolicy", "Rule"]
 
 _HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 _NO_DEFAULT: Any = object()
+_MEMO_SIZE = 10_000
 
 
 class Rule:
@@ -83,6 +84,7 @@ class AuthPolicy:
         self._collect(default, "default")
 
         self.default = Requirement(normalize(default, self.schemes, "default"), None)
+        self._memo: dict[tuple[str, str], Requirement] = {}
         self.router: Router[Requirement] = Router()
         for rule in self.rules:
             requirement = Requirement(normalize(rule.require, self.schemes, f"rule {rule.path!r}"), rule.path)
@@ -111,9 +113,19 @@ class AuthPolicy:
                 self._collect(entry, where)
 
     def match(self, path: str, method: str) -> Requirement:
-        """The requirement for a route path and method: the most specific rule, or default."""
-        found = self.router.match(path, method)
-        return self.default if found is None else found
+        """The requirement for a route path and method: the most specific rule, or default.
+
+        Answers are memoised: an app serves the same few paths again and again. The
+        memo is bounded (and simply emptied when full) since paths come from clients.
+        """
+        key = (path, method)
+        found = self._memo.get(key)
+        if found is None:
+            found = self.router.match(path, method) or self.default
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = found
+        return found
 
     def __repr__(self) -> str:
         return f"AuthPolicy({len(self.rules)} rules, schemes={sorted(self.schemes)!r})"
