@@ -94,9 +94,7 @@ class JWTVerifier:
             self._keys = self._load_keys(key)
         elif _HMAC & set(self.algorithms):
             raise ConfigurationError("JWTVerifier: a JWKS holds public keys; HMAC algorithms make no sense with it")
-        self._single_key: Any = (
-            next(iter(self._keys.values())) if len(self._keys) == 1 and self.typ is None else None
-        )
+        self._single_key: Any = next(iter(self._keys.values())) if len(self._keys) == 1 and self.typ is None else None
 
     def _load_keys(self, key: Any) -> dict[str | None, Any]:
         if isinstance(key, Mapping):
