@@ -20,6 +20,7 @@ __all__ = ["AuthPolicy", "Rule"]
 _HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 _NO_DEFAULT: Any = object()
 _MEMO_SIZE = 10_000
+_MEMO_PATH_LENGTH = 256
 
 
 class Rule:
@@ -115,16 +116,18 @@ class AuthPolicy:
     def match(self, path: str, method: str) -> Requirement:
         """The requirement for a route path and method: the most specific rule, or default.
 
-        Answers are memoised: an app serves the same few paths again and again. The
-        memo is bounded (and simply emptied when full) since paths come from clients.
+        Answers are memoised: an app serves the same few paths again and again. Since
+        paths come from clients, the memo is bounded in entries (emptied when full) and
+        in size (long paths are not kept).
         """
         key = (path, method)
         found = self._memo.get(key)
         if found is None:
             found = self.router.match(path, method) or self.default
-            if len(self._memo) >= _MEMO_SIZE:
-                self._memo.clear()
-            self._memo[key] = found
+            if len(path) <= _MEMO_PATH_LENGTH:
+                if len(self._memo) >= _MEMO_SIZE:
+                    self._memo.clear()
+                self._memo[key] = found
         return found
 
     def __repr__(self) -> str:

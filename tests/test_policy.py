@@ -89,3 +89,15 @@ def test_open_id_connect_accepts_any_scope() -> None:
     oidc = aa.OpenIdConnect(openIdConnectUrl="https://id.example/.well-known/openid-configuration", discover=False)
     policy = aa.AuthPolicy([aa.Rule("/a", require={oidc: ["openid", "email"]})], default=[])
     assert policy.match("/a", "GET").openapi() == [{"OpenIdConnect": ["openid", "email"]}]
+
+
+def test_match_memo_is_bounded() -> None:
+    from asgi_auth import policy as policy_module
+
+    policy = aa.AuthPolicy([aa.Rule("/a/{x}", require=[])], default=key)
+    for i in range(policy_module._MEMO_SIZE + 10):
+        assert policy.match(f"/a/{i}", "GET").rule == "/a/{x}"
+    assert len(policy._memo) <= policy_module._MEMO_SIZE
+    assert policy.match("/a/" + "x" * 1000, "GET").rule == "/a/{x}"
+    assert ("/a/" + "x" * 1000, "GET") not in policy._memo
+    assert policy.match("/b", "GET") is policy.default
