@@ -255,7 +255,10 @@ class HTTPDigest(HTTPBase):
         p = dict(credentials.params)
         algorithm = self._canonical.get(p.get("algorithm", "MD5").upper(), "")
         if "username" not in p and p.get("username*", "").lower().startswith("utf-8''"):
-            p["username"] = unquote(p["username*"][7:], errors="strict")  # RFC 8187 ext-value
+            try:
+                p["username"] = unquote(p["username*"][7:], errors="strict")  # RFC 8187 ext-value
+            except UnicodeDecodeError:
+                raise self._refuse() from None
         required = ("username", "realm", "nonce", "uri", "response", "qop", "nc", "cnonce")
         if (
             any(key not in p for key in required)

@@ -244,3 +244,14 @@ def test_nonces_from_another_secret_are_not_ours() -> None:
     assert one.nonce_issued_at(nonce) is not None
     assert shared.nonce_issued_at(nonce) is not None  # workers sharing a secret agree
     assert two.nonce_issued_at(nonce) is None
+
+
+@pytest.mark.anyio
+async def test_undecodable_username_star_is_a_plain_refusal(caplog: pytest.LogCaptureFixture) -> None:
+    app, _ = digest_app()
+    async with client_for(app) as client:
+        challenge = (await client.get("/a")).headers.get_list("www-authenticate")[0]
+        header = respond(challenge, "GET", "/a", "mufasa", "x").replace('username="mufasa"', "username*=UTF-8''%ff")
+        r = await client.get("/a", headers={"Authorization": header})
+    assert r.status_code == 401
+    assert "raised" not in caplog.text  # refused as bad input, not logged as a verifier failure
