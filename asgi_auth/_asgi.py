@@ -7,6 +7,8 @@ app it guards can never read two different values from one request.
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.datastructures import QueryParams
 from starlette.requests import cookie_parser
 
@@ -17,6 +19,9 @@ __all__ = ["HeaderTooLarge", "RequestView", "route_path"]
 MAX_HEADER_VALUE = 8192  # a credential header longer than this is refused with 431
 MAX_COOKIE_HEADER = 8192  # longer cookie headers / query strings are not searched for
 MAX_QUERY_STRING = 8192  # credentials at all (the request then has none: 401)
+
+
+_UNREAD: Any = object()
 
 
 class HeaderTooLarge(Exception):
@@ -53,11 +58,10 @@ class RequestView:
 
     def header(self, name: bytes) -> str | None:
         """The first value of header `name` (lower-case bytes), as Starlette returns it."""
-        try:
-            return self._headers[name]
-        except KeyError:
-            pass
-        value: str | None = None
+        value: str | None = self._headers.get(name, _UNREAD)
+        if value is not _UNREAD:
+            return value
+        value = None
         for key, raw in self.scope["headers"]:
             if key == name:
                 if len(raw) > MAX_HEADER_VALUE:

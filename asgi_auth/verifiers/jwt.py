@@ -122,7 +122,7 @@ class JWTVerifier:
         return f"JWTVerifier({source}, algorithms={self.algorithms!r})"
 
     async def __call__(self, credentials: Any) -> Principal | None:
-        token = getattr(credentials, "credentials", credentials)
+        token = credentials if type(credentials) is str else getattr(credentials, "credentials", None)
         if not isinstance(token, str) or not token or len(token) > self.max_token_size:
             return None
         digest = b""
