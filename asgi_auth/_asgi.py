@@ -7,6 +7,7 @@ app it guards can never read two different values from one request.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from starlette.datastructures import QueryParams
@@ -21,6 +22,7 @@ MAX_COOKIE_HEADER = 8192  # longer cookie headers / query strings are not search
 MAX_QUERY_STRING = 8192  # credentials at all (the request then has none: 401)
 
 
+logger = logging.getLogger("asgi_auth")
 _UNREAD: Any = object()
 
 
@@ -74,15 +76,23 @@ class RequestView:
     def query(self, name: str) -> str | None:
         if self._query is None:
             raw: bytes = self.scope.get("query_string", b"")
-            # Oversized query strings are not parsed for credentials: fail closed.
-            self._query = QueryParams(raw) if len(raw) <= MAX_QUERY_STRING else QueryParams()
+            if len(raw) <= MAX_QUERY_STRING:
+                self._query = QueryParams(raw)
+            else:  # not searched for credentials: fail closed
+                logger.warning(
+                    "query string of %d bytes not searched for credentials (cap %d)", len(raw), MAX_QUERY_STRING
+                )
+                self._query = QueryParams()
         return self._query.get(name)
 
     def cookie(self, name: str) -> str | None:
         if self._cookies is None:
             try:
                 raw = self.header(b"cookie")
+                too_large = raw is not None and len(raw) > MAX_COOKIE_HEADER
             except HeaderTooLarge:  # big cookie jars are legitimate: just not searched
-                raw = None
-            self._cookies = cookie_parser(raw) if raw and len(raw) <= MAX_COOKIE_HEADER else {}
+                raw, too_large = None, True
+            if too_large:
+                logger.warning("cookie header over %d bytes not searched for credentials", MAX_COOKIE_HEADER)
+            self._cookies = cookie_parser(raw) if raw and not too_large else {}
         return self._cookies.get(name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import re
 import secrets
@@ -27,6 +28,8 @@ from .base import MALFORMED, Verifier
 from .http import AUTHORIZATION, HTTPBase
 
 __all__ = ["DigestCredentials", "HTTPDigest", "parse_auth_params"]
+
+logger = logging.getLogger("asgi_auth")
 
 _HASHES: dict[str, Callable[[bytes], Any]] = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
 ALGORITHMS = ("SHA-256", "SHA-256-sess", "MD5", "MD5-sess")
@@ -245,6 +248,8 @@ class HTTPDigest(HTTPBase):
             return None
         params = parse_auth_params(rest)
         if params is None:
+            if len(rest) > MAX_PARAMS_LENGTH:
+                logger.warning("Digest header of %d bytes refused (cap %d)", len(rest), MAX_PARAMS_LENGTH)
             return MALFORMED
         scope = request.scope
         return DigestCredentials(params, scope.get("method", "GET"), _request_target(scope))

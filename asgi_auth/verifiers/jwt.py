@@ -9,6 +9,7 @@ so a client that sends the same token again costs a dict lookup, not a signature
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,6 +22,8 @@ from jwt import PyJWK, PyJWKSet
 from ..context import Principal
 from ..errors import ConfigurationError
 from .jwks import JWKSClient
+
+logger = logging.getLogger("asgi_auth")
 
 __all__ = ["JWTVerifier"]
 
@@ -123,7 +126,10 @@ class JWTVerifier:
 
     async def __call__(self, credentials: Any) -> Principal | None:
         token = credentials if type(credentials) is str else getattr(credentials, "credentials", None)
-        if not isinstance(token, str) or not token or len(token) > self.max_token_size:
+        if not isinstance(token, str) or not token:
+            return None
+        if len(token) > self.max_token_size:
+            logger.warning("bearer token of %d bytes refused (cap %d)", len(token), self.max_token_size)
             return None
         digest = b""
         if self.cache_enabled:

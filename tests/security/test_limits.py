@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import anyio
@@ -30,13 +31,22 @@ def test_oversize_credential_header_is_431_even_where_anonymous_is_allowed() -> 
     assert status(aa.AuthPolicy([], default=key), [(b"x-key", b"k")]) == 200
 
 
-def test_oversize_token_is_401() -> None:
-    assert status(aa.AuthPolicy([], default=bearer), [(b"authorization", b"Bearer " + b"a" * 5000)]) == 401
+def test_oversize_token_is_401_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="asgi_auth"):
+        assert status(aa.AuthPolicy([], default=bearer), [(b"authorization", b"Bearer " + b"a" * 5000)]) == 401
+    assert "bearer token of 5000 bytes refused" in caplog.text
+    assert "aaaa" not in caplog.text
 
 
-def test_oversize_query_string_is_not_searched_for_credentials() -> None:
-    assert status(aa.AuthPolicy([], default=qkey), [], b"key=k") == 200
-    assert status(aa.AuthPolicy([], default=qkey), [], b"key=k&pad=" + b"x" * 9000) == 401
+def test_oversize_query_string_and_cookies_are_not_searched_for_credentials(caplog: pytest.LogCaptureFixture) -> None:
+    ckey = aa.APIKeyCookie(name="s", verifier=aa.inline({"k": aa.Principal("k")}.get))
+    with caplog.at_level(logging.WARNING, logger="asgi_auth"):
+        assert status(aa.AuthPolicy([], default=qkey), [], b"key=k") == 200
+        assert status(aa.AuthPolicy([], default=qkey), [], b"key=k&pad=" + b"x" * 9000) == 401
+        assert status(aa.AuthPolicy([], default=ckey), [(b"cookie", b"s=k")]) == 200
+        assert status(aa.AuthPolicy([], default=ckey), [(b"cookie", b"s=k; pad=" + b"x" * 20000)]) == 401
+    assert "query string of 9010 bytes not searched" in caplog.text
+    assert "cookie header over 8192 bytes not searched" in caplog.text
 
 
 def test_number_of_schemes_per_requirement_is_capped() -> None:
