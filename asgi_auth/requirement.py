@@ -38,7 +38,6 @@ RequireSpec = Union[
 
 _NO_CLAIMS: Mapping[str, Any] = MappingProxyType({})
 _TOO_LARGE_RESPONSE = ErrorResponse(AuthError("Request header fields too large", status_code=431))
-_MAPPINGS = (dict, MappingProxyType)
 
 # How useful an error is to the client, when no alternative succeeds.
 _MISSING, _MALFORMED, _REJECTED, _FORBIDDEN, _TOO_LARGE = range(5)
@@ -325,6 +324,6 @@ class Requirement:
             scopes,
             self._security_scopes[index],
             self.rule,
-            claims if type(claims) in _MAPPINGS or isinstance(claims, Mapping) else _NO_CLAIMS,
+            claims if isinstance(claims, Mapping) else _NO_CLAIMS,
             {s.scheme_name: p for s, _, p in principals},
         )

@@ -65,12 +65,10 @@ class OAuth2(SecurityScheme):
 class _OAuth2Bearer(OAuth2):
     def extract(self, request: RequestView) -> Any:
         authorization = request.header(AUTHORIZATION)
-        if not authorization:
+        scheme, param = split_authorization(authorization)
+        if not authorization or scheme.lower() != "bearer":
             return None
-        scheme, _, param = authorization.partition(" ")  # FastAPI's get_authorization_scheme_param
-        if scheme.lower() != "bearer":
-            return None
-        return param.strip()
+        return param
 
 
 class OAuth2PasswordBearer(_OAuth2Bearer):

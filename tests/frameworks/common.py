@@ -10,6 +10,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 import asgi_auth as aa
+from tests.loopback import serve
 
 
 @aa.inline
@@ -64,3 +65,15 @@ def check_websocket(base: str) -> None:
 def payload(context: aa.AuthContext) -> dict[str, Any]:
     subject = context.principal.subject if context.authenticated else None
     return {"subject": subject, "rule": context.rule}
+
+
+def check_framework(app: Any, *, mounted: bool = True, websocket: bool = True) -> None:
+    """Every check over uvicorn, then the plain HTTP checks again under a `root_path`."""
+    with serve(app, ws="websockets-sansio") as base:
+        check_http(base)
+        if mounted:
+            check_mounted(base)
+        if websocket:
+            check_websocket(base)
+    with serve(app, root_path="/prefix") as base:
+        check_http(base)

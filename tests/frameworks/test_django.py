@@ -11,8 +11,7 @@ import django
 from django.conf import settings
 
 import asgi_auth as aa
-from tests.frameworks.common import check_http, check_mounted, payload, policy
-from tests.loopback import serve
+from tests.frameworks.common import check_framework, payload, policy
 
 
 def view(request: Any) -> Any:
@@ -49,11 +48,4 @@ def make_app() -> Any:
 
 
 def test_django() -> None:
-    with serve(make_app()) as base:
-        check_http(base)
-        check_mounted(base)
-
-
-def test_django_under_root_path() -> None:
-    with serve(make_app(), root_path="/prefix") as base:
-        check_http(base)
+    check_framework(make_app(), websocket=False)

@@ -5,8 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, WebSocket
 
 import asgi_auth as aa
-from tests.frameworks.common import check_http, check_mounted, check_websocket, payload, policy
-from tests.loopback import serve
+from tests.frameworks.common import check_framework, payload, policy
 
 Auth = Annotated[aa.AuthContext, Depends(aa.get_auth)]
 
@@ -44,12 +43,4 @@ def make_app() -> FastAPI:
 
 
 def test_fastapi() -> None:
-    with serve(make_app(), ws="websockets-sansio") as base:
-        check_http(base)
-        check_mounted(base)
-        check_websocket(base)
-
-
-def test_fastapi_under_root_path() -> None:
-    with serve(make_app(), root_path="/prefix") as base:
-        check_http(base)
+    check_framework(make_app())

@@ -5,8 +5,7 @@ from litestar import Litestar, Request, Router, WebSocket, get, websocket
 from litestar.middleware import DefineMiddleware
 
 import asgi_auth as aa
-from tests.frameworks.common import check_http, check_mounted, check_websocket, payload, policy
-from tests.loopback import serve
+from tests.frameworks.common import check_framework, payload, policy
 
 
 @get("/private", sync_to_thread=False)
@@ -45,12 +44,4 @@ def make_app() -> Litestar:
 
 
 def test_litestar() -> None:
-    with serve(make_app(), ws="websockets-sansio") as base:
-        check_http(base)
-        check_mounted(base)
-        check_websocket(base)
-
-
-def test_litestar_under_root_path() -> None:
-    with serve(make_app(), root_path="/prefix") as base:
-        check_http(base)
+    check_framework(make_app())

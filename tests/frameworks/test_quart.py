@@ -5,8 +5,7 @@ from typing import Any
 from quart import Blueprint, Quart, request, websocket
 
 import asgi_auth as aa
-from tests.frameworks.common import check_http, check_mounted, check_websocket, payload, policy
-from tests.loopback import serve
+from tests.frameworks.common import check_framework, payload, policy
 
 
 def make_app() -> Quart:
@@ -41,12 +40,4 @@ def make_app() -> Quart:
 
 
 def test_quart() -> None:
-    with serve(make_app(), ws="websockets-sansio") as base:
-        check_http(base)
-        check_mounted(base)
-        check_websocket(base)
-
-
-def test_quart_under_root_path() -> None:
-    with serve(make_app(), root_path="/prefix") as base:
-        check_http(base)
+    check_framework(make_app())

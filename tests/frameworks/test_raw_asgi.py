@@ -4,8 +4,7 @@ import json
 from typing import Any
 
 import asgi_auth as aa
-from tests.frameworks.common import check_http, check_websocket, payload, policy
-from tests.loopback import serve
+from tests.frameworks.common import check_framework, payload, policy
 
 
 async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -23,11 +22,4 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
 
 
 def test_raw_asgi() -> None:
-    with serve(aa.AuthMiddleware(app, policy=policy), ws="websockets-sansio") as base:
-        check_http(base)
-        check_websocket(base)
-
-
-def test_raw_asgi_under_root_path() -> None:
-    with serve(aa.AuthMiddleware(app, policy=policy), root_path="/prefix") as base:
-        check_http(base)
+    check_framework(aa.AuthMiddleware(app, policy=policy), mounted=False)
