@@ -1,4 +1,4 @@
-"""Reading a request's credentials straight from the ASGI scope, each part at most once.
+"""Reading a request's credentials straight from the ASGI scope.
 
 Everything is decoded the way Starlette decodes it (latin-1 headers, first header of a
 name wins, last query value wins, Starlette's cookie parser), so the middleware and the
@@ -8,7 +8,6 @@ app it guards can never read two different values from one request.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from starlette.datastructures import QueryParams
 from starlette.requests import cookie_parser
@@ -23,7 +22,6 @@ MAX_QUERY_STRING = 8192  # credentials at all (the request then has none: 401)
 
 
 logger = logging.getLogger("asgi_auth")
-_UNREAD: Any = object()
 
 
 class HeaderTooLarge(Exception):
@@ -48,30 +46,29 @@ def route_path(scope: Scope) -> str:
 
 
 class RequestView:
-    """Lazy, cached access to the parts of a request that carry credentials."""
+    """Access to the parts of a request that carry credentials.
 
-    __slots__ = ("_cookies", "_headers", "_query", "scope")
+    Headers are scanned when asked for (a scan of a dozen pairs costs less than
+    keeping a table of them); the query string and cookies are parsed once, on
+    first use.
+    """
+
+    __slots__ = ("_cookies", "_query", "scope")
 
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
-        self._headers: dict[bytes, str | None] = {}
         self._query: QueryParams | None = None
         self._cookies: dict[str, str] | None = None
 
     def header(self, name: bytes) -> str | None:
         """The first value of header `name` (lower-case bytes), as Starlette returns it."""
-        value: str | None = self._headers.get(name, _UNREAD)
-        if value is not _UNREAD:
-            return value
-        value = None
         for key, raw in self.scope["headers"]:
             if key == name:
                 if len(raw) > MAX_HEADER_VALUE:
                     raise HeaderTooLarge(name)
-                value = raw.decode("latin-1")
-                break
-        self._headers[name] = value
-        return value
+                value: str = raw.decode("latin-1")
+                return value
+        return None
 
     def query(self, name: str) -> str | None:
         if self._query is None:

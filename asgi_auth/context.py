@@ -60,7 +60,10 @@ class Principal(BaseUser):
         self.subject = subject
         self.scopes: frozenset[str] = frozenset(scopes)
         self.name = name
-        self.claims: Mapping[str, Any] = MappingProxyType(dict(claims)) if claims else _EMPTY
+        # A read-only view is kept as it is (JWTVerifier hands over the dict it owns).
+        if type(claims) is not MappingProxyType:
+            claims = MappingProxyType(dict(claims)) if claims else _EMPTY
+        self.claims: Mapping[str, Any] = claims
 
     @property
     def is_authenticated(self) -> bool:

@@ -42,11 +42,10 @@ class AuthMiddleware:
         # A websocket handshake is an HTTP GET on the wire, and is matched as one.
         method = scope["method"] if scope_type == "http" else "GET"
         requirement = self.policy.match(route_path(scope) if scope.get("root_path") else scope["path"], method)
-        if requirement.public:
-            result: AuthContext | ErrorResponse = requirement.anonymous_context
-        else:
-            result = await requirement.authenticate(RequestView(scope))
-        if not isinstance(result, ErrorResponse):
+        result = requirement.decide(RequestView(scope))
+        if not isinstance(result, (AuthContext, ErrorResponse)):
+            result = await result  # a verifier had to be awaited
+        if isinstance(result, AuthContext):
             state = scope.get("state")
             if state is None:
                 scope["state"] = state = {}

@@ -9,7 +9,7 @@ credentials are looked at.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Union
@@ -35,6 +35,9 @@ RequireSpec = Union[
     SchemeRef, Mapping[SchemeRef, Sequence[str]], Sequence[Union[SchemeRef, Mapping[SchemeRef, Sequence[str]]]]
 ]
 """`bearer`, `{bearer: ["me"]}`, `[alt1, alt2]`, `[]` (public), `[{}, bearer]` (optional)."""
+
+Decision = Union[AuthContext, ErrorResponse]
+"""What a request gets: the context it goes on with, or the answer that refuses it."""
 
 _NO_CLAIMS: Mapping[str, Any] = MappingProxyType({})
 _TOO_LARGE_RESPONSE = ErrorResponse(AuthError("Request header fields too large", status_code=431))
@@ -142,7 +145,9 @@ class Requirement:
         if len(self.alternatives) == 1 and len(self.alternatives[0].items) == 1:
             scheme, scopes = self.alternatives[0].items[0]
             self._single = (scheme, scopes, frozenset(scopes))
-            self.authenticate = self._authenticate_single  # type: ignore[method-assign]
+            self.decide = self._decide_single  # type: ignore[method-assign]
+        elif self.public:
+            self.decide = self._decide_public  # type: ignore[method-assign]
         # Answers are encoded once, except for schemes whose challenges change per
         # response (Digest's fresh nonces), which are built when needed.
         static = [s for s in self.schemes if s.static_challenge]
@@ -200,7 +205,16 @@ class Requirement:
 
     # -- evaluation -------------------------------------------------------------------
 
-    async def authenticate(self, request: RequestView) -> AuthContext | ErrorResponse:
+    def decide(self, request: RequestView) -> Decision | Awaitable[Decision]:
+        """The decision for a request, or an awaitable of it when a verifier must be awaited.
+
+        Answers that need no waiting (a public route, missing credentials, an
+        `@inline` verifier, a token the verifier has cached) come back directly, so
+        the common request builds no coroutine. Set per instance in `__init__`.
+        """
+        return self.authenticate(request)
+
+    async def authenticate(self, request: RequestView) -> Decision:
         """The context for a request that satisfies an alternative, else the answer.
 
         The first alternative whose credentials all verify wins. When none does, the
@@ -248,44 +262,84 @@ class Requirement:
             return best
         return self._answer(_MISSING, None, ())
 
-    async def _authenticate_single(self, request: RequestView) -> AuthContext | ErrorResponse:
+    def _decide_public(self, request: RequestView) -> Decision:
+        return self.anonymous_context
+
+    def _decide_single(self, request: RequestView) -> Decision | Awaitable[Decision]:
         """One alternative of one scheme, the common case: the same decisions as
         `authenticate`, without the bookkeeping that several alternatives need."""
-        scheme, scopes, needed = self._single  # type: ignore[misc]
-        outcome = await self._verify(scheme, request)
-        if outcome is None:
+        scheme = self._single[0]  # type: ignore[index]
+        credentials = self._extract(scheme, request)
+        if credentials is None:
             return self.anonymous_context if self.anonymous_allowed else self._answer(_MISSING, None, ())
-        if type(outcome) is ErrorResponse:
-            return outcome
-        credentials, principal = outcome  # type: ignore[misc]
-        if needed and scheme.verifier is not None and not needed <= granted_scopes(principal):
-            return self._forbidden[(scheme, scopes)]
-        return self._context_one(scheme, credentials, principal, 0)
+        if type(credentials) is ErrorResponse:
+            return credentials
+        if scheme.verifier is None:
+            return self._context_one(scheme, credentials, None, 0)
+        try:
+            principal = scheme.verify(credentials)
+        except Exception as exc:
+            return self._verifier_failed(scheme, exc)
+        if hasattr(principal, "__await__"):
+            return self._decide_single_later(credentials, principal)
+        return self._conclude_single(credentials, principal, reuse=True)
 
-    async def _verify(self, scheme: SecurityScheme, request: RequestView) -> tuple[Any, Any] | ErrorResponse | None:
+    async def _decide_single_later(self, credentials: Any, pending: Awaitable[Any]) -> Decision:
+        try:
+            principal = await pending
+        except Exception as exc:
+            return self._verifier_failed(self._single[0], exc)  # type: ignore[index]
+        return self._conclude_single(credentials, principal, reuse=False)
+
+    def _conclude_single(self, credentials: Any, principal: Any, reuse: bool) -> Decision:
+        # A principal that came back at once is held by a cache or a table and will
+        # come again: its context is kept for reuse. One just verified is used once.
+        scheme, scopes, needed = self._single  # type: ignore[misc]
+        if principal is None or principal is False:
+            return self._answer(_REJECTED, scheme, ())
+        if needed and not needed <= granted_scopes(principal):
+            return self._forbidden[(scheme, scopes)]
+        if reuse:
+            return self._context_one(scheme, credentials, principal, 0)
+        return self._build([(scheme, credentials, principal)], 0)
+
+    def _extract(self, scheme: SecurityScheme, request: RequestView) -> Any:
+        """`scheme`'s credentials in `request`: `None` when absent, or the answer for
+        credentials that cannot be used (malformed, or in an oversized header)."""
         try:
             credentials = scheme.extract(request)
         except HeaderTooLarge as exc:
             logger.warning("request refused: %s", exc)  # the name and the cap, never the value
             return _TOO_LARGE_RESPONSE
-        if credentials is None:
-            return None
         if credentials is MALFORMED:
             return self._answer(_MALFORMED, scheme, ())
+        return credentials
+
+    async def _verify(self, scheme: SecurityScheme, request: RequestView) -> tuple[Any, Any] | ErrorResponse | None:
+        credentials = self._extract(scheme, request)
+        if credentials is None or type(credentials) is ErrorResponse:
+            return credentials
         if scheme.verifier is None:
             return credentials, None
         try:
-            principal = await scheme.verify(credentials)
-        except AuthError as error:
-            if isinstance(error, InvalidCredentials) and not error.headers:
-                error = error.with_headers(_header_list([scheme.invalid_challenge()]))
-            return ErrorResponse(error)
-        except Exception as exc:  # a verifier bug must not let a request through, nor leak
-            logger.error("verifier of scheme %r raised %s; request refused", scheme.scheme_name, type(exc).__name__)
-            return self._answer(_REJECTED, scheme, ())
+            principal = scheme.verify(credentials)
+            if hasattr(principal, "__await__"):
+                principal = await principal
+        except Exception as exc:
+            return self._verifier_failed(scheme, exc)
         if principal is None or principal is False:
             return self._answer(_REJECTED, scheme, ())
         return credentials, principal
+
+    def _verifier_failed(self, scheme: SecurityScheme, exc: Exception) -> ErrorResponse:
+        """A verifier that raised: its `AuthError` answers; any other exception is a bug,
+        which must neither let the request through nor leak into the answer."""
+        if isinstance(exc, AuthError):
+            if isinstance(exc, InvalidCredentials) and not exc.headers:
+                exc = exc.with_headers(_header_list([scheme.invalid_challenge()]))
+            return ErrorResponse(exc)
+        logger.error("verifier of scheme %r raised %s; request refused", scheme.scheme_name, type(exc).__name__)
+        return self._answer(_REJECTED, scheme, ())
 
     def _context(self, principals: list[tuple[SecurityScheme, Any, Any]], index: int) -> AuthContext:
         if len(principals) == 1:  # the common case: one scheme
@@ -316,6 +370,8 @@ class Requirement:
             authenticated = bool(verified)
             scopes = frozenset().union(*(granted_scopes(p) for _, _, p in verified))
         claims = getattr(principal, "claims", _NO_CLAIMS)
+        if type(claims) is not MappingProxyType and not isinstance(claims, Mapping):  # the ABC check is slow
+            claims = _NO_CLAIMS
         return AuthContext(
             authenticated,
             scheme.scheme_name,
@@ -324,6 +380,6 @@ class Requirement:
             scopes,
             self._security_scopes[index],
             self.rule,
-            claims if isinstance(claims, Mapping) else _NO_CLAIMS,
+            claims,
             {s.scheme_name: p for s, _, p in principals},
         )

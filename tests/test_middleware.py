@@ -329,6 +329,91 @@ async def test_verifier_raising_invalid_credentials_and_other_errors(caplog: pyt
     assert "hunter2" not in caplog.text
 
 
+def _as(mode: str, function: Any) -> Any:
+    """`function` as a verifier of each kind the middleware runs."""
+    if mode == "inline":
+        return aa.inline(function)
+    if mode == "async":
+
+        async def verifier(argument: Any) -> Any:
+            return function(argument)
+
+        return verifier
+    if mode == "inline-awaitable":
+
+        async def later(argument: Any) -> Any:
+            return function(argument)
+
+        def start(argument: Any) -> Any:  # a sync callable that returns an awaitable
+            return later(argument)
+
+        return aa.inline(start)
+    return function  # sync: a worker thread
+
+
+@pytest.mark.parametrize("mode", ["inline", "async", "thread", "inline-awaitable"])
+@pytest.mark.parametrize("require", ["single", "alternatives"])
+async def test_every_kind_of_verifier_decides_alike(mode: str, require: str) -> None:
+    """Answered at once (inline) or awaited (async, thread, an inline one returning an
+    awaitable), on the one-scheme path and on the general one: the same answers."""
+
+    def check(key: str) -> aa.Principal | None:
+        if key == "revoked":
+            raise aa.InvalidCredentials("Key revoked")
+        if key == "bug":
+            raise KeyError(key)
+        return aa.Principal(key, ["read"]) if key.startswith("k-") else None
+
+    scheme = aa.APIKeyHeader(name="k", verifier=_as(mode, check))
+    other = aa.APIKeyHeader(name="other", scheme_name="other", auto_error=False)
+    spec: Any = {scheme: ["read"]} if require == "single" else [{scheme: ["read"]}, {other: [], scheme: ["read"]}]
+    mw = aa.AuthMiddleware(Recorder(), aa.AuthPolicy([aa.Rule("/admin", require={scheme: ["admin"]})], default=spec))
+    async with client_for(mw) as client:
+        answers = [
+            (r.status_code, r.json()["detail"] if r.status_code != 200 else None)
+            for r in [
+                await client.get("/", headers={"k": "k-1"}),
+                await client.get("/", headers={"k": "nope"}),
+                await client.get("/", headers={"k": "revoked"}),
+                await client.get("/", headers={"k": "bug"}),
+                await client.get("/"),
+                await client.get("/admin", headers={"k": "k-1"}),
+            ]
+        ]
+    assert answers == [
+        (200, None),
+        (401, "Could not validate credentials"),
+        (401, "Key revoked"),
+        (401, "Could not validate credentials"),
+        (401, "Not authenticated"),
+        (403, "Not enough permissions"),
+    ]
+
+
+async def test_a_verifier_cache_is_asked_first() -> None:
+    """A verifier with a synchronous `cached()` answers repeated credentials from it;
+    `None` from it means "not known" and the verifier itself is called."""
+
+    class Cached:
+        def __init__(self) -> None:
+            self.known = {"hot": aa.Principal("hot")}
+            self.calls: list[str] = []
+
+        def cached(self, key: str) -> aa.Principal | None:
+            return self.known.get(key)
+
+        async def __call__(self, key: str) -> aa.Principal | None:
+            self.calls.append(key)
+            return aa.Principal(key) if key == "cold" else None
+
+    verifier = Cached()
+    scheme = aa.APIKeyHeader(name="k", verifier=verifier)
+    async with client_for(aa.AuthMiddleware(Recorder(), aa.AuthPolicy([], default=scheme))) as client:
+        statuses = [(await client.get("/", headers={"k": k})).status_code for k in ("hot", "hot", "cold", "bad")]
+    assert statuses == [200, 200, 200, 401]
+    assert verifier.calls == ["cold", "bad"]
+
+
 async def test_principal_scopes_from_any_object_with_scopes() -> None:
     class User:
         def __init__(self) -> None:

@@ -57,18 +57,36 @@ class _Inline:
         return self.function(argument)
 
 
-class _Call(Enum):
-    AWAIT = 1
-    INLINE = 2
-    THREAD = 3
+def _caller(verifier: Verifier) -> Callable[[Any], Any]:
+    """How to call `verifier` so that it runs as it asks to: a callable returning the
+    principal, or an awaitable of it.
 
-
-def _call_mode(verifier: Verifier) -> _Call:
+    Async verifiers are called as they are (the coroutine is awaited by the caller);
+    `@inline` ones run on the loop; other sync ones go to a worker thread. A verifier
+    with a synchronous `cached(credentials)` (JWTVerifier) answers from it first, so
+    a repeated token costs no coroutine at all.
+    """
     if inspect.iscoroutinefunction(verifier) or inspect.iscoroutinefunction(type(verifier).__call__):
-        return _Call.AWAIT
-    if getattr(verifier, "__asgi_auth_inline__", False):
-        return _Call.INLINE
-    return _Call.THREAD
+        call: Callable[[Any], Any] = verifier
+    elif getattr(verifier, "__asgi_auth_inline__", False):
+        call = verifier
+    else:
+
+        async def call(argument: Any) -> Any:
+            result = await anyio.to_thread.run_sync(verifier, argument)
+            if hasattr(result, "__await__"):  # a sync callable that returned an awaitable
+                result = await result
+            return result
+
+    cached = getattr(verifier, "cached", None)
+    if not callable(cached):
+        return call
+
+    def call_cached(argument: Any) -> Any:
+        principal = cached(argument)
+        return principal if principal is not None else call(argument)
+
+    return call_cached
 
 
 class SecurityScheme:
@@ -92,10 +110,9 @@ class SecurityScheme:
         self.description = description
         self.auto_error = auto_error
         self.verifier = verifier
-        self._mode = _call_mode(verifier) if verifier is not None else None
-        if self._mode is _Call.AWAIT and type(self).verify is SecurityScheme.verify:
-            # Nothing to adapt: awaiting the verifier itself saves a coroutine per request.
-            self.verify = verifier  # type: ignore[method-assign,assignment]
+        self._call = _caller(verifier) if verifier is not None else None
+        if self._call is not None and type(self).verify is SecurityScheme.verify:
+            self.verify = self._call  # type: ignore[method-assign,assignment]  # nothing to adapt
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(scheme_name={self.scheme_name!r})"
@@ -108,24 +125,24 @@ class SecurityScheme:
 
     # -- verification -----------------------------------------------------------------
 
+    def verify(self, credentials: Any) -> Any:
+        """The verifier's answer for `credentials`: a principal (`None` rejects), or an
+        awaitable of one.
+
+        Answers that need no waiting (an `@inline` verifier, a cache hit) come back as
+        they are, so that the common request builds no coroutine. A scheme that hands
+        its verifier something else than the extracted credentials overrides this.
+        """
+        return self._call(credentials) if self._call is not None else None
+
     async def call_verifier(self, argument: Any) -> Any:
-        """Run the verifier as it asks to be run: awaited, inline, or in a worker thread."""
-        verifier = self.verifier
-        if verifier is None:
+        """The verifier's answer for `argument`, awaited (Digest's password lookup)."""
+        if self._call is None:
             return None
-        if self._mode is _Call.AWAIT:
-            return await verifier(argument)
-        if self._mode is _Call.INLINE:
-            result = verifier(argument)
-        else:
-            result = await anyio.to_thread.run_sync(verifier, argument)
-        if hasattr(result, "__await__"):  # a sync callable that returned an awaitable
+        result = self._call(argument)
+        if hasattr(result, "__await__"):
             result = await result
         return result
-
-    #: The principal for the extracted credentials, or `None`. A scheme that must
-    #: transform them first overrides it (Digest, Bearer) and calls `call_verifier`.
-    verify = call_verifier
 
     # -- challenges -------------------------------------------------------------------
 

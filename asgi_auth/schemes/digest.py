@@ -256,7 +256,7 @@ class HTTPDigest(HTTPBase):
 
     async def verify(self, credentials: Any) -> Any:
         if not isinstance(credentials, DigestCredentials):  # extract-only mode
-            return await super().verify(credentials)
+            return await self.call_verifier(credentials)
         p = dict(credentials.params)
         algorithm = self._canonical.get(p.get("algorithm", "MD5").upper(), "")
         if "username" not in p and p.get("username*", "").lower().startswith("utf-8''"):

@@ -136,8 +136,8 @@ class HTTPBearer(HTTPBase):
             return None
         return credentials
 
-    async def verify(self, credentials: Any) -> Any:
-        return await self.call_verifier(credentials.credentials)
+    def verify(self, credentials: Any) -> Any:
+        return super().verify(credentials.credentials)
 
     def challenge(self) -> str:
         return "Bearer"

@@ -13,6 +13,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import httpx
@@ -124,6 +125,25 @@ class JWTVerifier:
         source = f"jwks_url={self.jwks.url!r}" if self.jwks else "key=<hidden>"
         return f"JWTVerifier({source}, algorithms={self.algorithms!r})"
 
+    def cached(self, token: Any) -> Principal | None:
+        """The principal this verifier gave for `token` before, while still valid.
+
+        Synchronous and free of I/O, so the middleware answers a repeated token without
+        awaiting anything. `None` means "not known here", never "rejected".
+        """
+        if not self.cache_enabled or type(token) is not str:
+            return None
+        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        hit = self._cache.get(digest)
+        if hit is None:
+            return None
+        principal, not_before, expires = hit
+        if not_before <= time.time() < expires:
+            self._cache.move_to_end(digest)
+            return principal
+        del self._cache[digest]
+        return None
+
     async def __call__(self, credentials: Any) -> Principal | None:
         token = credentials if type(credentials) is str else getattr(credentials, "credentials", None)
         if not isinstance(token, str) or not token:
@@ -131,19 +151,12 @@ class JWTVerifier:
         if len(token) > self.max_token_size:
             logger.warning("bearer token of %d bytes refused (cap %d)", len(token), self.max_token_size)
             return None
-        digest = b""
-        if self.cache_enabled:
-            digest = hashlib.sha256(token.encode("latin-1", "replace")).digest()
-            hit = self._cache.get(digest)
-            if hit is not None:
-                cached, not_before, expires = hit
-                if not_before <= time.time() < expires:
-                    self._cache.move_to_end(digest)
-                    return cached
-                del self._cache[digest]
+        principal = self.cached(token)
+        if principal is not None:
+            return principal
         principal, expires, not_before = await self._decode(token)
         if principal is not None and self.cache_enabled:
-            self._cache[digest] = (principal, not_before, expires)
+            self._cache[_digest(token)] = (principal, not_before, expires)
             if len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
         return principal
@@ -185,18 +198,31 @@ class JWTVerifier:
             )
         except jwt.PyJWTError:
             return None, 0, 0
-        if self.scopes_claim is not None:
-            scopes = _scopes(claims.get(self.scopes_claim))
-        else:
-            scopes = next((_scopes(claims[c]) for c in _SCOPE_CLAIMS if c in claims), frozenset())
         subject = claims.get("sub")
-        principal = Principal(str(subject) if subject is not None else "", scopes, claims=claims)
-        now = time.time()
-        expires = now + self.cache_ttl
-        if isinstance(claims.get("exp"), (int, float)):
-            expires = min(expires, claims["exp"] + self.leeway)
-        not_before = claims["nbf"] - self.leeway if isinstance(claims.get("nbf"), (int, float)) else float("-inf")
+        principal = Principal(
+            "" if subject is None else str(subject), self._scopes_of(claims), claims=MappingProxyType(claims)
+        )
+        expires = time.time() + self.cache_ttl
+        exp = claims.get("exp")
+        if type(exp) is int or type(exp) is float:
+            expires = min(expires, exp + self.leeway)
+        nbf = claims.get("nbf")
+        not_before = nbf - self.leeway if type(nbf) is int or type(nbf) is float else float("-inf")
         return principal, expires, not_before
+
+    def _scopes_of(self, claims: Mapping[str, Any]) -> frozenset[str]:
+        if self.scopes_claim is not None:
+            return _scopes(claims.get(self.scopes_claim))
+        for name in _SCOPE_CLAIMS:
+            if name in claims:
+                return _scopes(claims[name])
+        return frozenset()
+
+
+def _digest(token: str) -> bytes:
+    # Cache keys are digests: the cache never holds a token. UTF-8 with surrogates
+    # passed through maps distinct strings to distinct bytes, whatever they contain.
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
 def _is_pem(key: str | bytes) -> bool:

@@ -55,6 +55,10 @@ class DiscoveryVerifier:
     def __repr__(self) -> str:
         return f"DiscoveryVerifier({self.url!r})"
 
+    def cached(self, token: Any) -> Principal | None:
+        """A token already verified, answered synchronously (see `JWTVerifier.cached`)."""
+        return self.verifier.cached(token) if self.verifier is not None else None
+
     async def __call__(self, credentials: Any) -> Principal | None:
         verifier = self.verifier or await self._discover()
         return await verifier(credentials)

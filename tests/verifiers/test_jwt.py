@@ -155,6 +155,27 @@ async def test_cache_serves_hits_but_honours_exp_and_is_bounded() -> None:
     assert await verifier(short) is None  # expired while cached
 
 
+async def test_cached_answers_synchronously_only_what_was_verified() -> None:
+    verifier = aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"])
+    token = jwt.encode(claims(), HMAC_SECRET)
+    assert verifier.cached(token) is None  # not known yet: "not known", not "rejected"
+    principal = await verifier(token)
+    assert principal is not None and verifier.cached(token) is principal
+    assert verifier.cached(token + "x") is None  # another string, another key
+    assert verifier.cached(None) is None
+    assert all(len(key) == 32 for key in verifier._cache)  # digests: the cache holds no token
+    assert aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"], cache=False).cached(token) is None
+
+
+async def test_cached_drops_an_entry_that_expired() -> None:
+    verifier = aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"])
+    token = jwt.encode(claims(exp=int(time.time()) + 1), HMAC_SECRET)
+    assert await verifier(token) is not None
+    await anyio.sleep(1.2)
+    assert verifier.cached(token) is None
+    assert len(verifier._cache) == 0
+
+
 async def test_cache_off() -> None:
     verifier = aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"], cache=False)
     token = jwt.encode(claims(), HMAC_SECRET)

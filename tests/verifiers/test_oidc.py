@@ -77,6 +77,15 @@ async def test_discovery_then_verification(provider: Provider) -> None:
     assert provider.hits == {"/.well-known/openid-configuration": 1, "/keys": 1}
 
 
+async def test_a_verified_token_is_then_answered_from_the_cache(provider: Provider) -> None:
+    verifier = aa.DiscoveryVerifier(provider.base + "/.well-known/openid-configuration", audience="my-client")
+    token = id_token(provider.base)
+    assert verifier.cached(token) is None  # nothing discovered yet: not known, not a refusal
+    principal = await verifier(token)
+    assert principal is not None and verifier.cached(token) is principal
+    assert verifier.cached(id_token(provider.base, n=1)) is None
+
+
 async def test_hmac_and_none_advertised_by_the_provider_are_never_used(provider: Provider) -> None:
     app, _ = app_for(provider)
     forged = jwt.encode({"iss": provider.base, "sub": "x", "aud": "my-client", "exp": int(time.time()) + 60}, "k" * 32)
