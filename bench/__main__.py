@@ -67,6 +67,24 @@ def variants(rules: list[int]) -> list[Variant]:
         ),
         Variant("PyJWT HS256 decode alone", "floor", apps.PyJWTDecode(raw), "/users/me/", [], 200, "raw ASGI app"),
         Variant(
+            "same checks inlined, cache on",
+            "floor",
+            apps.InlinedChecks(raw),
+            "/users/me/",
+            bearer(),
+            200,
+            "raw ASGI app",
+        ),
+        Variant(
+            "same checks inlined, cache off",
+            "floor",
+            apps.InlinedChecks(raw, cache=False),
+            "/users/me/",
+            bearer(),
+            200,
+            "raw ASGI app",
+        ),
+        Variant(
             "asgi_auth API key",
             "asgi_auth",
             apps.api_key_app(raw),
@@ -299,4 +317,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
