@@ -42,22 +42,30 @@ class AuthMiddleware:
         # A websocket handshake is an HTTP GET on the wire, and is matched as one.
         method = scope["method"] if scope_type == "http" else "GET"
         requirement = self.policy.match(route_path(scope) if scope.get("root_path") else scope["path"], method)
-        result = requirement.decide(RequestView(scope))
-        if not isinstance(result, (AuthContext, ErrorResponse)):
-            result = await result  # a verifier had to be awaited
-        if isinstance(result, AuthContext):
-            state = scope.get("state")
-            if state is None:
-                scope["state"] = state = {}
-            state["auth"] = result
-            scope["auth"] = result.auth_credentials
-            scope["user"] = result.user
-            await self.app(scope, receive, send)
-            return
+        if requirement.public:
+            context = requirement.anonymous_context
+        else:
+            decision = requirement.decide(RequestView(scope))
+            if not isinstance(decision, (AuthContext, ErrorResponse)):
+                decision = await decision  # a verifier had to be awaited
+            if isinstance(decision, ErrorResponse):
+                await self._refuse(decision, scope, receive, send)
+                return
+            context = decision
+        state = scope.get("state")
+        if state is None:
+            scope["state"] = state = {}
+        state["auth"] = context
+        scope["auth"] = context.auth_credentials
+        scope["user"] = context.user
+        await self.app(scope, receive, send)
+
+    async def _refuse(self, response: ErrorResponse, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer with the prepared 401/403, or with what `on_error` makes of the error."""
         if self.on_error is None:
-            await result(scope, receive, send)
+            await response(scope, receive, send)
             return
-        responder = self.on_error(scope, result.error)
+        responder = self.on_error(scope, response.error)
         if inspect.isawaitable(responder):
             responder = await responder
         await responder(scope, receive, send)

@@ -146,8 +146,6 @@ class Requirement:
             scheme, scopes = self.alternatives[0].items[0]
             self._single = (scheme, scopes, frozenset(scopes))
             self.decide = self._decide_single  # type: ignore[method-assign]
-        elif self.public:
-            self.decide = self._decide_public  # type: ignore[method-assign]
         # Answers are encoded once, except for schemes whose challenges change per
         # response (Digest's fresh nonces), which are built when needed.
         static = [s for s in self.schemes if s.static_challenge]
@@ -261,9 +259,6 @@ class Requirement:
         if isinstance(best, ErrorResponse):
             return best
         return self._answer(_MISSING, None, ())
-
-    def _decide_public(self, request: RequestView) -> Decision:
-        return self.anonymous_context
 
     def _decide_single(self, request: RequestView) -> Decision | Awaitable[Decision]:
         """One alternative of one scheme, the common case: the same decisions as

@@ -154,7 +154,12 @@ class JWTVerifier:
         principal = self.cached(token)
         if principal is not None:
             return principal
-        principal, expires, not_before = await self._decode(token)
+        if self._single_key is not None:
+            # One key and no typ to check: PyJWT reads the header once, checking the
+            # algorithm against the allow-list itself.
+            principal, expires, not_before = self._verify(token, self._single_key)
+        else:
+            principal, expires, not_before = await self._decode(token)
         if principal is not None and self.cache_enabled:
             self._cache[_digest(token)] = (principal, not_before, expires)
             if len(self._cache) > self.cache_size:
@@ -162,10 +167,7 @@ class JWTVerifier:
         return principal
 
     async def _decode(self, token: str) -> tuple[Principal | None, float, float]:
-        if self._single_key is not None:
-            # One key and no typ to check: PyJWT reads the header once, checking the
-            # algorithm against the allow-list itself.
-            return self._verify(token, self._single_key)
+        """Choose the key by the token's header (`kid`, `alg`, `typ`), then verify."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
