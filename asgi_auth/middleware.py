@@ -13,7 +13,7 @@ import inspect
 from ._asgi import RequestView, route_path
 from ._types import ASGIApp, Receive, Scope, Send
 from .context import AuthContext
-from .errors import ConfigurationError, ErrorResponse, OnError
+from .errors import AuthError, ConfigurationError, ErrorResponse, OnError
 from .policy import AuthPolicy
 
 __all__ = ["AuthMiddleware"]
@@ -49,7 +49,10 @@ class AuthMiddleware:
             if not isinstance(decision, (AuthContext, ErrorResponse)):
                 decision = await decision  # a verifier had to be awaited
             if isinstance(decision, ErrorResponse):
-                await self._refuse(decision, scope, receive, send)
+                if self.on_error is None:
+                    await decision(scope, receive, send)
+                else:
+                    await answer_with(self.on_error, decision.error, scope, receive, send)
                 return
             context = decision
         state = scope.get("state")
@@ -60,12 +63,10 @@ class AuthMiddleware:
         scope["user"] = context.user
         await self.app(scope, receive, send)
 
-    async def _refuse(self, response: ErrorResponse, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer with the prepared 401/403, or with what `on_error` makes of the error."""
-        if self.on_error is None:
-            await response(scope, receive, send)
-            return
-        responder = self.on_error(scope, response.error)
-        if inspect.isawaitable(responder):
-            responder = await responder
-        await responder(scope, receive, send)
+
+async def answer_with(on_error: OnError, error: AuthError, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer with the ASGI app that the `on_error` hook makes of `error`."""
+    responder = on_error(scope, error)
+    if inspect.isawaitable(responder):
+        responder = await responder
+    await responder(scope, receive, send)

@@ -163,6 +163,8 @@ class Requirement:
             for alt in self.alternatives
             for scheme, scopes in alt.items
         }
+        if self._single is not None:
+            self._single_forbidden = self._forbidden[self._single[:2]]
 
     def __repr__(self) -> str:
         return f"Requirement({self.openapi()!r}, rule={self.rule!r})"
@@ -289,11 +291,11 @@ class Requirement:
     def _conclude_single(self, credentials: Any, principal: Any, reuse: bool) -> Decision:
         # A principal that came back at once is held by a cache or a table and will
         # come again: its context is kept for reuse. One just verified is used once.
-        scheme, scopes, needed = self._single  # type: ignore[misc]
+        scheme, _, needed = self._single  # type: ignore[misc]
         if principal is None or principal is False:
             return self._answer(_REJECTED, scheme, ())
         if needed and not needed <= granted_scopes(principal):
-            return self._forbidden[(scheme, scopes)]
+            return self._single_forbidden
         if reuse:
             return self._context_one(scheme, credentials, principal, 0)
         return self._build([(scheme, credentials, principal)], 0)
