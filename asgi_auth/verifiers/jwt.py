@@ -133,7 +133,7 @@ class JWTVerifier:
         """
         if not self.cache_enabled or type(token) is not str:
             return None
-        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        digest = _digest(token)
         hit = self._cache.get(digest)
         if hit is None:
             return None
