@@ -13,13 +13,17 @@ import asgi_auth as aa
 from tests.conftest import call_asgi, http_scope
 
 SECRET = "fuzz-secret-" + "x" * 32
+# Valid credentials exist, so that the parsers run all the way; they are long enough that
+# the generated input cannot hit them (hypothesis once found a one-byte key "k").
+KEY = "valid-key-" + "q7" * 16
+PASSWORD = "valid-password-" + "z9" * 16
 EVERY_SCHEME = [
-    aa.APIKeyHeader(name="X-Key", verifier=aa.inline({"k": aa.Principal("k")}.get)),
-    aa.APIKeyQuery(name="key", verifier=aa.inline({"k": aa.Principal("k")}.get)),
-    aa.APIKeyCookie(name="session", verifier=aa.inline({"k": aa.Principal("k")}.get)),
-    aa.HTTPBasic(verifier=aa.inline(lambda c: aa.Principal(c.username) if c.password == "pw" else None)),
+    aa.APIKeyHeader(name="X-Key", verifier=aa.inline({KEY: aa.Principal("k")}.get)),
+    aa.APIKeyQuery(name="key", verifier=aa.inline({KEY: aa.Principal("k")}.get)),
+    aa.APIKeyCookie(name="session", verifier=aa.inline({KEY: aa.Principal("k")}.get)),
+    aa.HTTPBasic(verifier=aa.inline(lambda c: aa.Principal(c.username) if c.password == PASSWORD else None)),
     aa.HTTPBearer(verifier=aa.JWTVerifier(key=SECRET, algorithms=["HS256"])),
-    aa.HTTPDigest(verifier=aa.inline({"u": "pw"}.get), scheme_name="Digest"),
+    aa.HTTPDigest(verifier=aa.inline({"u": PASSWORD}.get), scheme_name="Digest"),
     aa.OAuth2PasswordBearer(tokenUrl="t", scopes={"s": ""}, verifier=aa.JWTVerifier(key=SECRET, algorithms=["HS256"])),
     aa.OpenIdConnect(openIdConnectUrl="https://id.invalid/.well-known/openid-configuration", discover=False),
 ]
