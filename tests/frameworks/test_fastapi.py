@@ -10,16 +10,14 @@ from tests.frameworks.common import check_framework, payload, policy
 Auth = Annotated[aa.AuthContext, Depends(aa.get_auth)]
 
 
+def echo(auth: Auth) -> dict[str, Any]:
+    return payload(auth)
+
+
 def make_app() -> FastAPI:
     app = FastAPI()
-
-    @app.get("/private")
-    def private(auth: Auth) -> dict[str, Any]:
-        return payload(auth)
-
-    @app.get("/public")
-    def public(auth: Auth) -> dict[str, Any]:
-        return payload(auth)
+    app.get("/private")(echo)
+    app.get("/public")(echo)
 
     @app.websocket("/ws")
     async def ws(websocket: WebSocket, auth: Auth) -> None:
@@ -28,15 +26,8 @@ def make_app() -> FastAPI:
         await websocket.close()
 
     router = APIRouter(prefix="/api")
-
-    @router.get("/items")
-    def items(auth: Auth) -> dict[str, Any]:
-        return payload(auth)
-
-    @router.get("/open")
-    def open_(auth: Auth) -> dict[str, Any]:
-        return payload(auth)
-
+    router.get("/items")(echo)
+    router.get("/open")(echo)
     app.include_router(router)
     app.add_middleware(aa.AuthMiddleware, policy=policy)
     return app

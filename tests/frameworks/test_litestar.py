@@ -8,23 +8,13 @@ import asgi_auth as aa
 from tests.frameworks.common import check_framework, payload, policy
 
 
-@get("/private", sync_to_thread=False)
-def private(request: Request[Any, Any, Any]) -> dict[str, Any]:
+@get(["/private", "/public"], sync_to_thread=False)
+def echo(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return payload(aa.get_auth(request))
 
 
-@get("/public", sync_to_thread=False)
-def public(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return payload(aa.get_auth(request))
-
-
-@get("/items", sync_to_thread=False)
-def items(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return payload(aa.get_auth(request))
-
-
-@get("/open", sync_to_thread=False)
-def open_(request: Request[Any, Any, Any]) -> dict[str, Any]:
+@get(["/items", "/open"], sync_to_thread=False)
+def api_echo(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return payload(aa.get_auth(request))
 
 
@@ -37,7 +27,7 @@ async def ws(socket: WebSocket[Any, Any, Any]) -> None:
 
 def make_app() -> Litestar:
     return Litestar(
-        route_handlers=[private, public, ws, Router(path="/api", route_handlers=[items, open_])],
+        route_handlers=[echo, ws, Router(path="/api", route_handlers=[api_echo])],
         middleware=[DefineMiddleware(aa.AuthMiddleware, policy=policy)],
         openapi_config=None,
     )

@@ -8,16 +8,14 @@ import asgi_auth as aa
 from tests.frameworks.common import check_framework, payload, policy
 
 
+async def echo() -> dict[str, Any]:
+    return payload(aa.get_auth(request))
+
+
 def make_app() -> Quart:
     app = Quart(__name__)
-
-    @app.get("/private")
-    async def private() -> dict[str, Any]:
-        return payload(aa.get_auth(request))
-
-    @app.get("/public")
-    async def public() -> dict[str, Any]:
-        return payload(aa.get_auth(request))
+    app.add_url_rule("/private", "private", echo)
+    app.add_url_rule("/public", "public", echo)
 
     @app.websocket("/ws")
     async def ws() -> None:
@@ -25,15 +23,8 @@ def make_app() -> Quart:
         await websocket.send(aa.get_auth(websocket).principal.subject)
 
     api = Blueprint("api", __name__, url_prefix="/api")
-
-    @api.get("/items")
-    async def items() -> dict[str, Any]:
-        return payload(aa.get_auth(request))
-
-    @api.get("/open")
-    async def open_() -> dict[str, Any]:
-        return payload(aa.get_auth(request))
-
+    api.add_url_rule("/items", "items", echo)
+    api.add_url_rule("/open", "open", echo)
     app.register_blueprint(api)
     app.asgi_app = aa.AuthMiddleware(app.asgi_app, policy=policy)  # type: ignore[method-assign]
     return app
