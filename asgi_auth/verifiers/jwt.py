@@ -133,7 +133,9 @@ class JWTVerifier:
         """
         if not self.cache_enabled or type(token) is not str:
             return None
-        digest = _digest(token)
+        return self._lookup(_digest(token))
+
+    def _lookup(self, digest: bytes) -> Principal | None:
         hit = self._cache.get(digest)
         if hit is None:
             return None
@@ -151,9 +153,12 @@ class JWTVerifier:
         if len(token) > self.max_token_size:
             logger.warning("bearer token of %d bytes refused (cap %d)", len(token), self.max_token_size)
             return None
-        principal = self.cached(token)
-        if principal is not None:
-            return principal
+        digest = b""
+        if self.cache_enabled:
+            digest = _digest(token)
+            cached = self._lookup(digest)
+            if cached is not None:
+                return cached
         if self._single_key is not None:
             # One key and no typ to check: PyJWT reads the header once, checking the
             # algorithm against the allow-list itself.
@@ -161,7 +166,7 @@ class JWTVerifier:
         else:
             principal, expires, not_before = await self._decode(token)
         if principal is not None and self.cache_enabled:
-            self._cache[_digest(token)] = (principal, not_before, expires)
+            self._cache[digest] = (principal, not_before, expires)
             if len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
         return principal
