@@ -39,6 +39,13 @@ def load(target: str) -> Any:
     return obj
 
 
+def load_policy(target: str) -> AuthPolicy:
+    policy = load(target)
+    if not isinstance(policy, AuthPolicy):
+        raise SystemExit(f"asgi-auth: {target} is not an AuthPolicy")
+    return policy
+
+
 def list_routes(app: Any) -> list[tuple[str, str]]:
     """(method, path template) for every route of a Starlette, FastAPI or Litestar app."""
     for _ in range(32):  # unwrap middleware that hold the app as `.app`
@@ -83,9 +90,7 @@ def _describe(security: list[dict[str, list[str]]]) -> str:
 
 
 def routes_command(args: argparse.Namespace) -> int:
-    app, policy = load(args.app), load(args.policy)
-    if not isinstance(policy, AuthPolicy):
-        raise SystemExit(f"asgi-auth: {args.policy} is not an AuthPolicy")
+    app, policy = load(args.app), load_policy(args.policy)
     fail_on = {f for f in (args.fail_on or "").split(",") if f}
     failures = 0
     rows = []
@@ -105,7 +110,7 @@ def routes_command(args: argparse.Namespace) -> int:
 
 
 def openapi_command(args: argparse.Namespace) -> int:
-    policy = load(args.policy)
+    policy = load_policy(args.policy)
     text = Path(args.spec).read_text(encoding="utf-8")
     if args.spec.endswith((".yaml", ".yml")):
         try:
