@@ -21,12 +21,12 @@ def tests(session: nox.Session) -> None:
 @nox.session
 @nox.parametrize("versions", ["oldest", "newest"])
 def tests_versions(session: nox.Session, versions: str) -> None:
-    """The suite against the oldest and the newest supported Starlette, FastAPI, Litestar."""
+    """The suite against the oldest and the newest supported Starlette, FastAPI, Litestar, PyJWT, httpx."""
     session.install("-e", ".[test]")
     if versions == "oldest":
         session.install(*OLDEST)
     else:
-        session.install("--upgrade", "starlette", "fastapi", "litestar")
+        session.install("--upgrade", "starlette", "fastapi", "litestar[jwt]", "pyjwt[crypto]", "httpx")
     session.run("python", "-m", "pip", "freeze", silent=False)
     session.run("python", "-m", "pytest", "-x", "-q", *session.posargs)
 
