@@ -134,18 +134,8 @@ def granted_scopes(principal: Any) -> frozenset[str]:
     return frozenset(scopes)
 
 
-class AuthContext:
-    """The middleware's decision for one request, stored in `scope["state"]["auth"]`.
-
-    `authenticated` is true when a verifier vouched for the credentials; a scheme
-    without a verifier only extracts, leaving `credentials` for the app to check.
-    `principals` maps each scheme of the satisfied alternative to its principal, for
-    requirements that AND several schemes. `user` and `auth_credentials` are the same
-    decision in Starlette's shapes (`request.user`, `request.auth`).
-
-    Immutable: the middleware reuses one context for repeated requests of the same
-    principal and credentials, so no request can alter what another one sees.
-    """
+class _ContextFields:
+    """The storage of an `AuthContext`: its slots, shared with `_Draft`."""
 
     __slots__ = (
         "auth_credentials",
@@ -172,8 +162,30 @@ class AuthContext:
     user: BaseUser
     auth_credentials: AuthCredentials
 
-    def __init__(
-        self,
+
+class _Draft(_ContextFields):
+    """An `AuthContext` while it is filled in: the same slots, still writable."""
+
+    __slots__ = ()
+
+
+class AuthContext(_ContextFields):
+    """The middleware's decision for one request, stored in `scope["state"]["auth"]`.
+
+    `authenticated` is true when a verifier vouched for the credentials; a scheme
+    without a verifier only extracts, leaving `credentials` for the app to check.
+    `principals` maps each scheme of the satisfied alternative to its principal, for
+    requirements that AND several schemes. `user` and `auth_credentials` are the same
+    decision in Starlette's shapes (`request.user`, `request.auth`).
+
+    Read-only: the middleware reuses one context for repeated requests of the same
+    principal and credentials, so no request can alter what another one sees.
+    """
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
         authenticated: bool = False,
         scheme: str | None = None,
         principal: Any = None,
@@ -183,25 +195,32 @@ class AuthContext:
         rule: str | None = None,
         claims: Mapping[str, Any] = _EMPTY,
         principals: Mapping[str, Any] = _EMPTY,
-    ) -> None:
-        init = object.__setattr__
-        init(self, "authenticated", authenticated)
-        init(self, "scheme", scheme)
-        init(self, "principal", principal)
-        init(self, "credentials", credentials)
-        init(self, "scopes", scopes)
-        init(self, "security_scopes", security_scopes if security_scopes is not None else SecurityScopes())
-        init(self, "rule", rule)
-        init(self, "claims", claims)
-        init(self, "principals", MappingProxyType(dict(principals)) if principals else _EMPTY)
+    ) -> AuthContext:
+        # Filled in as a writable `_Draft`, then turned into an AuthContext, whose
+        # `__setattr__` refuses: plain slot stores cost a fraction of eleven
+        # `object.__setattr__` calls, and nobody sees the context before it is whole.
+        self = object.__new__(_Draft)
+        self.authenticated = authenticated
+        self.scheme = scheme
+        self.principal = principal
+        self.credentials = credentials
+        self.scopes = scopes
+        self.security_scopes = security_scopes if security_scopes is not None else SecurityScopes()
+        self.rule = rule
+        self.claims = claims
+        # A read-only view is kept as it is (the middleware hands over one it owns).
+        if type(principals) is not MappingProxyType:
+            principals = MappingProxyType(dict(principals)) if principals else _EMPTY
+        self.principals = principals
         if not authenticated:
-            user: BaseUser = UnauthenticatedUser()
+            self.user = UnauthenticatedUser()
         elif isinstance(principal, BaseUser):
-            user = principal
+            self.user = principal
         else:
-            user = AuthenticatedUser(principal)
-        init(self, "user", user)
-        init(self, "auth_credentials", AuthCredentials(sorted(scopes)))
+            self.user = AuthenticatedUser(principal)
+        self.auth_credentials = AuthCredentials(sorted(scopes))
+        self.__class__ = cls  # type: ignore[assignment]
+        return self  # type: ignore[return-value]
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"AuthContext is read-only (tried to set {name!r})")

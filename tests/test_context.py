@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from starlette.authentication import UnauthenticatedUser
 
 import asgi_auth as aa
@@ -39,3 +40,24 @@ def test_granted_scopes() -> None:
     assert granted_scopes(None) == frozenset()
     assert granted_scopes(aa.Principal("x", ["a"])) == {"a"}
     assert granted_scopes(type("P", (), {"scopes": "a b"})()) == {"a", "b"}
+
+
+def test_context_is_read_only_and_whole_from_the_start() -> None:
+    principal = aa.Principal("alice", ["read"])
+    source = {"bearer": principal}
+    context = aa.AuthContext(True, "bearer", principal, "token", principal.scopes, principals=source)
+    assert type(context) is aa.AuthContext and isinstance(context, aa.AuthContext)
+    assert context.user is principal and context.auth_credentials.scopes == ["read"]
+    assert context.security_scopes == aa.SecurityScopes() and context.claims == {}
+    source["other"] = principal  # the caller's dict was copied
+    assert dict(context.principals) == {"bearer": principal}
+    for name in ("scopes", "user", "anything"):
+        with pytest.raises(AttributeError, match="read-only"):
+            setattr(context, name, None)
+    with pytest.raises(AttributeError, match="read-only"):
+        del context.principal
+    with pytest.raises(TypeError):
+        context.principals["other"] = principal  # type: ignore[index]
+    anonymous = aa.AuthContext()
+    assert anonymous.authenticated is False and not anonymous.user.is_authenticated
+    assert anonymous.scopes == frozenset() and anonymous.principals == {}
