@@ -60,15 +60,22 @@ class RequestView:
         self._query: QueryParams | None = None
         self._cookies: dict[str, str] | None = None
 
-    def header(self, name: bytes) -> str | None:
-        """The first value of header `name` (lower-case bytes), as Starlette returns it."""
+    def raw_header(self, name: bytes) -> bytes | None:
+        """The first value of header `name` (lower-case bytes), undecoded and unchecked."""
         for key, raw in self.scope["headers"]:
             if key == name:
-                if len(raw) > MAX_HEADER_VALUE:
-                    raise HeaderTooLarge(name)
-                value: str = raw.decode("latin-1")
+                value: bytes = raw
                 return value
         return None
+
+    def header(self, name: bytes) -> str | None:
+        """The first value of header `name` (lower-case bytes), as Starlette returns it."""
+        raw = self.raw_header(name)
+        if raw is None:
+            return None
+        if len(raw) > MAX_HEADER_VALUE:
+            raise HeaderTooLarge(name)
+        return raw.decode("latin-1")
 
     def query(self, name: str) -> str | None:
         if self._query is None:

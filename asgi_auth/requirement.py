@@ -9,12 +9,13 @@ credentials are looked at.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Union
 
-from ._asgi import HeaderTooLarge, RequestView
+from ._asgi import MAX_HEADER_VALUE, HeaderTooLarge, RequestView
 from .context import AuthContext, SecurityScopes, granted_scopes
 from .errors import (
     AuthError,
@@ -142,10 +143,19 @@ class Requirement:
         # Holding the principal keeps its id() from being reused while cached.
         self._contexts: dict[tuple[int, int], AuthContext] = {}
         self._single: tuple[SecurityScheme, tuple[str, ...], frozenset[str]] | None = None
+        # For one scheme whose credentials are one header's value: that header, and
+        # the decisions for its values, kept while the verifier says its answer holds
+        # (a cached JWT: until exp, at most its cache_ttl).
+        self._source = b""
+        self._decided: dict[bytes, tuple[Decision, float, float]] | None = None
         if len(self.alternatives) == 1 and len(self.alternatives[0].items) == 1:
             scheme, scopes = self.alternatives[0].items[0]
             self._single = (scheme, scopes, frozenset(scopes))
             self.decide = self._decide_single  # type: ignore[method-assign]
+            if scheme.source_header is not None:
+                self._source = scheme.source_header
+                if callable(getattr(scheme.verifier, "lifetime", None)):
+                    self._decided = {}
         # Answers are encoded once, except for schemes whose challenges change per
         # response (Digest's fresh nonces), which are built when needed.
         static = [s for s in self.schemes if s.static_challenge]
@@ -165,6 +175,7 @@ class Requirement:
         }
         if self._single is not None:
             self._single_forbidden = self._forbidden[self._single[:2]]
+            self._single_absent = self.anonymous_context if self.anonymous_allowed else self._answer(_MISSING, None, ())
 
     def __repr__(self) -> str:
         return f"Requirement({self.openapi()!r}, rule={self.rule!r})"
@@ -265,6 +276,17 @@ class Requirement:
     def _decide_single(self, request: RequestView) -> Decision | Awaitable[Decision]:
         """One alternative of one scheme, the common case: the same decisions as
         `authenticate`, without the bookkeeping that several alternatives need."""
+        if self._source:
+            raw = request.raw_header(self._source)
+            if raw is None:  # no header, no credentials
+                return self._single_absent
+            decided = self._decided
+            if decided is not None and len(raw) <= MAX_HEADER_VALUE:
+                hit = decided.get(raw)
+                if hit is not None:
+                    if hit[1] <= time.time() < hit[2]:
+                        return hit[0]
+                    del decided[raw]
         scheme = self._single[0]  # type: ignore[index]
         credentials = self._extract(scheme, request)
         if credentials is None:
@@ -278,27 +300,41 @@ class Requirement:
         except Exception as exc:
             return self._verifier_failed(scheme, exc)
         if hasattr(principal, "__await__"):
-            return self._decide_single_later(credentials, principal)
-        return self._conclude_single(credentials, principal, reuse=True)
+            return self._decide_single_later(request, credentials, principal)
+        return self._conclude_single(request, credentials, principal, reuse=True)
 
-    async def _decide_single_later(self, credentials: Any, pending: Awaitable[Any]) -> Decision:
+    async def _decide_single_later(self, request: RequestView, credentials: Any, pending: Awaitable[Any]) -> Decision:
         try:
             principal = await pending
         except Exception as exc:
             return self._verifier_failed(self._single[0], exc)  # type: ignore[index]
-        return self._conclude_single(credentials, principal, reuse=False)
+        return self._conclude_single(request, credentials, principal, reuse=False)
 
-    def _conclude_single(self, credentials: Any, principal: Any, reuse: bool) -> Decision:
-        # A principal that came back at once is held by a cache or a table and will
-        # come again: its context is kept for reuse. One just verified is used once.
+    def _conclude_single(self, request: RequestView, credentials: Any, principal: Any, reuse: bool) -> Decision:
         scheme, _, needed = self._single  # type: ignore[misc]
         if principal is None or principal is False:
             return self._answer(_REJECTED, scheme, ())
+        decision: Decision
         if needed and not needed <= granted_scopes(principal):
-            return self._single_forbidden
-        if reuse:
-            return self._context_one(scheme, credentials, principal, 0)
-        return self._build([(scheme, credentials, principal)], 0)
+            decision = self._single_forbidden
+        elif reuse and self._decided is None:
+            # A principal that came back at once is held by a cache or a table and will
+            # come again: its context is kept for reuse. One just verified is used once.
+            decision = self._context_one(scheme, credentials, principal, 0)
+        else:
+            decision = self._build([(scheme, credentials, principal)], 0)
+        if self._decided is not None:
+            self._remember(request, credentials, decision)
+        return decision
+
+    def _remember(self, request: RequestView, credentials: Any, decision: Decision) -> None:
+        window = self._single[0].lifetime(credentials)  # type: ignore[index]
+        raw = request.raw_header(self._source)
+        if window is None or raw is None or self._decided is None:
+            return
+        if len(self._decided) >= _CONTEXT_CACHE_SIZE:
+            self._decided.clear()
+        self._decided[raw] = (decision, *window)
 
     def _extract(self, scheme: SecurityScheme, request: RequestView) -> Any:
         """`scheme`'s credentials in `request`: `None` when absent, or the answer for
@@ -378,5 +414,5 @@ class Requirement:
             self._security_scopes[index],
             self.rule,
             claims,
-            {s.scheme_name: p for s, _, p in principals},
+            MappingProxyType({s.scheme_name: p for s, _, p in principals}),
         )

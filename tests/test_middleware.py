@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -390,28 +391,117 @@ async def test_every_kind_of_verifier_decides_alike(mode: str, require: str) -> 
     ]
 
 
-async def test_a_verifier_cache_is_asked_first() -> None:
-    """A verifier with a synchronous `cached()` answers repeated credentials from it;
-    `None` from it means "not known" and the verifier itself is called."""
+async def test_a_verifier_with_verify_inline_is_asked_through_it() -> None:
+    """`verify_inline()` answers on the loop, or hands back an awaitable when it must
+    wait; the middleware never calls such a verifier any other way."""
 
-    class Cached:
+    class Verifier:
         def __init__(self) -> None:
             self.known = {"hot": aa.Principal("hot")}
-            self.calls: list[str] = []
+            self.waited: list[str] = []
 
-        def cached(self, key: str) -> aa.Principal | None:
-            return self.known.get(key)
+        def verify_inline(self, key: str) -> Any:
+            if key in self.known:
+                return self.known[key]
+            return self.slow(key)
 
-        async def __call__(self, key: str) -> aa.Principal | None:
-            self.calls.append(key)
+        async def slow(self, key: str) -> aa.Principal | None:
+            self.waited.append(key)
             return aa.Principal(key) if key == "cold" else None
 
-    verifier = Cached()
+        async def __call__(self, key: str) -> aa.Principal | None:
+            raise AssertionError("not called: verify_inline is")
+
+    verifier = Verifier()
     scheme = aa.APIKeyHeader(name="k", verifier=verifier)
     async with client_for(aa.AuthMiddleware(Recorder(), aa.AuthPolicy([], default=scheme))) as client:
         statuses = [(await client.get("/", headers={"k": k})).status_code for k in ("hot", "hot", "cold", "bad")]
     assert statuses == [200, 200, 200, 401]
-    assert verifier.calls == ["cold", "bad"]
+    assert verifier.waited == ["cold", "bad"]
+
+
+class Expiring:
+    """A verifier that says how long its answers hold: `window` (relative to now)."""
+
+    def __init__(self, window: tuple[float, float] | None = (-1.0, 60.0)) -> None:
+        self.window = window
+        self.asked: list[str] = []
+        self.revoked: set[str] = set()
+
+    def verify_inline(self, key: str) -> aa.Principal | None:
+        self.asked.append(key)
+        if key in self.revoked or not key.startswith("k-"):
+            return None
+        return aa.Principal(key, ["read"] if key != "k-weak" else [])
+
+    def lifetime(self, key: str) -> tuple[float, float] | None:
+        if self.window is None:
+            return None
+        now = time.time()
+        return now + self.window[0], now + self.window[1]
+
+
+async def test_decisions_are_remembered_while_the_verifier_says_they_hold() -> None:
+    verifier = Expiring()
+    scheme = aa.APIKeyHeader(name="k", verifier=verifier)
+    inner = Recorder()
+    mw = aa.AuthMiddleware(inner, aa.AuthPolicy([], default={scheme: ["read"]}))
+    async with client_for(mw) as client:
+        statuses = [
+            (await client.get("/", headers={"k": k})).status_code
+            for k in ("k-1", "k-1", "k-2", "k-weak", "k-weak", "bad", "bad", "k-1")
+        ]
+        verifier.revoked.add("k-1")
+        revoked = (await client.get("/", headers={"k": "k-1"})).status_code
+    assert statuses == [200, 200, 200, 403, 403, 401, 401, 200]
+    # k-1 and k-weak were asked once each; a refusal is never remembered.
+    assert verifier.asked == ["k-1", "k-2", "k-weak", "bad", "bad"]
+    # Within the window the remembered answer stands, as a cached JWT does until exp.
+    assert revoked == 200
+    contexts = [s["state"]["auth"] for s in inner.scopes]
+    assert contexts[0] is contexts[1] and contexts[0].principal.subject == "k-1"
+    assert contexts[2].principal.subject == "k-2"
+
+
+@pytest.mark.parametrize("window", [(-10.0, -1.0), (5.0, 60.0), None], ids=["expired", "not-yet", "no-lifetime"])
+async def test_decisions_outside_their_window_are_not_used(window: tuple[float, float] | None) -> None:
+    verifier = Expiring(window)
+    scheme = aa.APIKeyHeader(name="k", verifier=verifier)
+    mw = aa.AuthMiddleware(Recorder(), aa.AuthPolicy([], default={scheme: ["read"]}))
+    async with client_for(mw) as client:
+        statuses = [(await client.get("/", headers={"k": "k-1"})).status_code for _ in range(3)]
+        verifier.revoked.add("k-1")
+        revoked = (await client.get("/", headers={"k": "k-1"})).status_code
+    assert statuses == [200, 200, 200]
+    assert verifier.asked == ["k-1"] * 4  # asked every time
+    assert revoked == 401
+
+
+async def test_remembered_decisions_are_per_rule_and_per_header_value() -> None:
+    verifier = Expiring()
+    scheme = aa.APIKeyHeader(name="k", verifier=verifier)
+    policy = aa.AuthPolicy([aa.Rule("/read", require={scheme: ["read"]}), aa.Rule("/any", require=scheme)], default=[])
+    async with client_for(aa.AuthMiddleware(Recorder(), policy)) as client:
+        statuses = [
+            (await client.get(path, headers={"k": k})).status_code
+            for path, k in [("/read", "k-weak"), ("/any", "k-weak"), ("/read", "k-weak"), ("/any", "k-weak")]
+        ]
+        # The first header of a name is the one read, as everywhere else.
+        both = (await client.get("/any", headers=[("k", "bad"), ("k", "k-weak")])).status_code
+    assert statuses == [403, 200, 403, 200]
+    assert verifier.asked == ["k-weak", "k-weak", "bad"]
+    assert both == 401
+
+
+async def test_digest_and_query_credentials_are_never_remembered() -> None:
+    verifier = Expiring()
+    query = aa.APIKeyQuery(name="k", verifier=verifier)
+    policy = aa.AuthPolicy([], default=query)
+    async with client_for(aa.AuthMiddleware(Recorder(), policy)) as client:
+        for _ in range(2):
+            assert (await client.get("/?k=k-1")).status_code == 200
+    assert verifier.asked == ["k-1", "k-1"]
+    assert aa.HTTPDigest(verifier=lambda u: "pw", secret=b"s" * 32).source_header is None
 
 
 async def test_principal_scopes_from_any_object_with_scopes() -> None:

@@ -27,6 +27,8 @@ class APIKeyBase(SecurityScheme):
         super().__init__(scheme_name=scheme_name, description=description, auto_error=auto_error, verifier=verifier)
         self.name = name
         self._raw_name = header_name(name) if self.location == "header" else b""
+        if self.location == "header":
+            self.source_header = self._raw_name
 
     def challenge(self) -> str:
         return "APIKey"

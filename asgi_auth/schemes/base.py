@@ -61,32 +61,27 @@ def _caller(verifier: Verifier) -> Callable[[Any], Any]:
     """How to call `verifier` so that it runs as it asks to: a callable returning the
     principal, or an awaitable of it.
 
-    Async verifiers are called as they are (the coroutine is awaited by the caller);
-    `@inline` ones run on the loop; other sync ones go to a worker thread. A verifier
-    with a synchronous `cached(credentials)` (JWTVerifier) answers from it first, so
-    a repeated token costs no coroutine at all.
+    A verifier object with a `verify_inline(credentials)` method (JWTVerifier) is asked
+    through it: it answers on the event loop when it can (a cached token, a static
+    key) and returns an awaitable only when it must wait. Otherwise async verifiers
+    are called as they are (the coroutine is awaited by the caller), `@inline` ones
+    run on the loop, and other sync ones go to a worker thread.
     """
+    verify_inline = getattr(verifier, "verify_inline", None)
+    if callable(verify_inline):
+        return cast(Callable[[Any], Any], verify_inline)
     if inspect.iscoroutinefunction(verifier) or inspect.iscoroutinefunction(type(verifier).__call__):
-        call: Callable[[Any], Any] = verifier
-    elif getattr(verifier, "__asgi_auth_inline__", False):
-        call = verifier
-    else:
+        return verifier
+    if getattr(verifier, "__asgi_auth_inline__", False):
+        return verifier
 
-        async def call(argument: Any) -> Any:
-            result = await anyio.to_thread.run_sync(verifier, argument)
-            if hasattr(result, "__await__"):  # a sync callable that returned an awaitable
-                result = await result
-            return result
+    async def call(argument: Any) -> Any:
+        result = await anyio.to_thread.run_sync(verifier, argument)
+        if hasattr(result, "__await__"):  # a sync callable that returned an awaitable
+            result = await result
+        return result
 
-    cached = getattr(verifier, "cached", None)
-    if not callable(cached):
-        return call
-
-    def call_cached(argument: Any) -> Any:
-        principal = cached(argument)
-        return principal if principal is not None else call(argument)
-
-    return call_cached
+    return call
 
 
 class SecurityScheme:
@@ -113,11 +108,18 @@ class SecurityScheme:
         self._call = _caller(verifier) if verifier is not None else None
         if self._call is not None and type(self).verify is SecurityScheme.verify:
             self.verify = self._call  # type: ignore[method-assign,assignment]  # nothing to adapt
+        lifetime = getattr(verifier, "lifetime", None)
+        self._lifetime: Callable[[Any], tuple[float, float] | None] | None = lifetime if callable(lifetime) else None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(scheme_name={self.scheme_name!r})"
 
     # -- extraction -------------------------------------------------------------------
+
+    #: The header the credentials are read from, when they come from that header's
+    #: value alone (equal values, equal credentials). A requirement may then remember
+    #: its decision for a value, for as long as the verifier says the answer holds.
+    source_header: bytes | None = None
 
     def extract(self, request: RequestView) -> Any:
         """The credentials in `request`; `None` when absent, `MALFORMED` when unusable."""
@@ -143,6 +145,12 @@ class SecurityScheme:
         if hasattr(result, "__await__"):
             result = await result
         return result
+
+    def lifetime(self, credentials: Any) -> tuple[float, float] | None:
+        """When the verifier's answer for `credentials` holds, as `(not_before, expires)`
+        wall-clock times, if its verifier says (`JWTVerifier.lifetime`); `None` when the
+        verifier must be asked again for every request."""
+        return self._lifetime(credentials) if self._lifetime is not None else None
 
     # -- challenges -------------------------------------------------------------------
 

@@ -121,6 +121,9 @@ class HTTPDigest(HTTPBase):
     precomputed HA1 `H(username:realm:password)` hex, or `None` for an unknown user.
     """
 
+    # A response is good once (nonce count) and for one request line: never remembered.
+    source_header = None
+
     def __init__(
         self,
         *,

@@ -42,6 +42,8 @@ class HTTPAuthorizationCredentials(BaseModel):
 class HTTPBase(SecurityScheme):
     """Any `Authorization: <scheme> <credentials>` header (OpenAPI `http`)."""
 
+    source_header: bytes | None = AUTHORIZATION
+
     def __init__(
         self,
         *,
@@ -138,6 +140,9 @@ class HTTPBearer(HTTPBase):
 
     def verify(self, credentials: Any) -> Any:
         return super().verify(credentials.credentials)
+
+    def lifetime(self, credentials: Any) -> tuple[float, float] | None:
+        return super().lifetime(credentials.credentials)
 
     def challenge(self) -> str:
         return "Bearer"

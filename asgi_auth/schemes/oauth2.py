@@ -29,6 +29,7 @@ class OAuth2(SecurityScheme):
     """OAuth 2.0 with arbitrary `flows`; any `Authorization` header is taken."""
 
     bearer = True
+    source_header = AUTHORIZATION
 
     def __init__(
         self,

@@ -11,6 +11,7 @@ from typing import Any
 from .._asgi import RequestView
 from ..errors import ConfigurationError
 from .base import SecurityScheme, Verifier
+from .http import AUTHORIZATION
 from .oauth2 import bearer_token
 
 __all__ = ["OpenIdConnect"]
@@ -20,6 +21,7 @@ class OpenIdConnect(SecurityScheme):
     """OpenID Connect; the verifier receives the bearer token (a `str`)."""
 
     bearer = True
+    source_header = AUTHORIZATION
 
     def __init__(
         self,

@@ -12,7 +12,7 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -125,15 +125,50 @@ class JWTVerifier:
         source = f"jwks_url={self.jwks.url!r}" if self.jwks else "key=<hidden>"
         return f"JWTVerifier({source}, algorithms={self.algorithms!r})"
 
-    def cached(self, token: Any) -> Principal | None:
-        """The principal this verifier gave for `token` before, while still valid.
+    def verify_inline(self, credentials: Any) -> Principal | Awaitable[Principal | None] | None:
+        """The answer for a token, on the event loop: the principal, `None` to reject,
+        or an awaitable when keys must be fetched first (a JWKS).
 
-        Synchronous and free of I/O, so the middleware answers a repeated token without
-        awaiting anything. `None` means "not known here", never "rejected".
+        A cached token costs a dict lookup; with a static key the signature is checked
+        right here, as `__call__` would; only a JWKS lookup can make it wait. This is
+        how the middleware calls a verifier that has it (docs/schemes.md).
         """
-        if not self.cache_enabled or type(token) is not str:
+        token = credentials if type(credentials) is str else getattr(credentials, "credentials", None)
+        if not isinstance(token, str) or not token:
             return None
-        return self._lookup(_digest(token))
+        if len(token) > self.max_token_size:
+            logger.warning("bearer token of %d bytes refused (cap %d)", len(token), self.max_token_size)
+            return None
+        if not self.cache_enabled:
+            if self._single_key is not None:
+                return self._verify(token, self._single_key)[0]
+            return self._verify_later(token, b"")
+        digest = _digest(token)
+        cached = self._lookup(digest)
+        if cached is not None:
+            return cached
+        if self._single_key is not None:
+            # One key and no typ to check: PyJWT reads the header once, checking the
+            # algorithm against the allow-list itself.
+            return self._remember(digest, *self._verify(token, self._single_key))
+        return self._verify_later(token, digest)
+
+    async def __call__(self, credentials: Any) -> Principal | None:
+        answer = self.verify_inline(credentials)
+        if answer is None or isinstance(answer, Principal):
+            return answer
+        return await answer
+
+    def lifetime(self, credentials: Any) -> tuple[float, float] | None:
+        """`(not_before, expires)` of the cached verification of a token, else `None`.
+
+        Within that window this verifier gives the same principal for the token, so a
+        requirement may keep its decision for it as long (and no longer).
+        """
+        if not self.cache_enabled or type(credentials) is not str:
+            return None
+        hit = self._cache.get(_digest(credentials))
+        return None if hit is None else (hit[1], hit[2])
 
     def _lookup(self, digest: bytes) -> Principal | None:
         hit = self._cache.get(digest)
@@ -146,30 +181,17 @@ class JWTVerifier:
         del self._cache[digest]
         return None
 
-    async def __call__(self, credentials: Any) -> Principal | None:
-        token = credentials if type(credentials) is str else getattr(credentials, "credentials", None)
-        if not isinstance(token, str) or not token:
-            return None
-        if len(token) > self.max_token_size:
-            logger.warning("bearer token of %d bytes refused (cap %d)", len(token), self.max_token_size)
-            return None
-        digest = b""
-        if self.cache_enabled:
-            digest = _digest(token)
-            cached = self._lookup(digest)
-            if cached is not None:
-                return cached
-        if self._single_key is not None:
-            # One key and no typ to check: PyJWT reads the header once, checking the
-            # algorithm against the allow-list itself.
-            principal, expires, not_before = self._verify(token, self._single_key)
-        else:
-            principal, expires, not_before = await self._decode(token)
+    def _remember(
+        self, digest: bytes, principal: Principal | None, not_before: float, expires: float
+    ) -> Principal | None:
         if principal is not None and self.cache_enabled:
             self._cache[digest] = (principal, not_before, expires)
             if len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
         return principal
+
+    async def _verify_later(self, token: str, digest: bytes) -> Principal | None:
+        return self._remember(digest, *(await self._decode(token)))
 
     async def _decode(self, token: str) -> tuple[Principal | None, float, float]:
         """Choose the key by the token's header (`kid`, `alg`, `typ`), then verify."""
@@ -193,6 +215,7 @@ class JWTVerifier:
         return self._verify(token, key)
 
     def _verify(self, token: str, key: Any) -> tuple[Principal | None, float, float]:
+        """`(principal or None, not_before, expires)`: the window is what the cache keeps."""
         try:
             claims = jwt.decode(
                 token,
@@ -209,13 +232,16 @@ class JWTVerifier:
         principal = Principal(
             "" if subject is None else str(subject), self._scopes_of(claims), claims=MappingProxyType(claims)
         )
+        if not self.cache_enabled:
+            return principal, 0, 0
+        # How long the answer may be cached: until exp (with leeway), at most cache_ttl.
         expires = time.time() + self.cache_ttl
         exp = claims.get("exp")
         if type(exp) is int or type(exp) is float:
             expires = min(expires, exp + self.leeway)
         nbf = claims.get("nbf")
         not_before = nbf - self.leeway if type(nbf) is int or type(nbf) is float else float("-inf")
-        return principal, expires, not_before
+        return principal, not_before, expires
 
     def _scopes_of(self, claims: Mapping[str, Any]) -> frozenset[str]:
         if self.scopes_claim is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 import anyio
@@ -55,9 +56,15 @@ class DiscoveryVerifier:
     def __repr__(self) -> str:
         return f"DiscoveryVerifier({self.url!r})"
 
-    def cached(self, token: Any) -> Principal | None:
-        """A token already verified, answered synchronously (see `JWTVerifier.cached`)."""
-        return self.verifier.cached(token) if self.verifier is not None else None
+    def verify_inline(self, credentials: Any) -> Principal | Awaitable[Principal | None] | None:
+        """Once discovered, `JWTVerifier.verify_inline`; before, an awaitable that discovers."""
+        if self.verifier is not None:
+            return self.verifier.verify_inline(credentials)
+        return self(credentials)
+
+    def lifetime(self, credentials: Any) -> tuple[float, float] | None:
+        """See `JWTVerifier.lifetime`."""
+        return self.verifier.lifetime(credentials) if self.verifier is not None else None
 
     async def __call__(self, credentials: Any) -> Principal | None:
         verifier = self.verifier or await self._discover()

@@ -69,6 +69,19 @@ async def test_fetches_once_and_verifies(provider: tuple[KeyServer, str]) -> Non
     assert server.hits == 1
 
 
+async def test_verify_inline_waits_only_for_keys(provider: tuple[KeyServer, str]) -> None:
+    server, url = provider
+    v = verifier(url)
+    first, second = token(), token(alg="ES256", kid="k1", key=ec_key())
+    pending = v.verify_inline(first)
+    assert hasattr(pending, "__await__") and server.hits == 0  # keys must be fetched
+    principal = await pending
+    assert principal is not None and v.verify_inline(first) is principal  # then at once
+    other = v.verify_inline(second)  # a new token's key is looked up, and may need a fetch
+    assert hasattr(other, "__await__") and await other is None  # k1 is an RSA key
+    assert server.hits == 1
+
+
 async def test_cold_storm_of_1000_concurrent_requests_makes_one_fetch(provider: tuple[KeyServer, str]) -> None:
     server, url = provider
     v = aa.JWTVerifier(jwks=aa.JWKSClient(url), algorithms=["RS256"], cache=False)

@@ -155,16 +155,34 @@ async def test_cache_serves_hits_but_honours_exp_and_is_bounded() -> None:
     assert await verifier(short) is None  # expired while cached
 
 
-async def test_cached_answers_synchronously_only_what_was_verified() -> None:
+def test_verify_inline_answers_on_the_loop_with_a_static_key() -> None:
+    """With a static key nothing is awaited: the principal, or None, comes back as is."""
     verifier = aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"])
     token = jwt.encode(claims(), HMAC_SECRET)
-    assert verifier.cached(token) is None  # not known yet: "not known", not "rejected"
-    principal = await verifier(token)
-    assert principal is not None and verifier.cached(token) is principal
-    assert verifier.cached(token + "x") is None  # another string, another key
-    assert verifier.cached(None) is None
+    principal = verifier.verify_inline(token)
+    assert isinstance(principal, aa.Principal) and principal.subject == "alice"
+    assert verifier.verify_inline(token) is principal  # then from the cache
+    assert verifier.verify_inline(token + "x") is None  # a bad signature: rejected at once
+    assert verifier.verify_inline(None) is None
     assert all(len(key) == 32 for key in verifier._cache)  # digests: the cache holds no token
-    assert aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"], cache=False).cached(token) is None
+    uncached = aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"], cache=False)
+    assert isinstance(uncached.verify_inline(token), aa.Principal) and not uncached._cache
+
+
+def test_lifetime_is_the_cached_window_and_nothing_else() -> None:
+    verifier = aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"], leeway=5, cache_ttl=300)
+    now = time.time()
+    token = jwt.encode(claims(exp=int(now) + 60, nbf=int(now) - 10), HMAC_SECRET)
+    assert verifier.lifetime(token) is None  # not verified yet: nothing to vouch for
+    assert verifier.verify_inline(token) is not None
+    assert verifier.lifetime(token) == (int(now) - 10 - 5, int(now) + 60 + 5)  # nbf and exp, with leeway
+    long_lived = jwt.encode(claims(exp=int(now) + 3600), HMAC_SECRET)
+    assert verifier.verify_inline(long_lived) is not None
+    not_before, expires = verifier.lifetime(long_lived) or (0, 0)
+    assert not_before == float("-inf") and now + 299 < expires <= time.time() + 300  # cache_ttl caps it
+    assert verifier.lifetime(token + "x") is None
+    uncached = aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"], cache=False)
+    assert uncached.verify_inline(token) is not None and uncached.lifetime(token) is None
 
 
 async def test_cached_drops_an_entry_that_expired() -> None:
@@ -172,7 +190,7 @@ async def test_cached_drops_an_entry_that_expired() -> None:
     token = jwt.encode(claims(exp=int(time.time()) + 1), HMAC_SECRET)
     assert await verifier(token) is not None
     await anyio.sleep(1.2)
-    assert verifier.cached(token) is None
+    assert verifier.verify_inline(token) is None  # expired: dropped, then refused
     assert len(verifier._cache) == 0
 
 

@@ -80,10 +80,14 @@ async def test_discovery_then_verification(provider: Provider) -> None:
 async def test_a_verified_token_is_then_answered_from_the_cache(provider: Provider) -> None:
     verifier = aa.DiscoveryVerifier(provider.base + "/.well-known/openid-configuration", audience="my-client")
     token = id_token(provider.base)
-    assert verifier.cached(token) is None  # nothing discovered yet: not known, not a refusal
-    principal = await verifier(token)
-    assert principal is not None and verifier.cached(token) is principal
-    assert verifier.cached(id_token(provider.base, n=1)) is None
+    pending = verifier.verify_inline(token)  # nothing discovered yet: it must wait
+    assert verifier.lifetime(token) is None and hasattr(pending, "__await__")
+    principal = await pending
+    assert principal is not None and verifier.verify_inline(token) is principal
+    assert verifier.lifetime(token) is not None
+    other = verifier.verify_inline(id_token(provider.base, n=1))  # a new token: its key is looked up
+    assert hasattr(other, "__await__")
+    assert await other not in (None, principal)
 
 
 async def test_hmac_and_none_advertised_by_the_provider_are_never_used(provider: Provider) -> None:
