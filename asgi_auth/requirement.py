@@ -148,14 +148,14 @@ class Requirement:
         # (a cached JWT: until exp, at most its cache_ttl).
         self._source = b""
         self._decided: dict[bytes, tuple[Decision, float, float]] | None = None
+        self._may_remember = False
         if len(self.alternatives) == 1 and len(self.alternatives[0].items) == 1:
             scheme, scopes = self.alternatives[0].items[0]
             self._single = (scheme, scopes, frozenset(scopes))
             self.decide = self._decide_single  # type: ignore[method-assign]
             if scheme.source_header is not None:
                 self._source = scheme.source_header
-                if callable(getattr(scheme.verifier, "lifetime", None)):
-                    self._decided = {}
+                self._may_remember = callable(getattr(scheme.verifier, "lifetime", None))
         # Answers are encoded once, except for schemes whose challenges change per
         # response (Digest's fresh nonces), which are built when needed.
         static = [s for s in self.schemes if s.static_challenge]
@@ -317,23 +317,25 @@ class Requirement:
         decision: Decision
         if needed and not needed <= granted_scopes(principal):
             decision = self._single_forbidden
-        elif reuse and self._decided is None:
+        elif reuse and not self._may_remember:
             # A principal that came back at once is held by a cache or a table and will
             # come again: its context is kept for reuse. One just verified is used once.
             decision = self._context_one(scheme, credentials, principal, 0)
         else:
             decision = self._build([(scheme, credentials, principal)], 0)
-        if self._decided is not None:
+        if self._may_remember:
             self._remember(request, credentials, decision)
         return decision
 
     def _remember(self, request: RequestView, credentials: Any, decision: Decision) -> None:
         window = self._single[0].lifetime(credentials)  # type: ignore[index]
-        raw = request.raw_header(self._source)
-        if window is None or raw is None or self._decided is None:
+        if window is None:  # the verifier does not vouch (JWTVerifier(cache=False))
             return
-        if len(self._decided) >= _CONTEXT_CACHE_SIZE:
-            self._decided.clear()
+        raw = request.raw_header(self._source)
+        if raw is None:
+            return
+        if self._decided is None or len(self._decided) >= _CONTEXT_CACHE_SIZE:
+            self._decided = {}  # made on first use, emptied when full
         self._decided[raw] = (decision, *window)
 
     def _extract(self, scheme: SecurityScheme, request: RequestView) -> Any:

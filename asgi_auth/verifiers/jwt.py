@@ -85,6 +85,8 @@ class JWTVerifier:
         self.audience = audience
         self.leeway = leeway
         self.required_claims = list(required_claims)
+        # Options given once, here, rather than merged into PyJWT's defaults per token.
+        self._jwt = jwt.PyJWT(options={"require": self.required_claims})
         self.scopes_claim = scopes_claim
         self.typ = typ.lower().removeprefix("application/") if typ else None
         self.max_token_size = max_token_size
@@ -217,14 +219,13 @@ class JWTVerifier:
     def _verify(self, token: str, key: Any) -> tuple[Principal | None, float, float]:
         """`(principal or None, not_before, expires)`: the window is what the cache keeps."""
         try:
-            claims = jwt.decode(
+            claims = self._jwt.decode(
                 token,
                 key,
                 algorithms=self.algorithms,
                 audience=self.audience,
                 issuer=self.issuer,
                 leeway=self.leeway,
-                options={"require": self.required_claims},
             )
         except jwt.PyJWTError:
             return None, 0, 0
