@@ -122,7 +122,8 @@ class ErrorResponse:
         if scope["type"] == "websocket":
             await websocket_deny(scope, receive, send, self)
             return
-        await send({"type": "http.response.start", "status": self.status, "headers": self.raw_headers})
+        # A copy: a middleware outside may edit the list it is sent (CORS adds to it).
+        await send({"type": "http.response.start", "status": self.status, "headers": list(self.raw_headers)})
         await send({"type": "http.response.body", "body": self.body})
 
 
@@ -136,7 +137,7 @@ async def websocket_deny(scope: Scope, receive: Receive, send: Send, response: E
             {
                 "type": "websocket.http.response.start",
                 "status": response.status,
-                "headers": response.raw_headers,
+                "headers": list(response.raw_headers),
             }
         )
         await send({"type": "websocket.http.response.body", "body": response.body})

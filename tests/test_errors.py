@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 import asgi_auth as aa
 from asgi_auth.errors import ErrorResponse, check_header_value, quote
-from tests.conftest import call_asgi, http_scope
+from tests.conftest import Recorder, call_asgi, client_for, http_scope
 
 pytestmark = pytest.mark.anyio
 
@@ -42,3 +43,29 @@ def test_quote_and_header_checks() -> None:
             check_header_value(bad, "realm")
     with pytest.raises(aa.ConfigurationError):
         aa.HTTPBasic(realm="evil\r\nSet-Cookie: x=1")
+
+
+async def test_a_prepared_answer_is_never_altered_by_a_middleware_outside() -> None:
+    """Refusals are encoded once and replayed; an outer middleware that appends to the
+    headers it is sent, in place (a common way to add a request id), must change this
+    answer only, not every later one."""
+    seen = 0
+
+    async def request_id(scope: Any, receive: Any, send: Any) -> None:
+        nonlocal seen
+        seen += 1
+        number = seen
+
+        async def tagged(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"].append((b"x-request-id", str(number).encode()))
+            await send(message)
+
+        await guarded(scope, receive, tagged)
+
+    guarded = aa.AuthMiddleware(Recorder(), aa.AuthPolicy([], default=aa.HTTPBearer()))
+    async with client_for(request_id) as client:
+        answers = [await client.get("/") for _ in range(3)]
+    assert [r.status_code for r in answers] == [401] * 3
+    assert [r.headers.get_list("x-request-id") for r in answers] == [["1"], ["2"], ["3"]]
+    assert all(r.headers.get_list("www-authenticate") == ["Bearer"] for r in answers)
