@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
@@ -56,7 +57,7 @@ async def test_a_prepared_answer_is_never_altered_by_a_middleware_outside() -> N
         seen += 1
         number = seen
 
-        async def tagged(message: dict[str, Any]) -> None:
+        async def tagged(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 message["headers"].append((b"x-request-id", str(number).encode()))
             await send(message)
