@@ -141,14 +141,12 @@ class JWTVerifier:
         if len(token) > self.max_token_size:
             logger.warning("bearer token of %d bytes refused (cap %d)", len(token), self.max_token_size)
             return None
-        if not self.cache_enabled:
-            if self._single_key is not None:
-                return self._verify(token, self._single_key)[0]
-            return self._verify_later(token, b"")
-        digest = _digest(token)
-        cached = self._lookup(digest)
-        if cached is not None:
-            return cached
+        digest = b""
+        if self.cache_enabled:
+            digest = _digest(token)
+            cached = self._lookup(digest)
+            if cached is not None:
+                return cached
         if self._single_key is not None:
             # One key and no typ to check: PyJWT reads the header once, checking the
             # algorithm against the allow-list itself.
