@@ -5,6 +5,8 @@ import threading
 import time
 from typing import Any
 
+import anyio
+import jwt
 import pytest
 from starlette.applications import Starlette
 from starlette.authentication import requires
@@ -14,6 +16,7 @@ from starlette.routing import Route
 
 import asgi_auth as aa
 from tests.conftest import Recorder, call_asgi, client_for, http_scope
+from tests.verifiers.keys import HMAC_SECRET
 
 pytestmark = pytest.mark.anyio
 
@@ -491,6 +494,24 @@ async def test_remembered_decisions_are_per_rule_and_per_header_value() -> None:
     assert statuses == [403, 200, 403, 200]
     assert verifier.asked == ["k-weak", "k-weak", "bad"]
     assert both == 401
+
+
+async def test_a_remembered_jwt_decision_ends_with_the_token() -> None:
+    """A token's decision is remembered until its exp, and not a moment longer."""
+    verifier = aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"])
+    scheme = aa.OAuth2PasswordBearer(tokenUrl="token", scopes={"me": ""}, verifier=verifier)
+    inner = Recorder()
+    mw = aa.AuthMiddleware(inner, aa.AuthPolicy([], default={scheme: ["me"]}))
+    exp = int(time.time()) + 2  # at least a second ahead
+    token = jwt.encode({"sub": "u", "scope": "me", "exp": exp}, HMAC_SECRET)
+    headers = {"authorization": f"Bearer {token}"}
+    async with client_for(mw) as client:
+        before = [(await client.get("/", headers=headers)).status_code for _ in range(3)]
+        await anyio.sleep(exp - time.time() + 0.05)  # past exp
+        after = await client.get("/", headers=headers)
+    assert before == [200, 200, 200]
+    assert inner.scopes[1]["state"]["auth"] is inner.scopes[2]["state"]["auth"]  # remembered
+    assert after.status_code == 401 and after.headers["www-authenticate"] == 'Bearer error="invalid_token"'
 
 
 async def test_digest_and_query_credentials_are_never_remembered() -> None:
