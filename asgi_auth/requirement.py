@@ -399,11 +399,13 @@ class Requirement:
             scheme, credentials, principal = principals[0]
             authenticated = scheme.verifier is not None
             scopes = granted_scopes(principal) if authenticated else frozenset()
+            by_scheme = {scheme.scheme_name: principal}
         else:
             verified = [(s, c, p) for s, c, p in principals if s.verifier is not None]
             scheme, credentials, principal = (verified or principals)[0]
             authenticated = bool(verified)
             scopes = frozenset().union(*(granted_scopes(p) for _, _, p in verified))
+            by_scheme = {s.scheme_name: p for s, _, p in principals}
         claims = getattr(principal, "claims", _NO_CLAIMS)
         if type(claims) is not MappingProxyType and not isinstance(claims, Mapping):  # the ABC check is slow
             claims = _NO_CLAIMS
@@ -416,5 +418,5 @@ class Requirement:
             self._security_scopes[index],
             self.rule,
             claims,
-            MappingProxyType({s.scheme_name: p for s, _, p in principals}),
+            MappingProxyType(by_scheme),
         )
