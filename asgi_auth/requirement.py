@@ -155,7 +155,7 @@ class Requirement:
             self.decide = self._decide_single  # type: ignore[method-assign]
             if scheme.source_header is not None:
                 self._source = scheme.source_header
-                self._may_remember = callable(getattr(scheme.verifier, "lifetime", None))
+                self._may_remember = scheme.has_lifetime
         # Answers are encoded once, except for schemes whose challenges change per
         # response (Digest's fresh nonces), which are built when needed.
         static = [s for s in self.schemes if s.static_challenge]

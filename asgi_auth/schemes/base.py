@@ -146,6 +146,11 @@ class SecurityScheme:
             result = await result
         return result
 
+    @property
+    def has_lifetime(self) -> bool:
+        """Whether the verifier can say how long its answers hold (`lifetime()`)."""
+        return self._lifetime is not None
+
     def lifetime(self, credentials: Any) -> tuple[float, float] | None:
         """When the verifier's answer for `credentials` holds, as `(not_before, expires)`
         wall-clock times, if its verifier says (`JWTVerifier.lifetime`); `None` when the
