@@ -20,7 +20,9 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,11 @@ class Variant:
     floor: str | None = None  # the variant whose cost this one adds to
     samples: list[float] = field(default_factory=list)
     batch_medians: list[float] = field(default_factory=list)
+
+
+FRAMEWORK_NAMES = {"fastapi": "FastAPI", "starlette": "Starlette", "litestar": "Litestar"}
+#: The asgi_auth variant doing the same check as the variants of a group.
+ASGI_AUTH_FOR = {group: f"{name} + asgi_auth" for group, name in FRAMEWORK_NAMES.items()}
 
 
 def scope_for(path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
@@ -62,120 +69,64 @@ def bearer(alg: str = "HS256") -> list[tuple[bytes, bytes]]:
     return [(b"authorization", f"Bearer {apps.TOKENS[alg]}".encode())]
 
 
-def variants(rules: list[int]) -> list[Variant]:
+def variants(rules: list[int], only: Container[str] | None = None) -> list[Variant]:
+    """Every contestant, or those named in `only`; apps are built only when chosen, so
+    that a process measuring one of them (`bench.instructions`) builds just that one."""
     raw = apps.raw_app
-    v = [
-        Variant("raw ASGI app", "floor", raw, "/users/me/", bearer(), 200),
-        Variant(
-            "minimal middleware", "floor", apps.MinimalMiddleware(raw), "/users/me/", bearer(), 200, "raw ASGI app"
-        ),
-        Variant("PyJWT HS256 decode alone", "floor", apps.PyJWTDecode(raw), "/users/me/", [], 200, "raw ASGI app"),
-        Variant(
-            "same checks inlined, cache on",
-            "floor",
-            apps.InlinedChecks(raw),
-            "/users/me/",
-            bearer(),
-            200,
-            "raw ASGI app",
-        ),
-        Variant(
-            "same checks inlined, cache off",
-            "floor",
-            apps.InlinedChecks(raw, cache=False),
-            "/users/me/",
-            bearer(),
-            200,
-            "raw ASGI app",
-        ),
-        Variant(
-            "asgi_auth API key",
-            "asgi_auth",
-            apps.api_key_app(raw),
-            "/users/me/",
-            [(b"x-api-key", b"key-123")],
-            200,
-            "raw ASGI app",
-        ),
-        Variant(
-            "asgi_auth public route",
-            "asgi_auth",
-            apps.asgi_auth_app(raw, apps.bearer()),
-            "/public",
-            [],
-            200,
-            "raw ASGI app",
-        ),
-        Variant(
-            "asgi_auth 401 (no token)",
-            "asgi_auth",
-            apps.asgi_auth_app(raw, apps.bearer()),
-            "/users/me/",
-            [],
-            401,
-            "raw ASGI app",
-        ),
-        Variant(
-            "asgi_auth 403 (scope)",
-            "asgi_auth",
-            apps.asgi_auth_app(raw, apps.bearer()),
-            "/admin",
-            bearer(),
-            403,
-            "raw ASGI app",
-        ),
-    ]
+    chosen: list[Variant] = []
+
+    def add(
+        name: str,
+        group: str,
+        make: Callable[[], Any],
+        path: str = "/users/me/",
+        headers: list[tuple[bytes, bytes]] | None = None,
+        status: int = 200,
+        floor: str | None = "raw ASGI app",
+    ) -> None:
+        if only is None or name in only:
+            chosen.append(Variant(name, group, make(), path, bearer() if headers is None else headers, status, floor))
+
+    add("raw ASGI app", "floor", lambda: raw, floor=None)
+    add("minimal middleware", "floor", lambda: apps.MinimalMiddleware(raw))
+    add("PyJWT HS256 decode alone", "floor", lambda: apps.PyJWTDecode(raw), headers=[])
+    add("same checks inlined, cache on", "floor", lambda: apps.InlinedChecks(raw))
+    add("same checks inlined, cache off", "floor", lambda: apps.InlinedChecks(raw, cache=False))
+    add("asgi_auth API key", "asgi_auth", lambda: apps.api_key_app(raw), headers=[(b"x-api-key", b"key-123")])
+    add("asgi_auth public route", "asgi_auth", lambda: apps.asgi_auth_app(raw, apps.bearer()), "/public", [])
+    add("asgi_auth 401 (no token)", "asgi_auth", lambda: apps.asgi_auth_app(raw, apps.bearer()), headers=[], status=401)
+    add("asgi_auth 403 (scope)", "asgi_auth", lambda: apps.asgi_auth_app(raw, apps.bearer()), "/admin", status=403)
     for alg in ("HS256", "RS256", "ES256"):
         for cache in (True, False):
-            name = f"asgi_auth {alg} cache {'on' if cache else 'off'}"
-            v.append(
-                Variant(
-                    name,
-                    "jwt",
-                    apps.asgi_auth_app(raw, apps.bearer(alg, cache)),
-                    "/users/me/",
-                    bearer(alg),
-                    200,
-                    "raw ASGI app",
-                )
+            add(
+                f"asgi_auth {alg} cache {'on' if cache else 'off'}",
+                "jwt",
+                partial(apps.asgi_auth_app, raw, apps.bearer(alg, cache)),
+                headers=bearer(alg),
             )
     for n in rules:
-        app = apps.asgi_auth_app(raw, apps.bearer(), rules=n)
-        v.append(
-            Variant(f"asgi_auth {n} rules", "rules", app, f"/svc{(n - 3) // 2}/items/7", bearer(), 200, "raw ASGI app")
+        add(
+            f"asgi_auth {n} rules",
+            "rules",
+            partial(apps.asgi_auth_app, raw, apps.bearer(), rules=n),
+            f"/svc{(n - 3) // 2}/items/7",
         )
-    v += [
-        Variant("FastAPI plain", "fastapi", apps.fastapi_plain(), "/users/me/", bearer(), 200),
-        Variant("FastAPI Security()", "fastapi", apps.fastapi_security(), "/users/me/", bearer(), 200, "FastAPI plain"),
-        Variant(
-            "FastAPI + asgi_auth", "fastapi", apps.fastapi_asgi_auth(), "/users/me/", bearer(), 200, "FastAPI plain"
-        ),
-        Variant("Starlette plain", "starlette", apps.starlette_plain(), "/users/me/", bearer(), 200),
-        Variant(
+    for framework, plain, theirs, theirs_name, ours in (
+        ("fastapi", apps.fastapi_plain, apps.fastapi_security, "FastAPI Security()", apps.fastapi_asgi_auth),
+        (
+            "starlette",
+            apps.starlette_plain,
+            apps.starlette_authentication,
             "Starlette AuthenticationMiddleware",
-            "starlette",
-            apps.starlette_authentication(),
-            "/users/me/",
-            bearer(),
-            200,
-            "Starlette plain",
+            apps.starlette_asgi_auth,
         ),
-        Variant(
-            "Starlette + asgi_auth",
-            "starlette",
-            apps.starlette_asgi_auth(),
-            "/users/me/",
-            bearer(),
-            200,
-            "Starlette plain",
-        ),
-        Variant("Litestar plain", "litestar", apps.litestar_plain(), "/users/me/", bearer(), 200),
-        Variant("Litestar JWTAuth", "litestar", apps.litestar_jwt(), "/users/me/", bearer(), 200, "Litestar plain"),
-        Variant(
-            "Litestar + asgi_auth", "litestar", apps.litestar_asgi_auth(), "/users/me/", bearer(), 200, "Litestar plain"
-        ),
-    ]
-    return v
+        ("litestar", apps.litestar_plain, apps.litestar_jwt, "Litestar JWTAuth", apps.litestar_asgi_auth),
+    ):
+        floor = f"{FRAMEWORK_NAMES[framework]} plain"
+        add(floor, framework, plain, floor=None)
+        add(theirs_name, framework, theirs, floor=floor)
+        add(ASGI_AUTH_FOR[framework], framework, ours, floor=floor)
+    return chosen
 
 
 async def run_batch(variant: Variant, n: int) -> None:
@@ -221,14 +172,6 @@ async def measure(vs: list[Variant], rounds: int, per_round: int, warmup: int) -
                 gc.enable()
     finally:
         gc.enable()
-
-
-#: The asgi_auth variant doing the same check as the variants of a group.
-ASGI_AUTH_FOR = {
-    "fastapi": "FastAPI + asgi_auth",
-    "starlette": "Starlette + asgi_auth",
-    "litestar": "Litestar + asgi_auth",
-}
 
 
 def summarise(vs: list[Variant]) -> list[dict[str, Any]]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import asgi_auth as aa
-from bench import apps
+from bench import apps, instructions
 from bench.__main__ import bearer, measure, scope_for, summarise, variants
 from tests.conftest import Recorder, call_asgi
 
@@ -47,3 +48,44 @@ async def test_inlined_checks_decide_as_asgi_auth_does(cache: bool) -> None:
         )
     assert seen[0] == seen[1]
     assert seen[0]["reused"] is cache  # a context is reused only for a cached principal
+
+
+def test_variants_builds_only_the_chosen() -> None:
+    vs = variants([10, 1_000], only={"asgi_auth 1000 rules", "Litestar JWTAuth"})
+    assert [v.name for v in vs] == ["asgi_auth 1000 rules", "Litestar JWTAuth"]
+    assert vs[1].floor == "Litestar plain"
+
+
+@pytest.mark.parametrize("status", [401, 200])
+async def test_instruction_child_sends_the_requests_and_checks_the_answer(status: int) -> None:
+    """The child process of `bench.instructions`, run here without Valgrind."""
+    (variant,) = variants([10], only={"asgi_auth 401 (no token)"})
+    calls: list[int] = []
+    inner = variant.app
+
+    async def counting(scope: Any, receive: Any, send: Any) -> None:
+        calls.append(1)
+        await inner(scope, receive, send)
+
+    variant.app, variant.status = counting, status
+    if status == 401:
+        await instructions._requests(variant, 7)
+    else:  # a contestant answering wrongly is not counted
+        with pytest.raises(SystemExit, match="expected 200, got 401"):
+            await instructions._requests(variant, 7)
+    assert len(calls) == instructions.WARMUP + 7
+
+
+def _dump(path: Path, total: int) -> None:
+    path.write_text(
+        f"# callgrind format\nversion: 1\npart: 2\n\nevents: Ir\nsummary: {total}\n\nfn=(1) main\n0 {total}\n"
+    )
+
+
+def test_per_request_reads_the_requests_dump(tmp_path: Path) -> None:
+    _dump(tmp_path / "callgrind.out.1", 123_456_789)  # start-up
+    _dump(tmp_path / "callgrind.out.2", 30_000)  # the requests
+    assert instructions.per_request(tmp_path, 1_000) == 30.0
+    _dump(tmp_path / "callgrind.out.10", 5)  # getppid() called among the requests
+    with pytest.raises(SystemExit, match="expected 2 callgrind dumps, found 3"):
+        instructions.per_request(tmp_path, 1_000)

@@ -1,0 +1,194 @@
+"""Instructions per request, counted by Valgrind: `python -m bench.instructions`.
+
+Wall-clock figures on a shared machine move by a tenth to a half between runs; a count
+of executed instructions does not (two runs agree to a few parts in ten thousand), so
+this is the figure to compare a change against. Each contestant runs in a child
+process under `valgrind --tool=callgrind --dump-before=getppid`: the child builds that
+one app, warms it, calls `os.getppid()`, sends N requests and calls it again, so the
+second dump holds exactly the requests. Instructions are not time — they miss cache
+misses and branch mispredictions — so `python -m bench` stays the figure for speed;
+the two agree on every ratio within the wall clock's noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from bench.__main__ import ASGI_AUTH_FOR, Variant, scope_for, variants
+
+RULES = [10, 1_000, 10_000]
+WARMUP = 300
+
+
+async def _requests(variant: Variant, n: int) -> None:
+    """The child's work: warm up, then N requests between two `getppid()` markers."""
+    template = scope_for(variant.path, variant.headers)
+    status: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    app = variant.app
+    for _ in range(WARMUP):
+        await app({**template, "state": {}}, receive, send)
+    gc.collect()
+    gc.disable()
+    os.getppid()  # callgrind dumps here: the count starts afresh
+    for _ in range(n):
+        await app({**template, "state": {}}, receive, send)
+    os.getppid()  # and here: the dump now written holds the N requests alone
+    gc.enable()
+    if status[-1] != variant.status:
+        raise SystemExit(f"{variant.name}: expected {variant.status}, got {status[-1]}")
+
+
+def count(name: str, n: int) -> float:
+    """Instructions per request of variant `name`, from a child under callgrind."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            "--dump-before=getppid",
+            f"--callgrind-out-file={out}",
+            sys.executable,
+            "-m",
+            "bench.instructions",
+            "--child",
+            name,
+            "-n",
+            str(n),
+        ]
+        # Hash randomisation changes dict layouts, and with them the count.
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"{name}: the child failed\n{done.stderr[-2000:]}")
+        return per_request(Path(tmp), n)
+
+
+def per_request(directory: Path, n: int) -> float:
+    """The second dump's total over N: the first holds start-up, the last the exit.
+
+    More than two dumps means something else called `getppid()` among the requests,
+    and the count would be cut short: refused rather than reported.
+    """
+    dumps = sorted(directory.glob("callgrind.out.*"), key=lambda p: int(p.suffix[1:]))
+    if len(dumps) != 2:
+        raise SystemExit(f"expected 2 callgrind dumps, found {len(dumps)}")
+    match = re.search(r"^(?:summary|totals): (\d+)", dumps[1].read_text(), re.MULTILINE)
+    if match is None:
+        raise SystemExit(f"no total in {dumps[1]}")
+    return int(match.group(1)) / n
+
+
+def summarise(counts: dict[str, float], vs: list[Variant]) -> list[dict[str, Any]]:
+    overheads = {v.name: counts[v.name] - counts[v.floor] for v in vs if v.floor}
+    minimal = overheads["minimal middleware"]
+    rows = []
+    for v in vs:
+        overhead = overheads.get(v.name)
+        ours = overheads.get(ASGI_AUTH_FOR.get(v.group, "asgi_auth HS256 cache on"))
+        rows.append(
+            {
+                "name": v.name,
+                "group": v.group,
+                "instructions": round(counts[v.name]),
+                "floor": v.floor,
+                "overhead": None if overhead is None else round(overhead),
+                "overhead_vs_minimal": None if overhead is None else round(overhead / minimal, 2),
+                "overhead_vs_asgi_auth": None if overhead is None or not ours else round(overhead / ours, 2),
+            }
+        )
+    return rows
+
+
+def table(rows: list[dict[str, Any]], machine: str, command: str) -> str:
+    def cell(value: float | None, spec: str) -> str:
+        return "" if value is None else format(value, spec)
+
+    lines = [
+        f"Counted on {machine} with `{command}`.",
+        "",
+        "| variant | instructions / request | overhead | ratio to minimal middleware | ratio to asgi_auth |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['name']} | {r['instructions']:,} | {cell(r['overhead'], ',')} |"
+            f" {cell(r['overhead_vs_minimal'], '.2f')} | {cell(r['overhead_vs_asgi_auth'], '.3f')} |"
+        )
+    by = {r["name"]: r for r in rows}
+    cache_off = ("PyJWT HS256 decode alone", "asgi_auth HS256 cache off", "same checks inlined, cache off")
+    if all(name in by for name in cache_off):
+        decode = by["PyJWT HS256 decode alone"]["overhead"]
+        beyond = by["asgi_auth HS256 cache off"]["overhead"] - decode
+        inlined = by["same checks inlined, cache off"]["overhead"] - decode
+        lines += [
+            "",
+            f"Cache off, beyond PyJWT's own decode ({decode:,}): asgi_auth {beyond:,} ({beyond / decode:.1%}),"
+            f" the same checks inlined {inlined:,} ({inlined / decode:.1%}).",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.instructions")
+    parser.add_argument("-n", type=int, default=2000, help="requests counted per contestant")
+    parser.add_argument("--only", action="append", help="a contestant's name (repeatable); default: all")
+    parser.add_argument("--json", type=Path, default=Path("bench/results/instructions.json"))
+    parser.add_argument("--markdown", type=Path, default=None, help="write the table as Markdown")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        (variant,) = variants(RULES, only={args.child})
+        asyncio.run(_requests(variant, args.n))
+        return
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is needed (apt-get install valgrind)")
+    everything = variants(RULES)
+    wanted = set(args.only or (v.name for v in everything))
+    unknown = wanted - {v.name for v in everything}
+    if unknown:
+        raise SystemExit(f"no contestant named {', '.join(sorted(unknown))}")
+    # What a chosen contestant is set against is counted too: its floor, the minimal
+    # middleware and, for an alternative, asgi_auth doing the same check.
+    for v in everything:
+        if v.name in wanted:
+            wanted |= {v.floor or v.name, "raw ASGI app", "minimal middleware"}
+            wanted.add(ASGI_AUTH_FOR.get(v.group, "asgi_auth HS256 cache on"))
+    vs = [v for v in everything if v.name in wanted]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        counts = dict(zip([v.name for v in vs], pool.map(lambda v: count(v.name, args.n), vs), strict=True))
+    rows = summarise(counts, vs)
+    machine = f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}"
+    machine += f", {time.strftime('%Y-%m-%d')}"
+    text = table(rows, machine, shlex.join(["python", "-m", "bench.instructions", *sys.argv[1:]]))
+    print(text)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"machine": machine, "requests": args.n, "results": rows}, indent=2))
+    if args.markdown:
+        args.markdown.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
