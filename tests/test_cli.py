@@ -4,8 +4,10 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import pytest
+from litestar.params import Parameter
 
 from asgi_auth.cli import list_routes, main
 
@@ -52,7 +54,7 @@ def test_list_routes_for_litestar_and_wrapped_apps() -> None:
     from litestar import Litestar, Router, get
 
     @get("/a/{n:int}", sync_to_thread=False)
-    def a(n: int) -> int:
+    def a(n: Annotated[int, Parameter()]) -> int:
         return n
 
     app = Litestar([Router(path="/v1", route_handlers=[a])], openapi_config=None)
