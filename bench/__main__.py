@@ -129,7 +129,9 @@ def variants(rules: list[int], only: Container[str] | None = None) -> list[Varia
     return chosen
 
 
-async def run_batch(variant: Variant, n: int) -> None:
+def exchange(variant: Variant) -> tuple[dict[str, Any], Callable[..., Any], Callable[..., Any], Callable[[], None]]:
+    """`variant`'s scope template, ASGI `receive` and `send` for it, and a check that it
+    answered with the status it should: a contestant that answers wrongly is not measured."""
     template = scope_for(variant.path, variant.headers)
     status: list[int] = []
 
@@ -140,6 +142,15 @@ async def run_batch(variant: Variant, n: int) -> None:
         if message["type"] == "http.response.start":
             status.append(message["status"])
 
+    def check() -> None:
+        if status[-1] != variant.status:
+            raise SystemExit(f"{variant.name}: expected {variant.status}, got {status[-1]}")
+
+    return template, receive, send, check
+
+
+async def run_batch(variant: Variant, n: int) -> None:
+    template, receive, send, check = exchange(variant)
     app, clock = variant.app, time.perf_counter_ns
     samples: list[float] = []
     for _ in range(n):
@@ -149,8 +160,7 @@ async def run_batch(variant: Variant, n: int) -> None:
         samples.append((clock() - start) / 1000)
     variant.samples += samples
     variant.batch_medians.append(statistics.median(samples))
-    if status[-1] != variant.status:
-        raise SystemExit(f"{variant.name}: expected {variant.status}, got {status[-1]}")
+    check()
 
 
 async def measure(vs: list[Variant], rounds: int, per_round: int, warmup: int) -> None:

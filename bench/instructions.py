@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.__main__ import ASGI_AUTH_FOR, Variant, scope_for, variants
+from bench.__main__ import ASGI_AUTH_FOR, Variant, exchange, variants
 
 RULES = [10, 1_000, 10_000]
 WARMUP = 300
@@ -37,16 +37,7 @@ WARMUP = 300
 
 async def _requests(variant: Variant, n: int) -> None:
     """The child's work: warm up, then N requests between two `getppid()` markers."""
-    template = scope_for(variant.path, variant.headers)
-    status: list[int] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            status.append(message["status"])
-
+    template, receive, send, check = exchange(variant)
     app = variant.app
     for _ in range(WARMUP):
         await app({**template, "state": {}}, receive, send)
@@ -57,8 +48,7 @@ async def _requests(variant: Variant, n: int) -> None:
         await app({**template, "state": {}}, receive, send)
     os.getppid()  # and here: the dump now written holds the N requests alone
     gc.enable()
-    if status[-1] != variant.status:
-        raise SystemExit(f"{variant.name}: expected {variant.status}, got {status[-1]}")
+    check()
 
 
 def count(name: str, n: int) -> float:
