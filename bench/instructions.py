@@ -1,13 +1,13 @@
 """Instructions per request, counted by Valgrind: `python -m bench.instructions`.
 
 Wall-clock figures on a shared machine move by a tenth to a half between runs; a count
-of executed instructions does not (two runs agree to a few parts in ten thousand), so
-this is the figure to compare a change against. Each contestant runs in a child
-process under `valgrind --tool=callgrind --dump-before=getppid`: the child builds that
-one app, warms it, calls `os.getppid()`, sends N requests and calls it again, so the
-second dump holds exactly the requests. Instructions are not time — they miss cache
-misses and branch mispredictions — so `python -m bench` stays the figure for speed;
-the two agree on every ratio within the wall clock's noise.
+of executed instructions barely moves (a few parts in a thousand), so this is the
+figure to compare a change against. Each contestant runs in a child process under
+`valgrind --tool=callgrind --dump-before=getppid`: the child builds that one app, warms
+it, calls `os.getppid()`, sends N requests and calls it again, so the second dump holds
+exactly the requests. Instructions are not time (a cache miss counts as one, and C
+code such as PyJWT's hashing does more per instruction than the interpreter), so
+`python -m bench` stays the figure for speed.
 """
 
 from __future__ import annotations
