@@ -184,40 +184,62 @@ async def measure(vs: list[Variant], rounds: int, per_round: int, warmup: int) -
         gc.enable()
 
 
+def counterpart(variant: Variant) -> str:
+    """The asgi_auth variant doing the same check: the same framework's, else HS256 cached."""
+    return ASGI_AUTH_FOR.get(variant.group, "asgi_auth HS256 cache on")
+
+
+def overheads(values: dict[str, float], vs: list[Variant]) -> dict[str, dict[str, float | None]]:
+    """Per variant with a floor: what it adds to it (`values` are µs or instructions),
+    and that as a ratio to the minimal middleware's and to its asgi_auth counterpart's."""
+    added = {v.name: values[v.name] - values[v.floor] for v in vs if v.floor}
+    minimal = added["minimal middleware"]
+    out: dict[str, dict[str, float | None]] = {}
+    for v in vs:
+        if v.name in added:
+            ours = added.get(counterpart(v))
+            out[v.name] = {
+                "overhead": added[v.name],
+                "vs_minimal": round(added[v.name] / minimal, 2),
+                "vs_asgi_auth": round(added[v.name] / ours, 2) if ours else None,
+            }
+    return out
+
+
 def summarise(vs: list[Variant]) -> list[dict[str, Any]]:
     # The fastest batch's median: on a shared machine a slow stretch (other tenants)
     # moves the median of all samples, and even the median batch, by up to a half;
     # it cannot make a batch faster than the code is.
     medians = {v.name: min(v.batch_medians) for v in vs}
-    minimal_overhead = medians["minimal middleware"] - medians["raw ASGI app"]
-    overheads = {v.name: medians[v.name] - medians[v.floor] for v in vs if v.floor}
+    added = overheads(medians, vs)
     out = []
     for v in vs:
         ordered = sorted(v.samples)
-        median = medians[v.name]
-        overhead = overheads.get(v.name)
-        ours = overheads.get(ASGI_AUTH_FOR.get(v.group, "asgi_auth HS256 cache on"))
+        extra = added.get(v.name, {})
+        overhead = extra.get("overhead")
         out.append(
             {
                 "name": v.name,
                 "group": v.group,
-                "median_us": round(median, 3),
+                "median_us": round(medians[v.name], 3),
                 "median_all_us": round(statistics.median(ordered), 3),
                 "p99_us": round(ordered[int(len(ordered) * 0.99) - 1], 3),
                 "floor": v.floor,
                 "overhead_us": None if overhead is None else round(overhead, 3),
-                "overhead_vs_minimal": None if overhead is None else round(overhead / minimal_overhead, 2),
-                "overhead_vs_asgi_auth": None if overhead is None or not ours else round(overhead / ours, 2),
+                "overhead_vs_minimal": extra.get("vs_minimal"),
+                "overhead_vs_asgi_auth": extra.get("vs_asgi_auth"),
             }
         )
     return out
 
 
-def _cells(r: dict[str, Any]) -> tuple[str, str, str]:
-    def fmt(value: float | None, spec: str) -> str:
-        return "" if value is None else format(value, spec)
+def cell(value: float | None, spec: str) -> str:
+    """A table cell: empty for a variant that has no such figure."""
+    return "" if value is None else format(value, spec)
 
-    return fmt(r["overhead_us"], ".2f"), fmt(r["overhead_vs_minimal"], ".1f"), fmt(r["overhead_vs_asgi_auth"], ".2f")
+
+def _cells(r: dict[str, Any]) -> tuple[str, str, str]:
+    return cell(r["overhead_us"], ".2f"), cell(r["overhead_vs_minimal"], ".1f"), cell(r["overhead_vs_asgi_auth"], ".2f")
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.__main__ import ASGI_AUTH_FOR, Variant, exchange, variants
+from bench.__main__ import Variant, cell, counterpart, exchange, overheads, variants
 
 RULES = [10, 1_000, 10_000]
 WARMUP = 300
@@ -92,12 +92,11 @@ def per_request(directory: Path, n: int) -> float:
 
 
 def summarise(counts: dict[str, float], vs: list[Variant]) -> list[dict[str, Any]]:
-    overheads = {v.name: counts[v.name] - counts[v.floor] for v in vs if v.floor}
-    minimal = overheads["minimal middleware"]
+    added = overheads(counts, vs)
     rows = []
     for v in vs:
-        overhead = overheads.get(v.name)
-        ours = overheads.get(ASGI_AUTH_FOR.get(v.group, "asgi_auth HS256 cache on"))
+        extra = added.get(v.name, {})
+        overhead = extra.get("overhead")
         rows.append(
             {
                 "name": v.name,
@@ -105,17 +104,14 @@ def summarise(counts: dict[str, float], vs: list[Variant]) -> list[dict[str, Any
                 "instructions": round(counts[v.name]),
                 "floor": v.floor,
                 "overhead": None if overhead is None else round(overhead),
-                "overhead_vs_minimal": None if overhead is None else round(overhead / minimal, 2),
-                "overhead_vs_asgi_auth": None if overhead is None or not ours else round(overhead / ours, 2),
+                "overhead_vs_minimal": extra.get("vs_minimal"),
+                "overhead_vs_asgi_auth": extra.get("vs_asgi_auth"),
             }
         )
     return rows
 
 
 def table(rows: list[dict[str, Any]], machine: str, command: str) -> str:
-    def cell(value: float | None, spec: str) -> str:
-        return "" if value is None else format(value, spec)
-
     lines = [
         f"Counted on {machine} with `{command}`.",
         "",
@@ -165,7 +161,7 @@ def main() -> None:
     for v in everything:
         if v.name in wanted:
             wanted |= {v.floor or v.name, "raw ASGI app", "minimal middleware"}
-            wanted.add(ASGI_AUTH_FOR.get(v.group, "asgi_auth HS256 cache on"))
+            wanted.add(counterpart(v))
     vs = [v for v in everything if v.name in wanted]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         counts = dict(zip([v.name for v in vs], pool.map(lambda v: count(v.name, args.n), vs), strict=True))
