@@ -2,8 +2,10 @@
 
 Algorithms are an explicit allow-list checked against the kind of key: an HMAC
 algorithm is never verified with a public key (the classic RS256→HS256 confusion) and
-`none` is never accepted. Verified tokens are cached by their SHA-256 until they expire,
-so a client that sends the same token again costs a dict lookup, not a signature check.
+`none` is never accepted. Keys are prepared once, when the verifier is built, so a
+misfit key fails at startup and no request pays for parsing or checking it again.
+Verified tokens are cached by their SHA-256 until they expire, so a client that sends
+the same token again costs a dict lookup, not a signature check.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from typing import Any
 
 import httpx
 import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from jwt import PyJWK, PyJWKSet
+from jwt.algorithms import Algorithm, HMACAlgorithm, get_default_algorithms
 
 from ..context import Principal
 from ..errors import ConfigurationError
@@ -28,11 +32,14 @@ logger = logging.getLogger("asgi_auth")
 
 __all__ = ["JWTVerifier"]
 
-_HMAC = frozenset({"HS256", "HS384", "HS512"})
+_HMAC_HASHES = {"HS256": HMACAlgorithm.SHA256, "HS384": HMACAlgorithm.SHA384, "HS512": HMACAlgorithm.SHA512}
+_HMAC = frozenset(_HMAC_HASHES)
 _ASYMMETRIC = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES256K", "ES384", "ES512", "EdDSA", "Ed25519"}
 )
 _SCOPE_CLAIMS = ("scope", "scp", "scopes")
+_ALGORITHMS: dict[str, Algorithm] = get_default_algorithms()
+_PRIVATE_KEYS = (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey)
 
 
 def _scopes(value: Any) -> frozenset[str]:
@@ -85,8 +92,6 @@ class JWTVerifier:
         self.audience = audience
         self.leeway = leeway
         self.required_claims = list(required_claims)
-        # Options given once, here, rather than merged into PyJWT's defaults per token.
-        self._jwt = jwt.PyJWT(options={"require": self.required_claims})
         self.scopes_claim = scopes_claim
         self.typ = typ.lower().removeprefix("application/") if typ else None
         self.max_token_size = max_token_size
@@ -97,9 +102,15 @@ class JWTVerifier:
         self.jwks = jwks
         self._keys: dict[str | None, Any] = {}
         if key is not None:
-            self._keys = self._load_keys(key)
+            self._keys = {kid: self._prepare(k) for kid, k in self._load_keys(key).items()}
         elif _HMAC & set(self.algorithms):
             raise ConfigurationError("JWTVerifier: a JWKS holds public keys; HMAC algorithms make no sense with it")
+        # Options given once, here, rather than merged into PyJWT's defaults per token.
+        self._jwt = _decoder(
+            {"require": self.required_claims},
+            [name for name in self.algorithms if name in _HMAC],
+            frozenset(k for k in self._keys.values() if type(k) is bytes),
+        )
         self._single_key: Any = next(iter(self._keys.values())) if len(self._keys) == 1 and self.typ is None else None
 
     def _load_keys(self, key: Any) -> dict[str | None, Any]:
@@ -122,6 +133,27 @@ class JWTVerifier:
         if any(isinstance(k, (str, bytes)) and not _is_pem(k) and len(k) < 32 for k in keys.values()):
             raise ConfigurationError("JWTVerifier: an HMAC secret must be at least 32 bytes (RFC 7518 §3.2)")
         return keys
+
+    def _prepare(self, key: Any) -> Any:
+        """The key as PyJWT verifies with it, made once by PyJWT's own `prepare_key`.
+
+        PyJWT prepares the key it is given on every decode: it parses a PEM (about
+        10 µs for RS256) and checks an HMAC secret against PEM, SSH, DER and JSON shapes
+        (about 6 µs, a third of an HS256 decode, in PyJWT 2.15). A private key becomes
+        its public half: PyJWT can't verify with a private key object.
+        """
+        if isinstance(key, PyJWK):
+            return key  # parsed already, and bound to its algorithm
+        for name in self.algorithms:
+            algorithm = _ALGORITHMS.get(name)
+            if algorithm is None:
+                continue
+            try:
+                prepared = algorithm.prepare_key(key)
+            except (jwt.PyJWTError, ValueError, TypeError):
+                continue
+            return prepared.public_key() if isinstance(prepared, _PRIVATE_KEYS) else prepared
+        raise ConfigurationError(f"JWTVerifier: PyJWT refused key= for each of {', '.join(self.algorithms)}")
 
     def __repr__(self) -> str:
         source = f"jwks_url={self.jwks.url!r}" if self.jwks else "key=<hidden>"
@@ -249,6 +281,40 @@ class JWTVerifier:
             if name in claims:
                 return _scopes(claims[name])
         return frozenset()
+
+
+class _CheckedHMAC(HMACAlgorithm):
+    """PyJWT's HMAC algorithm, told which secrets were checked when the verifier was built.
+
+    `prepare_key` is a pure function of the key, and PyJWT runs it on every decode. For
+    a secret that went through it once already the answer can't change, so it is given
+    back as it is; any other key gets PyJWT's full check.
+    """
+
+    def __init__(self, hash_alg: Any, checked: frozenset[bytes]) -> None:
+        super().__init__(hash_alg)
+        self.checked = checked
+
+    def prepare_key(self, key: str | bytes) -> bytes:
+        if type(key) is bytes and key in self.checked:
+            return key
+        return super().prepare_key(key)
+
+
+def _decoder(options: Any, hmac_algorithms: list[str], secrets: frozenset[bytes]) -> jwt.PyJWT:
+    """A `PyJWT` whose HMAC algorithms know the verifier's checked secrets.
+
+    PyJWT 2.11+ gives each `PyJWT` its own `PyJWS`, where algorithms are registered with
+    PyJWS's public `register_algorithm`; without one (2.10) PyJWT checks the secret per
+    decode, as it always has.
+    """
+    decoder = jwt.PyJWT(options=options)
+    jws = getattr(decoder, "_jws", None)
+    if secrets and isinstance(jws, jwt.PyJWS):
+        for name in hmac_algorithms:
+            jws.unregister_algorithm(name)
+            jws.register_algorithm(name, _CheckedHMAC(_HMAC_HASHES[name], secrets))
+    return decoder
 
 
 def _digest(token: str) -> bytes:

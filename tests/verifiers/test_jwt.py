@@ -8,6 +8,9 @@ from typing import Any
 import anyio
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import HMACAlgorithm
 
 import asgi_auth as aa
 from tests.verifiers.keys import HMAC_SECRET, ec_key, ed_key, jwk, public_pem, rsa_key
@@ -15,6 +18,7 @@ from tests.verifiers.keys import HMAC_SECRET, ec_key, ed_key, jwk, public_pem, r
 pytestmark = pytest.mark.anyio
 
 NOW = int(time.time())
+PRIVATE_PEM = (serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
 
 
 def claims(**extra: Any) -> dict[str, Any]:
@@ -33,20 +37,57 @@ async def test_hs256_principal_scopes_and_claims() -> None:
 
 
 @pytest.mark.parametrize(
-    ("alg", "private", "public"),
+    ("alg", "other", "private", "public"),
     [
-        ("RS256", rsa_key, lambda: public_pem(rsa_key())),
-        ("PS256", rsa_key, lambda: public_pem(rsa_key())),
-        ("ES256", ec_key, lambda: ec_key().public_key()),
-        ("EdDSA", ed_key, lambda: public_pem(ed_key())),
+        ("RS256", "RS384", rsa_key, lambda: public_pem(rsa_key())),
+        ("PS256", "RS256", rsa_key, lambda: public_pem(rsa_key())),
+        ("ES256", None, ec_key, lambda: ec_key().public_key()),  # PyJWT ties a curve to one alg
+        ("EdDSA", None, ed_key, lambda: public_pem(ed_key())),
+        ("RS256", "PS256", rsa_key, rsa_key),  # a private key verifies with its public half
+        ("ES256", None, ec_key, lambda: ec_key().private_bytes(*PRIVATE_PEM)),
     ],
 )
-async def test_asymmetric_algorithms(alg: str, private: Any, public: Any) -> None:
+async def test_asymmetric_algorithms(alg: str, other: str | None, private: Any, public: Any) -> None:
     verifier = aa.JWTVerifier(key=public(), algorithms=[alg])
     token = jwt.encode(claims(), private(), algorithm=alg)
     assert (await verifier(token)) is not None
-    other = aa.JWTVerifier(key=public(), algorithms=["RS384"] if alg != "RS384" else ["RS512"])
-    assert (await other(token)) is None  # algorithm not on the allow-list
+    if other is not None:  # the same key, another algorithm on the allow-list
+        assert (await aa.JWTVerifier(key=public(), algorithms=[other])(token)) is None
+
+
+def test_each_key_is_prepared_once_when_the_verifier_is_built() -> None:
+    """PyJWT parses a PEM per decode; the verifier hands it the parsed key instead."""
+    pem = public_pem(rsa_key())
+    verifier = aa.JWTVerifier(key=pem, algorithms=["RS256"])
+    assert isinstance(verifier._single_key, rsa.RSAPublicKey)
+    assert verifier.verify_inline(jwt.encode(claims(), rsa_key(), algorithm="RS256")) is not None
+
+
+def test_an_hmac_secret_is_checked_once_not_per_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PyJWT's HMAC `prepare_key` (the algorithm-confusion checks) runs when the verifier
+    is built; tokens verified after that are not checked again, on PyJWT releases that
+    give each PyJWT its own PyJWS (2.11+)."""
+    calls: list[object] = []
+    prepare = HMACAlgorithm.prepare_key
+
+    def counted(self: HMACAlgorithm, key: str | bytes) -> bytes:
+        calls.append(key)
+        return prepare(self, key)
+
+    monkeypatch.setattr(HMACAlgorithm, "prepare_key", counted)
+    verifier = aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"], cache=False)
+    assert calls == [HMAC_SECRET]
+    token, forged = jwt.encode(claims(), HMAC_SECRET), jwt.encode(claims(), "y" * 40)
+    calls.clear()
+    for _ in range(3):
+        assert verifier.verify_inline(token) is not None
+    per_instance_jws = isinstance(getattr(jwt.PyJWT(), "_jws", None), jwt.PyJWS)
+    assert len(calls) == (0 if per_instance_jws else 3)
+    assert verifier.verify_inline(forged) is None
+    # Any other secret still gets PyJWT's full check.
+    calls.clear()
+    assert verifier._jwt.decode(forged, "y" * 40, algorithms=["HS256"])["sub"] == "alice"
+    assert calls == ["y" * 40]
 
 
 async def test_jwk_set_picks_the_key_by_kid() -> None:
@@ -211,6 +252,18 @@ async def test_cache_off() -> None:
         ({"key": HMAC_SECRET, "algorithms": ["RS256"]}, "HMAC secret can only"),
         ({"key": "-----BEGIN PUBLIC KEY-----\nabc", "algorithms": ["HS256"]}, "never verify HMAC"),
         ({"key": "short", "algorithms": ["HS256"]}, "at least 32 bytes"),
+        (
+            {
+                "key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+                "algorithms": ["HS256"],
+            },
+            "refused",
+        ),
+        ({"key": ec_key().public_key(), "algorithms": ["RS256"]}, "refused key= for each of RS256"),
+        (
+            {"key": "-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----", "algorithms": ["RS256"]},
+            "refused",
+        ),
         ({"algorithms": ["RS256"]}, "exactly one"),
         ({"jwks_url": "https://x/jwks", "algorithms": ["HS256"]}, "HMAC"),
     ],
