@@ -13,6 +13,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 import asgi_auth as aa
+from asgi_auth.verifiers.jwt import _decoder
 
 SECRET = "bench-secret-" + "k" * 40
 RSA = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -70,7 +71,7 @@ class InlinedChecks:
     request (route lookup; the decision remembered for this Authorization value while
     the token's cached window holds; on a miss FastAPI's bearer parsing, a
     SHA-256-keyed verified-token cache with exp/nbf and an LRU touch, PyJWT with
-    options set once, the route's scopes, an immutable AuthContext; Starlette's
+    options set once and the secret checked once, the route's scopes, an immutable AuthContext; Starlette's
     scope["auth"] and scope["user"]) with no code structure around it, so that the
     minimal middleware, this and asgi_auth show what the checks cost and what the
     structure costs.
@@ -80,7 +81,8 @@ class InlinedChecks:
         self.app = app
         self.routes = {("/users/me/", "GET"): ("/users/me/", frozenset({"me"}), aa.SecurityScopes(["me"]))}
         self.cache = cache
-        self.jwt = jwt.PyJWT(options={"require": ["exp"]})
+        self.secret = SECRET.encode()
+        self.jwt = _decoder({"require": ["exp"]}, ["HS256"], frozenset({self.secret}))
         self.tokens: OrderedDict[bytes, tuple[aa.Principal, float, float]] = OrderedDict()
         self.decided: dict[bytes, tuple[aa.AuthContext, float, float]] = {}
 
@@ -110,7 +112,7 @@ class InlinedChecks:
                 self.tokens.move_to_end(digest)
                 principal, not_before, expires = cached
             else:
-                claims = self.jwt.decode(token, SECRET, algorithms=["HS256"], leeway=0)
+                claims = self.jwt.decode(token, self.secret, algorithms=["HS256"], leeway=0)
                 principal = aa.Principal(claims["sub"], claims["scope"].split(), claims=MappingProxyType(claims))
                 not_before, expires = float("-inf"), min(time.time() + 300, claims["exp"])
                 if self.cache:
