@@ -71,10 +71,10 @@ class InlinedChecks:
     request (route lookup; the decision remembered for this Authorization value while
     the token's cached window holds; on a miss FastAPI's bearer parsing, a
     SHA-256-keyed verified-token cache with exp/nbf and an LRU touch, PyJWT with
-    options set once and the secret checked once, the route's scopes, an immutable AuthContext; Starlette's
-    scope["auth"] and scope["user"]) with no code structure around it, so that the
-    minimal middleware, this and asgi_auth show what the checks cost and what the
-    structure costs.
+    options set and the secret checked once, the route's scopes, an immutable
+    AuthContext; Starlette's scope["auth"] and scope["user"]) with no code structure
+    around it, so that the minimal middleware, this and asgi_auth show what the checks
+    cost and what the structure costs.
     """
 
     def __init__(self, app: App, cache: bool = True) -> None:

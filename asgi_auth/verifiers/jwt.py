@@ -139,7 +139,7 @@ class JWTVerifier:
 
         PyJWT prepares the key it is given on every decode: it parses a PEM (about
         10 µs for RS256) and checks an HMAC secret against PEM, SSH, DER and JSON shapes
-        (about 6 µs, a third of an HS256 decode, in PyJWT 2.15). A private key becomes
+        (about 6 µs, a quarter of an HS256 decode, in PyJWT 2.15). A private key becomes
         its public half: PyJWT can't verify with a private key object.
         """
         if isinstance(key, PyJWK):
@@ -304,9 +304,10 @@ class _CheckedHMAC(HMACAlgorithm):
 def _decoder(options: Any, hmac_algorithms: list[str], secrets: frozenset[bytes]) -> jwt.PyJWT:
     """A `PyJWT` whose HMAC algorithms know the verifier's checked secrets.
 
-    PyJWT 2.11+ gives each `PyJWT` its own `PyJWS`, where algorithms are registered with
-    PyJWS's public `register_algorithm`; without one (2.10) PyJWT checks the secret per
-    decode, as it always has.
+    PyJWT 2.11+ gives each `PyJWT` its own `PyJWS` (`_jws`, the one private name read
+    here), and algorithms are registered on it with PyJWS's public `register_algorithm`.
+    Where it is missing (PyJWT 2.10) the secret is checked per decode, as PyJWT does;
+    tests/verifiers/test_jwt.py says which path the installed PyJWT takes.
     """
     decoder = jwt.PyJWT(options=options)
     jws = getattr(decoder, "_jws", None)
