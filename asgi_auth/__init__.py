@@ -16,6 +16,7 @@ from .openapi import patch_openapi
 from .passwords import BasicPasswordVerifier, hash_password, verify_password
 from .policy import AuthPolicy, Rule
 from .schemes import (
+    EXTRACT_ONLY,
     APIKeyCookie,
     APIKeyHeader,
     APIKeyQuery,
@@ -38,6 +39,7 @@ from .verifiers import DiscoveryVerifier, JWKSClient, JWTVerifier
 __version__ = "0.1.0"
 
 __all__ = [
+    "EXTRACT_ONLY",
     "APIKeyCookie",
     "APIKeyHeader",
     "APIKeyQuery",

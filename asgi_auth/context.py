@@ -173,7 +173,7 @@ class AuthContext(_ContextFields):
     """The middleware's decision for one request, stored in `scope["state"]["auth"]`.
 
     `authenticated` is true when a verifier vouched for the credentials; a scheme
-    without a verifier only extracts, leaving `credentials` for the app to check.
+    built with `verifier=EXTRACT_ONLY` only extracts, leaving `credentials` for the app to check.
     `principals` maps each scheme of the satisfied alternative to its principal, for
     requirements that AND several schemes. `user` and `auth_credentials` are the same
     decision in Starlette's shapes (`request.user`, `request.auth`).

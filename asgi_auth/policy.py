@@ -94,6 +94,12 @@ class AuthPolicy:
     def _register(self, scheme: SecurityScheme, where: str) -> None:
         if not isinstance(scheme, SecurityScheme):
             raise ConfigurationError(f"{where}: {scheme!r} is not a security scheme")
+        if scheme.verifier is None and not scheme.extract_only:
+            raise ConfigurationError(
+                f"{where}: scheme {scheme.scheme_name!r} has no verifier, so any credential would pass. "
+                f"Pass verifier=<a callable returning a principal> (or aa.JWTVerifier(...)), or "
+                f"verifier=aa.EXTRACT_ONLY to hand credentials to the app unverified, as fastapi.security does."
+            )
         existing = self.schemes.get(scheme.scheme_name)
         if existing is not None and existing is not scheme:
             raise ConfigurationError(

@@ -64,7 +64,7 @@ async def test_a_prepared_answer_is_never_altered_by_a_middleware_outside() -> N
 
         await guarded(scope, receive, tagged)
 
-    guarded = aa.AuthMiddleware(Recorder(), aa.AuthPolicy([], default=aa.HTTPBearer()))
+    guarded = aa.AuthMiddleware(Recorder(), aa.AuthPolicy([], default=aa.HTTPBearer(verifier=aa.EXTRACT_ONLY)))
     async with client_for(request_id) as client:
         answers = [await client.get("/") for _ in range(3)]
     assert [r.status_code for r in answers] == [401] * 3

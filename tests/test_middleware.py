@@ -369,7 +369,7 @@ async def test_every_kind_of_verifier_decides_alike(mode: str, require: str) -> 
         return aa.Principal(key, ["read"]) if key.startswith("k-") else None
 
     scheme = aa.APIKeyHeader(name="k", verifier=_as(mode, check))
-    other = aa.APIKeyHeader(name="other", scheme_name="other", auto_error=False)
+    other = aa.APIKeyHeader(name="other", scheme_name="other", auto_error=False, verifier=aa.EXTRACT_ONLY)
     spec: Any = {scheme: ["read"]} if require == "single" else [{scheme: ["read"]}, {other: [], scheme: ["read"]}]
     mw = aa.AuthMiddleware(Recorder(), aa.AuthPolicy([aa.Rule("/admin", require={scheme: ["admin"]})], default=spec))
     async with client_for(mw) as client:
@@ -542,7 +542,7 @@ async def test_principal_scopes_from_any_object_with_scopes() -> None:
 
 
 async def test_extract_only_scheme_passes_credentials_to_the_app() -> None:
-    scheme = aa.HTTPBasic()
+    scheme = aa.HTTPBasic(verifier=aa.EXTRACT_ONLY)
     inner = Recorder()
     mw = aa.AuthMiddleware(inner, aa.AuthPolicy([], default=scheme))
     await call_asgi(mw, http_scope("/", headers=[(b"authorization", b"Basic dTpw")]))

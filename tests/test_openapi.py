@@ -32,8 +32,8 @@ def test_patched_spec_equals_fastapis_own(name: str, kwargs: dict[str, Any]) -> 
 
 
 def demo_app() -> tuple[FastAPI, aa.AuthPolicy]:
-    bearer = aa.OAuth2PasswordBearer(tokenUrl="token", scopes={"me": "Me", "items": "Items"})
-    key = aa.APIKeyQuery(name="k")
+    bearer = aa.OAuth2PasswordBearer(tokenUrl="token", scopes={"me": "Me", "items": "Items"}, verifier=aa.EXTRACT_ONLY)
+    key = aa.APIKeyQuery(name="k", verifier=aa.EXTRACT_ONLY)
     policy = aa.AuthPolicy(
         [
             aa.Rule("/token", require=[]),
@@ -126,7 +126,7 @@ async def test_no_drift_between_the_document_and_the_middleware() -> None:
 
 
 def test_static_openapi_30_document_with_a_servers_prefix() -> None:
-    bearer = aa.HTTPBearer()
+    bearer = aa.HTTPBearer(verifier=aa.EXTRACT_ONLY)
     policy = aa.AuthPolicy([aa.Rule("/api/public", require=[])], default=bearer)
     spec = {
         "openapi": "3.0.3",

@@ -1,13 +1,14 @@
 """The security schemes: one small class per scheme, FastAPI's signatures plus `verifier=`."""
 
 from .api_key import APIKeyBase, APIKeyCookie, APIKeyHeader, APIKeyQuery
-from .base import SecurityScheme, inline
+from .base import EXTRACT_ONLY, SecurityScheme, inline
 from .digest import HTTPDigest
 from .http import HTTPAuthorizationCredentials, HTTPBase, HTTPBasic, HTTPBasicCredentials, HTTPBearer
 from .oauth2 import OAuth2, OAuth2AuthorizationCodeBearer, OAuth2PasswordBearer
 from .openid_connect import OpenIdConnect
 
 __all__ = [
+    "EXTRACT_ONLY",
     "APIKeyBase",
     "APIKeyCookie",
     "APIKeyHeader",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._asgi import RequestView
-from .base import SecurityScheme, Verifier, header_name
+from .base import SecurityScheme, VerifierOption, header_name
 
 __all__ = ["APIKeyBase", "APIKeyCookie", "APIKeyHeader", "APIKeyQuery"]
 
@@ -22,7 +22,7 @@ class APIKeyBase(SecurityScheme):
         scheme_name: str | None = None,
         description: str | None = None,
         auto_error: bool = True,
-        verifier: Verifier | None = None,
+        verifier: VerifierOption = None,
     ) -> None:
         super().__init__(scheme_name=scheme_name, description=description, auto_error=auto_error, verifier=verifier)
         self.name = name

@@ -14,7 +14,7 @@ import anyio.to_thread
 from .._asgi import RequestView
 from ..errors import check_header_value, quote
 
-__all__ = ["MALFORMED", "SecurityScheme", "Verifier", "inline"]
+__all__ = ["EXTRACT_ONLY", "MALFORMED", "SecurityScheme", "Verifier", "VerifierOption", "inline"]
 
 Verifier = Callable[[Any], Union[Any, Awaitable[Any]]]
 """Takes the extracted credentials; returns a principal, or `None` to reject them."""
@@ -28,6 +28,24 @@ class _Malformed(Enum):
 
 MALFORMED = _Malformed.MALFORMED
 """`extract()` result for credentials that are present but unparsable (FastAPI: 401)."""
+
+
+class _ExtractOnly(Enum):
+    EXTRACT_ONLY = "EXTRACT_ONLY"
+
+    def __repr__(self) -> str:
+        return "aa.EXTRACT_ONLY"
+
+
+EXTRACT_ONLY = _ExtractOnly.EXTRACT_ONLY
+"""`verifier=EXTRACT_ONLY`: pass any credential through to the app, which verifies it.
+
+That is what FastAPI's classes do, and in a guard it is a hole unless chosen, so it is
+never the default: a scheme with no verifier at all cannot be used in a policy.
+"""
+
+VerifierOption = Union[Verifier, _ExtractOnly, None]
+"""What `verifier=` takes: a verifier, `EXTRACT_ONLY`, or nothing (refused by a policy)."""
 
 
 def inline(verifier: F) -> F:
@@ -99,12 +117,16 @@ class SecurityScheme:
         scheme_name: str | None,
         description: str | None,
         auto_error: bool,
-        verifier: Verifier | None,
+        verifier: VerifierOption,
     ) -> None:
         self.scheme_name = scheme_name or type(self).__name__
         self.description = description
         self.auto_error = auto_error
-        self.verifier = verifier
+        #: `verifier=EXTRACT_ONLY` was chosen: credentials reach the app unverified.
+        self.extract_only = verifier is EXTRACT_ONLY
+        if isinstance(verifier, _ExtractOnly):
+            verifier = None
+        self.verifier: Verifier | None = verifier
         self._call = _caller(verifier) if verifier is not None else None
         if self._call is not None and type(self).verify is SecurityScheme.verify:
             self.verify = self._call  # type: ignore[method-assign,assignment]  # nothing to adapt

@@ -24,7 +24,7 @@ from .._asgi import RequestView
 from ..context import Principal
 from ..errors import AuthError, ConfigurationError, InvalidCredentials, check_header_value, quote
 from ..stores import MemoryNonceCounter, NonceCounter
-from .base import MALFORMED, Verifier
+from .base import MALFORMED, VerifierOption
 from .http import AUTHORIZATION, HTTPBase
 
 __all__ = ["DigestCredentials", "HTTPDigest", "parse_auth_params"]
@@ -114,7 +114,7 @@ def _request_target(scope: Mapping[str, Any]) -> str:
 
 
 class HTTPDigest(HTTPBase):
-    """HTTP Digest. Without a verifier it only extracts, like FastAPI's stub.
+    """HTTP Digest. With `verifier=EXTRACT_ONLY` it only extracts, like FastAPI's stub.
 
     With `verifier=get_password` it implements RFC 7616: `get_password(username)`
     returns the password, or a mapping of algorithm (`"SHA-256"`, `"MD5"`) to the
@@ -130,7 +130,7 @@ class HTTPDigest(HTTPBase):
         scheme_name: str | None = None,
         description: str | None = None,
         auto_error: bool = True,
-        verifier: Verifier | None = None,
+        verifier: VerifierOption = None,
         realm: str | None = None,
         algorithms: Iterable[str] = ("SHA-256", "MD5"),
         secret: bytes | None = None,

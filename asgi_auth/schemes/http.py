@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from .._asgi import RequestView
 from ..errors import check_header_value, quote
-from .base import MALFORMED, SecurityScheme, Verifier, split_authorization
+from .base import MALFORMED, SecurityScheme, VerifierOption, split_authorization
 
 __all__ = ["HTTPAuthorizationCredentials", "HTTPBase", "HTTPBasic", "HTTPBasicCredentials", "HTTPBearer"]
 
@@ -51,7 +51,7 @@ class HTTPBase(SecurityScheme):
         scheme_name: str | None = None,
         description: str | None = None,
         auto_error: bool = True,
-        verifier: Verifier | None = None,
+        verifier: VerifierOption = None,
     ) -> None:
         super().__init__(scheme_name=scheme_name, description=description, auto_error=auto_error, verifier=verifier)
         self.scheme = check_header_value(scheme, "scheme")
@@ -84,7 +84,7 @@ class HTTPBasic(HTTPBase):
         realm: str | None = None,
         description: str | None = None,
         auto_error: bool = True,
-        verifier: Verifier | None = None,
+        verifier: VerifierOption = None,
     ) -> None:
         super().__init__(
             scheme="basic", scheme_name=scheme_name, description=description, auto_error=auto_error, verifier=verifier
@@ -125,7 +125,7 @@ class HTTPBearer(HTTPBase):
         scheme_name: str | None = None,
         description: str | None = None,
         auto_error: bool = True,
-        verifier: Verifier | None = None,
+        verifier: VerifierOption = None,
     ) -> None:
         super().__init__(
             scheme="bearer", scheme_name=scheme_name, description=description, auto_error=auto_error, verifier=verifier

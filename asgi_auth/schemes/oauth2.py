@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._asgi import RequestView
-from .base import SecurityScheme, Verifier, clean, split_authorization
+from .base import SecurityScheme, VerifierOption, clean, split_authorization
 from .http import AUTHORIZATION
 
 __all__ = ["OAuth2", "OAuth2AuthorizationCodeBearer", "OAuth2PasswordBearer"]
@@ -38,7 +38,7 @@ class OAuth2(SecurityScheme):
         scheme_name: str | None = None,
         description: str | None = None,
         auto_error: bool = True,
-        verifier: Verifier | None = None,
+        verifier: VerifierOption = None,
     ) -> None:
         super().__init__(scheme_name=scheme_name, description=description, auto_error=auto_error, verifier=verifier)
         if flows is None:
@@ -84,7 +84,7 @@ class OAuth2PasswordBearer(_OAuth2Bearer):
         auto_error: bool = True,
         refreshUrl: str | None = None,  # noqa: N803
         *,
-        verifier: Verifier | None = None,
+        verifier: VerifierOption = None,
     ) -> None:
         flows = {"password": {"tokenUrl": tokenUrl, "refreshUrl": refreshUrl, "scopes": dict(scopes or {})}}
         super().__init__(
@@ -105,7 +105,7 @@ class OAuth2AuthorizationCodeBearer(_OAuth2Bearer):
         description: str | None = None,
         auto_error: bool = True,
         *,
-        verifier: Verifier | None = None,
+        verifier: VerifierOption = None,
     ) -> None:
         flows = {
             "authorizationCode": {

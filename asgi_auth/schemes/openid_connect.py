@@ -10,7 +10,7 @@ from typing import Any
 
 from .._asgi import RequestView
 from ..errors import ConfigurationError
-from .base import SecurityScheme, Verifier
+from .base import SecurityScheme, VerifierOption
 from .http import AUTHORIZATION
 from .oauth2 import bearer_token
 
@@ -30,7 +30,7 @@ class OpenIdConnect(SecurityScheme):
         scheme_name: str | None = None,
         description: str | None = None,
         auto_error: bool = True,
-        verifier: Verifier | None = None,
+        verifier: VerifierOption = None,
         audience: str | list[str] | None = None,
         algorithms: list[str] | None = None,
         discover: bool = True,

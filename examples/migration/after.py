@@ -86,8 +86,10 @@ def by_flow(auth: Auth) -> dict[str, str]:
 
 # --8<-- [start:oidc]
 # With no verifier, OpenIdConnect reads the discovery document and verifies tokens
-# against the provider's keys. (discover=False keeps FastAPI's extract-only behaviour.)
-oidc = aa.OpenIdConnect(openIdConnectUrl="https://id.example.com/.well-known/openid-configuration", discover=False)
+# against the provider's keys. (verifier=aa.EXTRACT_ONLY keeps FastAPI's extract-only behaviour.)
+oidc = aa.OpenIdConnect(
+    openIdConnectUrl="https://id.example.com/.well-known/openid-configuration", verifier=aa.EXTRACT_ONLY
+)
 
 
 @app.get("/oidc")

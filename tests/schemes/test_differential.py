@@ -86,9 +86,7 @@ def fastapi_app(name: str, kwargs: dict[str, Any], scopes: list[str]) -> FastAPI
 
 
 def middleware_app(name: str, kwargs: dict[str, Any], scopes: list[str]) -> tuple[FastAPI, aa.AuthPolicy]:
-    options = dict(kwargs)
-    if name == "OpenIdConnect":
-        options["discover"] = False  # FastAPI's class only extracts
+    options = dict(kwargs, verifier=aa.EXTRACT_ONLY)  # FastAPI's classes only extract
     scheme = getattr(aa, name)(**options)
     if scopes and scheme.declared_scopes is not None:
         scopes = [s for s in scopes if s in scheme.declared_scopes]

@@ -25,7 +25,7 @@ EVERY_SCHEME = [
     aa.HTTPBearer(verifier=aa.JWTVerifier(key=SECRET, algorithms=["HS256"])),
     aa.HTTPDigest(verifier=aa.inline({"u": PASSWORD}.get), scheme_name="Digest"),
     aa.OAuth2PasswordBearer(tokenUrl="t", scopes={"s": ""}, verifier=aa.JWTVerifier(key=SECRET, algorithms=["HS256"])),
-    aa.OpenIdConnect(openIdConnectUrl="https://id.invalid/.well-known/openid-configuration", discover=False),
+    aa.OpenIdConnect(openIdConnectUrl="https://id.invalid/.well-known/openid-configuration", verifier=aa.EXTRACT_ONLY),
 ]
 POLICY = aa.AuthPolicy(
     [
