@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 
-from ._asgi import RequestView, route_path
+from ._asgi import RequestView
 from ._types import ASGIApp, Receive, Scope, Send
 from .context import AuthContext
 from .errors import AuthError, ConfigurationError, ErrorResponse, OnError
@@ -41,10 +41,9 @@ class AuthMiddleware:
             return
         # A websocket handshake is an HTTP GET on the wire, and is matched as one.
         method = scope["method"] if scope_type == "http" else "GET"
-        requirement = self.policy.match(route_path(scope) if scope.get("root_path") else scope["path"], method)
-        if requirement.public:
-            context = requirement.anonymous_context
-        else:
+        requirement = self.policy.for_request(scope["path"], scope.get("root_path", ""), method)
+        context = requirement.public_context
+        if context is None:
             decision = requirement.decide(RequestView(scope))
             if not isinstance(decision, (AuthContext, ErrorResponse)):
                 decision = await decision  # a verifier had to be awaited

@@ -8,9 +8,10 @@ application at start-up with a message that names the rule, never a request late
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Union
 
 from .errors import ConfigurationError, OnError
+from .matching import AllOf, Refusal, candidate_methods, is_method_token, readings
 from .requirement import Requirement, RequireSpec, normalize
 from .routing import Router, Template, parse_template
 from .schemes.base import SecurityScheme
@@ -20,7 +21,14 @@ __all__ = ["AuthPolicy", "Rule"]
 _HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 _NO_DEFAULT: Any = object()
 _MEMO_SIZE = 10_000
-_MEMO_PATH_LENGTH = 256
+_MEMO_PATH_LENGTH = 256  # path and root_path together
+_COMBINED_SIZE = 1024
+
+_NOT_ORIGIN_FORM = Refusal("Request target must be origin-form (a path starting with '/')")
+_NOT_A_METHOD = Refusal("Request method is not an HTTP method token")
+
+Applicable = Union[Requirement, AllOf, Refusal]
+"""What one request must satisfy: one rule's requirement, several, or a refusal."""
 
 
 class Rule:
@@ -85,7 +93,8 @@ class AuthPolicy:
         self._collect(default, "default")
 
         self.default = Requirement(normalize(default, self.schemes, "default"), None)
-        self._memo: dict[tuple[str, str], Requirement] = {}
+        self._memo: dict[tuple[str, str, str], Applicable] = {}
+        self._combined: dict[tuple[int, ...], AllOf] = {}
         self.router: Router[Requirement] = Router()
         for rule in self.rules:
             requirement = Requirement(normalize(rule.require, self.schemes, f"rule {rule.path!r}"), rule.path)
@@ -120,21 +129,50 @@ class AuthPolicy:
                 self._collect(entry, where)
 
     def match(self, path: str, method: str) -> Requirement:
-        """The requirement for a route path and method: the most specific rule, or default.
+        """The requirement for one route path and method: the most specific rule, or default."""
+        return self.router.match(path, method) or self.default
+
+    def for_request(self, path: str, root_path: str, method: str) -> Applicable:
+        """What a request for `path` under `root_path` must satisfy: the requirement of
+        every rule any supported router could run it on (see `matching`).
 
         Answers are memoised: an app serves the same few paths again and again. Since
-        paths come from clients, the memo is bounded in entries (emptied when full) and
-        in size (long paths are not kept).
+        paths and methods come from clients, the memo is bounded in entries (emptied
+        when full) and in size (long paths and methods are not kept).
         """
-        key = (path, method)
+        key = (path, root_path, method)
         found = self._memo.get(key)
         if found is None:
-            found = self.router.match(path, method) or self.default
-            if len(path) <= _MEMO_PATH_LENGTH:
+            found = self._applicable(path, root_path, method)
+            if len(path) + len(root_path) <= _MEMO_PATH_LENGTH and len(method) <= 16:
                 if len(self._memo) >= _MEMO_SIZE:
                     self._memo.clear()
                 self._memo[key] = found
         return found
+
+    def _applicable(self, path: str, root_path: str, method: str) -> Applicable:
+        if not path.startswith("/"):
+            return _NOT_ORIGIN_FORM
+        if not is_method_token(method):
+            return _NOT_A_METHOD
+        found: dict[int, Requirement] = {}
+        for reading in readings(path, root_path):
+            for verb in candidate_methods(method):
+                matched = [r for r in (self.router.match(p, verb) for p in reading.paths) if r is not None]
+                if not matched and reading.primary:
+                    matched = [self.default]
+                for requirement in matched:
+                    found.setdefault(id(requirement), requirement)
+        parts = [r for r in found.values() if not r.public] or list(found.values())[:1]
+        if len(parts) == 1:
+            return parts[0]
+        key = tuple(id(part) for part in parts)
+        combined = self._combined.get(key)
+        if combined is None:
+            if len(self._combined) >= _COMBINED_SIZE:
+                self._combined.clear()
+            combined = self._combined[key] = AllOf(parts)
+        return combined
 
     def __repr__(self) -> str:
         return f"AuthPolicy({len(self.rules)} rules, schemes={sorted(self.schemes)!r})"

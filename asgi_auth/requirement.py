@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Union
 
-from ._asgi import MAX_HEADER_VALUE, HeaderTooLarge, RequestView
+from ._asgi import MAX_HEADER_VALUE, AmbiguousCredentials, HeaderTooLarge, RequestView
 from .context import AuthContext, SecurityScopes, granted_scopes
 from .errors import (
     AuthError,
@@ -44,7 +44,7 @@ _NO_CLAIMS: Mapping[str, Any] = MappingProxyType({})
 _TOO_LARGE_RESPONSE = ErrorResponse(AuthError("Request header fields too large", status_code=431))
 
 # How useful an error is to the client, when no alternative succeeds.
-_MISSING, _MALFORMED, _REJECTED, _FORBIDDEN, _TOO_LARGE = range(5)
+_MISSING, _MALFORMED, _REJECTED, _FORBIDDEN, _UNUSABLE = range(5)  # _UNUSABLE: the request itself (400, 431)
 
 _CONTEXT_CACHE_SIZE = 4096
 
@@ -131,6 +131,8 @@ class Requirement:
         self.rule = rule
         self.anonymous_allowed = self.public or any(alt.anonymous for alt in self.alternatives)
         self.anonymous_context = AuthContext(rule=rule)
+        #: The context every request gets, for a public requirement; else `None`.
+        self.public_context = self.anonymous_context if self.public else None
         self.schemes: tuple[SecurityScheme, ...] = tuple(
             dict.fromkeys(scheme for alt in self.alternatives for scheme, _ in alt.items)
         )
@@ -253,7 +255,10 @@ class Requirement:
                     continue
                 if isinstance(outcome, ErrorResponse):
                     status = outcome.status
-                    failure = (_FORBIDDEN if status == 403 else _TOO_LARGE if status == 431 else _REJECTED, outcome)
+                    failure = (
+                        _FORBIDDEN if status == 403 else _UNUSABLE if status in (400, 431) else _REJECTED,
+                        outcome,
+                    )
                     break
                 credentials, principal = outcome
                 if scopes and scheme.verifier is not None and not set(scopes) <= granted_scopes(principal):
@@ -277,7 +282,10 @@ class Requirement:
         """One alternative of one scheme, the common case: the same decisions as
         `authenticate`, without the bookkeeping that several alternatives need."""
         if self._source:
-            raw = request.raw_header(self._source)
+            try:
+                raw = request.raw_header(self._source)
+            except AmbiguousCredentials as exc:
+                return self._ambiguous(self._single[0], exc)  # type: ignore[index]
             if raw is None:  # no header, no credentials
                 return self._single_absent
             decided = self._decided
@@ -331,7 +339,7 @@ class Requirement:
         window = self._single[0].lifetime(credentials)  # type: ignore[index]
         if window is None:  # the verifier does not vouch (JWTVerifier(cache=False))
             return
-        raw = request.raw_header(self._source)
+        raw = request.raw_header(self._source)  # read once already: not ambiguous
         if raw is None:
             return
         if self._decided is None or len(self._decided) >= _CONTEXT_CACHE_SIZE:
@@ -346,6 +354,8 @@ class Requirement:
         except HeaderTooLarge as exc:
             logger.warning("request refused: %s", exc)  # the name and the cap, never the value
             return _TOO_LARGE_RESPONSE
+        except AmbiguousCredentials as exc:
+            return self._ambiguous(scheme, exc)
         if credentials is MALFORMED:
             return self._answer(_MALFORMED, scheme, ())
         return credentials
@@ -365,6 +375,11 @@ class Requirement:
         if principal is None or principal is False:
             return self._answer(_REJECTED, scheme, ())
         return credentials, principal
+
+    def _ambiguous(self, scheme: SecurityScheme, exc: AmbiguousCredentials) -> ErrorResponse:
+        """400 for a credential sent twice (RFC 6750 §3.1 `invalid_request` for bearer schemes)."""
+        headers = [("WWW-Authenticate", 'Bearer error="invalid_request"')] if scheme.bearer else []
+        return ErrorResponse(AuthError(f"Ambiguous credentials: {exc}", status_code=400, headers=headers))
 
     def _verifier_failed(self, scheme: SecurityScheme, exc: Exception) -> ErrorResponse:
         """A verifier that raised: its `AuthError` answers; any other exception is a bug,

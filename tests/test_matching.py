@@ -1,0 +1,177 @@
+"""Every request meets the requirement of every route a supported router could run it on.
+
+The readings are checked against the routers' own code where it can be called
+(Starlette's `get_route_path`, Litestar's split and `normalize_path`, Quart's and
+Django's prefix removal), so a router that changes how it reads paths breaks here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from litestar.utils.path import normalize_path as litestar_normalize
+from quart.asgi import _normalise_path as quart_strip
+from starlette._utils import get_route_path
+
+import asgi_auth as aa
+from asgi_auth.matching import AllOf, Refusal, candidate_methods, is_method_token, readings
+from tests.conftest import Recorder, call_asgi, http_scope
+
+pytestmark = pytest.mark.anyio
+
+TOKENS = {"good": aa.Principal("alice", ["me"]), "weak": aa.Principal("bob")}
+bearer = aa.HTTPBearer(verifier=aa.inline(TOKENS.get))
+key = aa.APIKeyHeader(name="X-Key", verifier=aa.inline({"k": aa.Principal("svc")}.get))
+RULES = [
+    aa.Rule("/admin/{rest:path}", require=bearer),
+    aa.Rule("/admin", require=bearer),
+    aa.Rule("/users/me/", require={bearer: ["me"]}),
+    aa.Rule("/items", methods=["POST"], require=bearer),
+    aa.Rule("/items", require=[]),
+    aa.Rule("/keyed", require=key),
+    aa.Rule("/public", require=[]),
+]
+OPEN = aa.AuthPolicy(RULES, default=[])  # the setting where a misreading shows
+CLOSED = aa.AuthPolicy(RULES, default=bearer)
+
+
+def every_path(path: str, root_path: str) -> set[str]:
+    return {p for reading in readings(path, root_path) for p in reading.paths}
+
+
+def django_strip(path: str, root_path: str) -> str:
+    return path.removeprefix(root_path) if root_path else path  # django.core.handlers.asgi
+
+
+@pytest.mark.parametrize(
+    ("path", "root_path"),
+    [
+        ("/admin", ""),
+        ("//admin", ""),
+        ("/admin/", ""),
+        ("/a//b/", ""),
+        ("/prefix/admin", "/prefix"),
+        ("/prefixadmin", "/prefix"),
+        ("/x/prefix/admin", "/prefix"),
+        ("/prefix//admin", "/prefix"),
+        ("/prefix", "/prefix"),
+        ("/admin/users", "/admin"),  # daphne: root_path from a client's header
+    ],
+)
+def test_readings_include_every_routers_own(path: str, root_path: str) -> None:
+    paths = every_path(path, root_path)
+    assert get_route_path({"path": path, "root_path": root_path}) in paths | {""}
+    litestar = path.split(root_path, maxsplit=1)[-1] if root_path else path  # litestar/_asgi/asgi_router.py
+    assert litestar_normalize(litestar) in paths
+    if root_path:
+        quart = quart_strip(path, root_path)
+        assert quart == " " or "/" + quart.lstrip("/") in paths  # Werkzeug matches "/" + path.lstrip("/")
+    assert litestar_normalize(django_strip(path, root_path)) in paths
+    assert path in paths  # a raw app routing on scope["path"]
+
+
+def test_the_common_request_is_one_reading_and_one_rule() -> None:
+    assert readings("/users/me/", "") == [(("/users/me", "/users/me/"), True)]
+    assert OPEN.for_request("/users/me/", "", "GET") is OPEN.match("/users/me/", "GET")
+    assert OPEN.for_request("/public", "", "GET") is OPEN.match("/public", "GET")
+
+
+@pytest.mark.parametrize(
+    ("path", "root_path", "method", "rule"),
+    [
+        ("//admin", "", "GET", "/admin"),  # Werkzeug merges slashes, Litestar collapses them
+        ("/admin//users", "", "GET", "/admin/{rest:path}"),
+        ("/users/me", "", "GET", "/users/me/"),  # Litestar strips the template's trailing slash
+        ("/users//me/", "", "GET", "/users/me/"),
+        ("/public/../admin", "", "GET", "/admin"),
+        ("/admin ", "", "GET", "/admin"),
+        ("/prefixadmin", "/prefix", "GET", "/admin"),  # Quart and Django strip a bare prefix
+        ("/x/prefix/admin", "/prefix", "GET", "/admin"),  # Litestar splits wherever it occurs
+        ("/prefix//admin", "/prefix", "GET", "/admin"),
+        ("/admin/users", "/admin", "GET", "/admin/{rest:path}"),  # a raw app on scope["path"]
+        ("/items", "", "post", "/items"),  # Django, Quart, Werkzeug upper-case the method
+        ("/items", "", "pOsT", "/items"),
+    ],
+)
+def test_a_misread_request_still_meets_the_rule_its_router_runs(
+    path: str, root_path: str, method: str, rule: str
+) -> None:
+    applicable = OPEN.for_request(path, root_path, method)
+    parts = applicable.parts if isinstance(applicable, AllOf) else (applicable,)
+    assert rule in [part.rule for part in parts]
+    assert not applicable.public
+
+
+def test_a_path_read_two_ways_needs_both_rules() -> None:
+    # Under daphne a client can set root_path: the guard reads /keyed, a raw app /admin/keyed.
+    applicable = OPEN.for_request("/admin/keyed", "/admin", "GET")
+    assert isinstance(applicable, AllOf)
+    assert [part.rule for part in applicable.parts] == ["/keyed", "/admin/{rest:path}"]
+
+
+def test_paths_no_router_reads_that_way_do_not_bring_in_default() -> None:
+    """uvicorn's --root-path puts root_path in scope["path"]: the path as sent names no
+    route of a mounted app, so a closed default must not lock the public routes."""
+    assert CLOSED.for_request("/prefix/public", "/prefix", "GET").public
+    assert CLOSED.for_request("/public", "", "GET").public
+    assert CLOSED.for_request("/items", "", "GET").public
+    assert not CLOSED.for_request("/prefix/nowhere", "/prefix", "GET").public
+
+
+@pytest.mark.parametrize("path", ["http://x/admin", "*", "admin", "", "https://x:1/"])
+def test_a_target_that_is_not_origin_form_is_refused(path: str) -> None:
+    refusal = OPEN.for_request(path, "", "GET")
+    assert isinstance(refusal, Refusal)
+    assert refusal.response.status == 400
+
+
+@pytest.mark.parametrize("method", ["GET ", "G\x00T", "GE(T", "", "X" * 33])
+def test_a_method_that_is_not_a_token_is_refused(method: str) -> None:
+    assert not is_method_token(method)
+    assert isinstance(OPEN.for_request("/public", "", method), Refusal)
+
+
+def test_methods_are_matched_upper_cased_and_as_sent() -> None:
+    assert candidate_methods("GET") == ["GET"]
+    assert candidate_methods("get") == ["GET", "get"]
+    assert is_method_token("PURGE") and is_method_token("M-SEARCH")
+
+
+async def status_of(policy: aa.AuthPolicy, path: str, method: str = "GET", root_path: str = "", **kw: Any) -> int:
+    sent = await call_asgi(
+        aa.AuthMiddleware(Recorder(), policy), http_scope(path, method=method, root_path=root_path, **kw)
+    )
+    return int(sent[0]["status"])
+
+
+async def test_every_reading_must_be_met_over_the_middleware() -> None:
+    good = [(b"authorization", b"Bearer good")]
+    assert await status_of(OPEN, "/users/me") == 401
+    assert await status_of(OPEN, "/users/me", headers=[(b"authorization", b"Bearer weak")]) == 403
+    assert await status_of(OPEN, "/users/me", headers=good) == 200
+    assert await status_of(OPEN, "/items", method="post") == 401
+    assert await status_of(OPEN, "/items", method="get") == 200
+    # Both readings' requirements: the bearer token alone is not enough for /admin/keyed.
+    assert await status_of(OPEN, "/admin/keyed", root_path="/admin", headers=good) == 401
+    both = [*good, (b"x-key", b"k")]
+    assert await status_of(OPEN, "/admin/keyed", root_path="/admin", headers=both) == 200
+    assert await status_of(OPEN, "http://x/admin") == 400
+
+
+async def test_the_context_names_the_primary_rule_when_several_apply() -> None:
+    inner = Recorder()
+    headers = [(b"authorization", b"Bearer good"), (b"x-key", b"k")]
+    await call_asgi(aa.AuthMiddleware(inner, OPEN), http_scope("/admin/keyed", root_path="/admin", headers=headers))
+    context = inner.scopes[0]["state"]["auth"]
+    assert context.authenticated and context.rule == "/keyed"
+
+
+def test_the_memo_is_bounded_in_entries_and_key_size() -> None:
+    policy = aa.AuthPolicy(RULES, default=[])
+    for i in range(12_000):
+        policy.for_request(f"/p/{i}", "", "GET")
+    policy.for_request("/" + "x" * 300, "", "GET")
+    policy.for_request("/public", "", "X" * 30)
+    assert len(policy._memo) <= 10_000
+    assert all(len(p) + len(r) <= 256 and len(m) <= 16 for p, r, m in policy._memo)
