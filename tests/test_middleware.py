@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -489,11 +490,11 @@ async def test_remembered_decisions_are_per_rule_and_per_header_value() -> None:
             (await client.get(path, headers={"k": k})).status_code
             for path, k in [("/read", "k-weak"), ("/any", "k-weak"), ("/read", "k-weak"), ("/any", "k-weak")]
         ]
-        # The first header of a name is the one read, as everywhere else.
+        # A credential header sent twice is refused before any verifier sees either copy.
         both = (await client.get("/any", headers=[("k", "bad"), ("k", "k-weak")])).status_code
     assert statuses == [403, 200, 403, 200]
-    assert verifier.asked == ["k-weak", "k-weak", "bad"]
-    assert both == 401
+    assert verifier.asked == ["k-weak", "k-weak"]
+    assert both == 400
 
 
 async def test_a_remembered_jwt_decision_ends_with_the_token() -> None:
@@ -555,3 +556,72 @@ async def test_extract_only_scheme_passes_credentials_to_the_app() -> None:
 def test_middleware_needs_a_policy() -> None:
     with pytest.raises(aa.ConfigurationError, match="policy"):
         aa.AuthMiddleware(Recorder(), policy={})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("scheme", "headers", "query", "challenge"),
+    [
+        (
+            aa.HTTPBearer(verifier=aa.inline({"good": aa.Principal("alice")}.get)),
+            [(b"authorization", b"Bearer good"), (b"authorization", b"Bearer forged")],
+            b"",
+            ['Bearer error="invalid_request"'],
+        ),
+        (
+            aa.OAuth2PasswordBearer(tokenUrl="t", verifier=aa.inline({"good": aa.Principal("alice")}.get)),
+            [(b"authorization", b"Bearer forged"), (b"authorization", b"Bearer good")],
+            b"",
+            ['Bearer error="invalid_request"'],
+        ),
+        (
+            aa.APIKeyCookie(name="session", verifier=aa.inline({"good": aa.Principal("alice")}.get)),
+            [(b"cookie", b"session=good"), (b"cookie", b"session=forged")],
+            b"",
+            [],
+        ),
+        (
+            aa.APIKeyQuery(name="api_key", verifier=aa.inline({"good": aa.Principal("alice")}.get)),
+            [],
+            b"api_key=forged&api_key=good",
+            [],
+        ),
+    ],
+    ids=["bearer", "oauth2", "cookie", "query"],
+)
+async def test_a_credential_sent_twice_is_refused_with_400(
+    scheme: aa.SecurityScheme, headers: list[tuple[bytes, bytes]], query: bytes, challenge: list[str]
+) -> None:
+    """Frameworks pick different copies (first, last, joined): whichever the app reads,
+    it could differ from the one verified, so neither is used (RFC 6750 §3.1)."""
+    for require in (scheme, [{}, scheme]):  # optional or not: a sent credential is never ignored
+        inner = Recorder()
+        mw = aa.AuthMiddleware(inner, aa.AuthPolicy([], default=require))
+        sent = await call_asgi(mw, http_scope("/", headers=headers, query_string=query))
+        assert sent[0]["status"] == 400 and not inner.scopes
+        assert [v.decode() for k, v in sent[0]["headers"] if k == b"www-authenticate"] == challenge
+        body = json.loads(sent[1]["body"])
+        assert body["detail"].startswith("Ambiguous credentials:") and "sent more than once" in body["detail"]
+        assert "good" not in body["detail"] and "forged" not in body["detail"]
+
+
+async def test_split_cookie_headers_keep_working() -> None:
+    scheme = aa.APIKeyCookie(name="session", verifier=aa.inline({"good": aa.Principal("alice")}.get))
+    inner = Recorder()
+    mw = aa.AuthMiddleware(inner, aa.AuthPolicy([], default=scheme))
+    headers = [(b"cookie", b"theme=dark"), (b"cookie", b"session=good; lang=en")]
+    sent = await call_asgi(mw, http_scope("/", headers=headers))
+    assert sent[0]["status"] == 200
+    assert inner.scopes[0]["state"]["auth"].principal.subject == "alice"
+
+
+async def test_refusals_before_matching_reach_on_error() -> None:
+    seen: list[aa.AuthError] = []
+
+    def on_error(scope: Any, error: aa.AuthError) -> Any:
+        seen.append(error)
+        return PlainTextResponse("no", status_code=error.status_code)
+
+    mw = aa.AuthMiddleware(Recorder(), aa.AuthPolicy([], default=[]), on_error=on_error)
+    sent = await call_asgi(mw, http_scope("http://x/admin"))
+    assert sent[0]["status"] == 400
+    assert seen[0].status_code == 400 and "origin-form" in seen[0].detail
