@@ -118,6 +118,22 @@ def _resolve(key: Any, schemes: Mapping[str, SecurityScheme], where: str) -> Sec
     raise ConfigurationError(f"{where}: {key!r} is not a security scheme or a scheme name")
 
 
+def _canonical(raw: bytes) -> bool:
+    """Whether a header value is spelled the one way a credential is remembered under.
+
+    Decisions are found by the header's bytes; if padded or re-cased copies of one valid
+    credential (`Bearer<many spaces>token`, `bEaReR token`) were remembered too, one
+    token could fill the table. Those are verified every time instead.
+    """
+    head, _, _ = raw.partition(b" ")
+    return (
+        raw == raw.strip()
+        and b"  " not in raw
+        and b"\t" not in raw
+        and (head == raw or (head[:1].isupper() and (len(head) == 1 or head[1:].islower())))
+    )
+
+
 def _header_list(challenges: Iterable[str | None]) -> list[tuple[str, str]]:
     return [("WWW-Authenticate", c) for c in dict.fromkeys(challenges) if c]
 
@@ -340,7 +356,7 @@ class Requirement:
         if window is None:  # the verifier does not vouch (JWTVerifier(cache=False))
             return
         raw = request.raw_header(self._source)  # read once already: not ambiguous
-        if raw is None:
+        if raw is None or not _canonical(raw):
             return
         if self._decided is None or len(self._decided) >= _CONTEXT_CACHE_SIZE:
             self._decided = {}  # made on first use, emptied when full
