@@ -15,6 +15,7 @@ from starlette.authentication import AuthCredentials, BaseUser, UnauthenticatedU
 __all__ = ["AuthContext", "Principal", "SecurityScopes"]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+_AUTHENTICATED = frozenset({"authenticated"})
 
 
 class SecurityScopes:
@@ -218,7 +219,11 @@ class AuthContext(_ContextFields):
             self.user = principal
         else:
             self.user = AuthenticatedUser(principal)
-        self.auth_credentials = AuthCredentials(sorted(scopes))
+        # Starlette's backends grant `authenticated` to every authenticated request, and
+        # `@requires("authenticated")` is its idiom; `scopes` stays what was granted.
+        self.auth_credentials = AuthCredentials(
+            ["authenticated", *sorted(scopes - _AUTHENTICATED)] if authenticated else sorted(scopes)
+        )
         self.__class__ = cls  # type: ignore[assignment]
         return self  # type: ignore[return-value]
 

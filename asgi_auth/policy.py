@@ -14,7 +14,7 @@ from .errors import ConfigurationError, OnError
 from .matching import AllOf, Refusal, candidate_methods, is_method_token, readings
 from .requirement import Requirement, RequireSpec, normalize
 from .routing import Router, Template, parse_template
-from .schemes.base import SecurityScheme
+from .schemes.base import SecurityScheme, not_a_scheme
 
 __all__ = ["AuthPolicy", "Rule"]
 
@@ -102,7 +102,7 @@ class AuthPolicy:
 
     def _register(self, scheme: SecurityScheme, where: str) -> None:
         if not isinstance(scheme, SecurityScheme):
-            raise ConfigurationError(f"{where}: {scheme!r} is not a security scheme")
+            raise ConfigurationError(f"{where}: {not_a_scheme(scheme)}")
         if scheme.verifier is None and not scheme.extract_only:
             raise ConfigurationError(
                 f"{where}: scheme {scheme.scheme_name!r} has no verifier, so any credential would pass. "

@@ -9,7 +9,9 @@ credentials are looked at.
 from __future__ import annotations
 
 import logging
+import re
 import time
+import warnings
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -25,7 +27,7 @@ from .errors import (
     InvalidCredentials,
     NotAuthenticated,
 )
-from .schemes.base import MALFORMED, SecurityScheme
+from .schemes.base import MALFORMED, SecurityScheme, not_a_scheme
 
 __all__ = ["Alternative", "RequireSpec", "Requirement", "normalize"]
 
@@ -77,7 +79,7 @@ def normalize(spec: Any, schemes: Mapping[str, SecurityScheme], where: str) -> t
     if isinstance(spec, (SecurityScheme, str, Mapping)):
         spec = [spec]
     if not isinstance(spec, (list, tuple)):
-        raise ConfigurationError(f"{where}: require={spec!r} is not a scheme, a mapping or a list of them")
+        raise ConfigurationError(f"{where}: require={spec!r} is not a scheme, a mapping or a list of them{_hint(spec)}")
     if not spec:
         return None
     alternatives = []
@@ -85,7 +87,9 @@ def normalize(spec: Any, schemes: Mapping[str, SecurityScheme], where: str) -> t
         if isinstance(entry, (SecurityScheme, str)):
             entry = {entry: []}
         if not isinstance(entry, Mapping):
-            raise ConfigurationError(f"{where}: {entry!r} is not a scheme or a {{scheme: scopes}} mapping")
+            raise ConfigurationError(
+                f"{where}: {entry!r} is not a scheme or a {{scheme: scopes}} mapping{_hint(entry)}"
+            )
         items = []
         for key, scopes in entry.items():
             scheme = _resolve(key, schemes, where)
@@ -93,18 +97,44 @@ def normalize(spec: Any, schemes: Mapping[str, SecurityScheme], where: str) -> t
                 raise ConfigurationError(f"{where}: scopes for {scheme.scheme_name!r} must be a list, not {scopes!r}")
             scopes = tuple(dict.fromkeys(scopes))
             for scope in scopes:
-                if not isinstance(scope, str) or not scope or " " in scope:
-                    raise ConfigurationError(f"{where}: {scope!r} is not a scope (a non-empty string without spaces)")
-            declared = scheme.declared_scopes
-            if declared is not None and not set(scopes) <= declared:
-                unknown = ", ".join(sorted(set(scopes) - declared))
-                raise ConfigurationError(
-                    f"{where}: scope(s) {unknown} are not declared by scheme {scheme.scheme_name!r} "
-                    f"(declared: {', '.join(sorted(declared)) or 'none'})"
-                )
+                if not isinstance(scope, str) or not _SCOPE_TOKEN.fullmatch(scope):
+                    raise ConfigurationError(
+                        f"{where}: {scope!r} is not a scope: RFC 6749 §3.3 allows printable ASCII"
+                        f" except space, double quote and backslash"
+                    )
+            _check_declared(scheme, scopes, where)
             items.append((scheme, scopes))
         alternatives.append(Alternative(tuple(items)))
     return tuple(alternatives)
+
+
+#: RFC 6749 §3.3 `scope-token`: what may appear in a scope, and so in a challenge.
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+
+
+def _check_declared(scheme: SecurityScheme, scopes: tuple[str, ...], where: str) -> None:
+    """A scope the scheme does not declare is a typo; scopes an extract-only scheme
+    cannot check are the app's to check, which is said out loud."""
+    declared = scheme.declared_scopes
+    if declared is not None and not set(scopes) <= declared:
+        unknown = ", ".join(sorted(set(scopes) - declared))
+        raise ConfigurationError(
+            f"{where}: scope(s) {unknown} are not declared by scheme {scheme.scheme_name!r} "
+            f"(declared: {', '.join(sorted(declared))})"
+        )
+    if scopes and scheme.extract_only:
+        warnings.warn(
+            f"asgi_auth: {where} requires scope(s) {' '.join(scopes)} of scheme {scheme.scheme_name!r}, which is"
+            f" verifier=aa.EXTRACT_ONLY: nothing grants scopes, so the middleware does not check them and the app"
+            f" must (OpenAPI still documents them)",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
+def _hint(value: Any) -> str:
+    """FastAPI's own scheme objects are the likely mistake: say which class to use."""
+    return "; " + not_a_scheme(value) if type(value).__module__.startswith("fastapi.security") else ""
 
 
 def _resolve(key: Any, schemes: Mapping[str, SecurityScheme], where: str) -> SecurityScheme:
@@ -115,7 +145,20 @@ def _resolve(key: Any, schemes: Mapping[str, SecurityScheme], where: str) -> Sec
             known = ", ".join(sorted(schemes)) or "none"
             raise ConfigurationError(f"{where}: unknown scheme name {key!r} (known: {known})")
         return schemes[key]
-    raise ConfigurationError(f"{where}: {key!r} is not a security scheme or a scheme name")
+    raise ConfigurationError(f"{where}: {not_a_scheme(key)} or a scheme name")
+
+
+def is_principal(answer: Any) -> bool:
+    """Whether a verifier's answer vouches for the caller: any true value does.
+
+    `None` and `False` refuse, and so do the other false values (`0`, `""`, `[]`,
+    `{}`): a lookup that found nothing must not pass for one that found someone. An
+    answer that cannot even say whether it is true refuses too.
+    """
+    try:
+        return bool(answer)
+    except Exception:
+        return False
 
 
 def _canonical(raw: bytes) -> bool:
@@ -146,7 +189,13 @@ class Requirement:
         self.public = alternatives is None
         self.rule = rule
         self.anonymous_allowed = self.public or any(alt.anonymous for alt in self.alternatives)
-        self.anonymous_context = AuthContext(rule=rule)
+        # As FastAPI's dependency of an optional scheme sees its scopes whether or not
+        # credentials came, an anonymous pass carries those of the first alternative
+        # that names a scheme.
+        named = [alt for alt in self.alternatives if alt.items]
+        self.anonymous_context = AuthContext(
+            rule=rule, security_scopes=SecurityScopes(named[0].scopes if named else ())
+        )
         #: The context every request gets, for a public requirement; else `None`.
         self.public_context = self.anonymous_context if self.public else None
         self.schemes: tuple[SecurityScheme, ...] = tuple(
@@ -336,7 +385,7 @@ class Requirement:
 
     def _conclude_single(self, request: RequestView, credentials: Any, principal: Any, reuse: bool) -> Decision:
         scheme, _, needed = self._single  # type: ignore[misc]
-        if principal is None or principal is False:
+        if not is_principal(principal):
             return self._answer(_REJECTED, scheme, ())
         decision: Decision
         if needed and not needed <= granted_scopes(principal):
@@ -388,7 +437,7 @@ class Requirement:
                 principal = await principal
         except Exception as exc:
             return self._verifier_failed(scheme, exc)
-        if principal is None or principal is False:
+        if not is_principal(principal):
             return self._answer(_REJECTED, scheme, ())
         return credentials, principal
 

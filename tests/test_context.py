@@ -30,7 +30,7 @@ def test_starlette_shapes() -> None:
     context = aa.AuthContext(authenticated=True, principal=principal, scopes=principal.scopes)
     assert context.user is principal
     assert (principal.display_name, principal.identity, principal.is_authenticated) == ("Bob", "bob", True)
-    assert context.auth_credentials.scopes == ["a", "b"]
+    assert context.auth_credentials.scopes == ["authenticated", "a", "b"]  # Starlette's convention
     wrapped = aa.AuthContext(authenticated=True, principal={"not": "a user"}).user
     assert isinstance(wrapped, AuthenticatedUser)
     assert wrapped.is_authenticated
@@ -47,7 +47,7 @@ def test_context_is_read_only_and_whole_from_the_start() -> None:
     source = {"bearer": principal}
     context = aa.AuthContext(True, "bearer", principal, "token", principal.scopes, principals=source)
     assert type(context) is aa.AuthContext and isinstance(context, aa.AuthContext)
-    assert context.user is principal and context.auth_credentials.scopes == ["read"]
+    assert context.user is principal and context.auth_credentials.scopes == ["authenticated", "read"]
     assert context.security_scopes == aa.SecurityScopes() and context.claims == {}
     source["other"] = principal  # the caller's dict was copied
     assert dict(context.principals) == {"bearer": principal}

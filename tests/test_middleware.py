@@ -83,7 +83,7 @@ async def test_context_user_and_auth_are_stored() -> None:
         "rule": "/read",
         "user": "k-admin",
         "is_authenticated": True,
-        "auth_scopes": ["admin", "read"],
+        "auth_scopes": ["authenticated", "admin", "read"],
     }
 
 
@@ -539,7 +539,7 @@ async def test_principal_scopes_from_any_object_with_scopes() -> None:
     context = inner.scopes[0]["state"]["auth"]
     assert context.scopes == {"read", "admin"}
     assert inner.scopes[0]["user"].display_name == "u"
-    assert inner.scopes[0]["auth"].scopes == ["admin", "read"]
+    assert inner.scopes[0]["auth"].scopes == ["authenticated", "admin", "read"]
 
 
 async def test_extract_only_scheme_passes_credentials_to_the_app() -> None:

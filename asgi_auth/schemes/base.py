@@ -12,7 +12,7 @@ from typing import Any, ClassVar, TypeVar, Union, cast
 import anyio.to_thread
 
 from .._asgi import RequestView
-from ..errors import check_header_value, quote
+from ..errors import ConfigurationError, check_header_value, quote
 
 __all__ = ["EXTRACT_ONLY", "MALFORMED", "SecurityScheme", "Verifier", "VerifierOption", "inline"]
 
@@ -75,6 +75,11 @@ class _Inline:
         return self.function(argument)
 
 
+def _is_verifier(value: Any) -> bool:
+    """A callable, or an object answering through `verify_inline` (see `_caller`)."""
+    return callable(value) or callable(getattr(value, "verify_inline", None))
+
+
 def _caller(verifier: Verifier) -> Callable[[Any], Any]:
     """How to call `verifier` so that it runs as it asks to: a callable returning the
     principal, or an awaitable of it.
@@ -122,6 +127,11 @@ class SecurityScheme:
         self.scheme_name = scheme_name or type(self).__name__
         self.description = description
         self.auto_error = auto_error
+        if verifier is not None and not isinstance(verifier, _ExtractOnly) and not _is_verifier(verifier):
+            raise ConfigurationError(
+                f"{type(self).__name__}: verifier={verifier!r} is not callable; pass a function (sync or async) "
+                f"or an object such as aa.JWTVerifier(...) that takes the credentials and returns a principal"
+            )
         #: `verifier=EXTRACT_ONLY` was chosen: credentials reach the app unverified.
         self.extract_only = verifier is EXTRACT_ONLY
         if isinstance(verifier, _ExtractOnly):
@@ -217,6 +227,17 @@ class SecurityScheme:
         if self.description is not None:
             model["description"] = self.description
         return model
+
+
+def not_a_scheme(value: Any) -> str:
+    """Why `value` cannot stand for a scheme, with the way out when it is FastAPI's class."""
+    kind = type(value)
+    if kind.__module__.startswith("fastapi.security"):
+        return (
+            f"{value!r} is FastAPI's fastapi.security.{kind.__name__}, which only extracts; "
+            f"use aa.{kind.__name__}(..., verifier=...) with the same arguments"
+        )
+    return f"{value!r} is not a security scheme"
 
 
 def clean(model: Mapping[str, Any]) -> dict[str, Any]:

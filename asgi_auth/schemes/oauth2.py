@@ -9,27 +9,47 @@ from .._asgi import RequestView
 from .base import SecurityScheme, VerifierOption, clean, split_authorization
 from .http import AUTHORIZATION
 
-__all__ = ["OAuth2", "OAuth2AuthorizationCodeBearer", "OAuth2PasswordBearer"]
+__all__ = ["AuthorizationValue", "OAuth2", "OAuth2AuthorizationCodeBearer", "OAuth2PasswordBearer"]
 
 
-def bearer_token(request: RequestView) -> str | None:
-    """The token of an `Authorization: Bearer …` header, else the whole header.
+class AuthorizationValue(SecurityScheme):
+    """Credentials that are the whole `Authorization` header value, as FastAPI's `OAuth2`
+    and `OpenIdConnect` return it (`"Bearer abc"`), while the verifier gets the token.
 
-    FastAPI's `OAuth2` and `OpenIdConnect` hand the app the raw header; stripping the
-    `Bearer ` word here means a verifier always receives the token itself.
+    With a verifier only a bearer token is taken: a header of another auth scheme is no
+    credential for it (`Other abc` is not a token). Extract-only, any value is handed
+    on, as FastAPI does.
     """
-    authorization = request.header(AUTHORIZATION)
-    if not authorization:
-        return None
-    scheme, param = split_authorization(authorization)
-    return param if scheme.lower() == "bearer" else authorization
-
-
-class OAuth2(SecurityScheme):
-    """OAuth 2.0 with arbitrary `flows`; any `Authorization` header is taken."""
 
     bearer = True
     source_header = AUTHORIZATION
+
+    def extract(self, request: RequestView) -> Any:
+        authorization = request.header(AUTHORIZATION)
+        if not authorization:
+            return None
+        if self.verifier is not None:
+            scheme, token = split_authorization(authorization)
+            if scheme.lower() != "bearer" or not token:
+                return None
+        return authorization
+
+    def verify(self, credentials: Any) -> Any:
+        return super().verify(split_authorization(credentials)[1])
+
+    def lifetime(self, credentials: Any) -> tuple[float, float] | None:
+        return super().lifetime(split_authorization(credentials)[1])
+
+    def challenge(self) -> str:
+        return "Bearer"
+
+
+class OAuth2(AuthorizationValue):
+    """OAuth 2.0 with arbitrary `flows`; the verifier receives the bearer token.
+
+    `AuthContext.credentials` is the whole `Authorization` value, as FastAPI's `OAuth2`
+    returns it.
+    """
 
     def __init__(
         self,
@@ -47,23 +67,23 @@ class OAuth2(SecurityScheme):
             flows = flows.model_dump(by_alias=True, exclude_none=True)
         self.flows: dict[str, Any] = clean(flows)
 
-    def extract(self, request: RequestView) -> Any:
-        return bearer_token(request)
-
-    def challenge(self) -> str:
-        return "Bearer"
-
     @property
     def declared_scopes(self) -> frozenset[str] | None:
-        if not self.flows:
-            return None
-        return frozenset(scope for flow in self.flows.values() for scope in flow.get("scopes", {}))
+        """The flows' scopes; `None` (any scope) when they declare none, as FastAPI takes any."""
+        declared = frozenset(scope for flow in self.flows.values() for scope in flow.get("scopes", {}))
+        return declared or None
 
     def openapi(self) -> dict[str, Any]:
         return self._with_description({"type": "oauth2", "flows": self.flows})
 
 
 class _OAuth2Bearer(OAuth2):
+    """The password and authorization-code flows: FastAPI's classes return the token
+    alone, and so `credentials` is the token here too."""
+
+    verify = SecurityScheme.verify  # the credentials are the token: nothing to adapt
+    lifetime = SecurityScheme.lifetime
+
     def extract(self, request: RequestView) -> Any:
         authorization = request.header(AUTHORIZATION)
         scheme, param = split_authorization(authorization)

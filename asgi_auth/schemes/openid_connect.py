@@ -8,20 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._asgi import RequestView
 from ..errors import ConfigurationError
-from .base import SecurityScheme, VerifierOption
-from .http import AUTHORIZATION
-from .oauth2 import bearer_token
+from .base import VerifierOption
+from .oauth2 import AuthorizationValue
 
 __all__ = ["OpenIdConnect"]
 
 
-class OpenIdConnect(SecurityScheme):
-    """OpenID Connect; the verifier receives the bearer token (a `str`)."""
-
-    bearer = True
-    source_header = AUTHORIZATION
+class OpenIdConnect(AuthorizationValue):
+    """OpenID Connect; the verifier receives the bearer token (a `str`), while
+    `AuthContext.credentials` is the whole `Authorization` value, as FastAPI returns it."""
 
     def __init__(
         self,
@@ -43,12 +39,6 @@ class OpenIdConnect(SecurityScheme):
             verifier = DiscoveryVerifier(openIdConnectUrl, audience=audience, algorithms=algorithms)
         super().__init__(scheme_name=scheme_name, description=description, auto_error=auto_error, verifier=verifier)
         self.openIdConnectUrl = openIdConnectUrl
-
-    def extract(self, request: RequestView) -> Any:
-        return bearer_token(request)
-
-    def challenge(self) -> str:
-        return "Bearer"
 
     def openapi(self) -> dict[str, Any]:
         return self._with_description({"type": "openIdConnect", "openIdConnectUrl": self.openIdConnectUrl})
