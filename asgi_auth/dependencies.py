@@ -7,7 +7,7 @@ and plain functions: they accept any request object exposing the ASGI `scope`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.exceptions import HTTPException
@@ -16,7 +16,7 @@ from starlette.requests import HTTPConnection
 from .context import AuthContext, SecurityScopes
 from .errors import NOT_AUTHENTICATED, NOT_ENOUGH_PERMISSIONS, quote
 
-__all__ = ["get_auth", "get_security_scopes", "require_scopes"]
+__all__ = ["check_granted", "get_auth", "get_security_scopes", "require_scopes"]
 
 
 class HasScope(Protocol):
@@ -55,15 +55,20 @@ def require_scopes(*scopes: str) -> Callable[[Request], AuthContext]:
     It answers 401 when the request is anonymous and 403 with an RFC 6750
     `insufficient_scope` challenge when scopes are missing, as the middleware does.
     """
-    needed = frozenset(scopes)
-    challenge = f'Bearer error="insufficient_scope", scope={quote(" ".join(scopes))}'
+    needed = tuple(scopes)
 
     def dependency(request: Request) -> AuthContext:
-        context = get_auth(request)
-        if not context.authenticated:
-            raise HTTPException(401, NOT_AUTHENTICATED, headers={"WWW-Authenticate": "Bearer"})
-        if not needed <= context.scopes:
-            raise HTTPException(403, NOT_ENOUGH_PERMISSIONS, headers={"WWW-Authenticate": challenge})
-        return context
+        return check_granted(get_auth(request), needed)
 
     return dependency
+
+
+def check_granted(context: AuthContext, scopes: Sequence[str]) -> AuthContext:
+    """`context` when it was authenticated and granted every one of `scopes`; else the
+    401 or 403 (with its RFC 6750 challenge) that the middleware would have answered."""
+    if not context.authenticated:
+        raise HTTPException(401, NOT_AUTHENTICATED, headers={"WWW-Authenticate": "Bearer"})
+    if not context.scopes.issuperset(scopes):
+        challenge = f'Bearer error="insufficient_scope", scope={quote(" ".join(scopes))}'
+        raise HTTPException(403, NOT_ENOUGH_PERMISSIONS, headers={"WWW-Authenticate": challenge})
+    return context
