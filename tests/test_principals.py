@@ -25,6 +25,9 @@ class Unsure:
     def __bool__(self) -> bool:
         raise ValueError("ambiguous")
 
+    def __repr__(self) -> str:
+        return "Unsure()"
+
 
 def app_for(answer: Any, *, sync_inline: bool, scopes: list[str]) -> aa.AuthMiddleware:
     if sync_inline:
