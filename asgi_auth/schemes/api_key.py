@@ -38,6 +38,8 @@ class APIKeyBase(SecurityScheme):
 
 
 class APIKeyHeader(APIKeyBase):
+    """An API key in the header `name` (case-insensitive); the verifier receives the `str`."""
+
     location = "header"
 
     def extract(self, request: RequestView) -> Any:
@@ -45,6 +47,8 @@ class APIKeyHeader(APIKeyBase):
 
 
 class APIKeyQuery(APIKeyBase):
+    """An API key in the query parameter `name`; the verifier receives the `str`."""
+
     location = "query"
 
     def extract(self, request: RequestView) -> Any:
@@ -52,6 +56,8 @@ class APIKeyQuery(APIKeyBase):
 
 
 class APIKeyCookie(APIKeyBase):
+    """An API key in the cookie `name`; the verifier receives the `str`."""
+
     location = "cookie"
 
     def extract(self, request: RequestView) -> Any:
