@@ -1,7 +1,7 @@
 """OpenID Connect: the scheme discovers the issuer and its keys from the provider.
 
 The app also serves a tiny provider (discovery document, keys, a token endpoint) so
-that it runs on its own; point `OIDC_URL` at a real provider instead.
+that it runs on its own; point `OIDC_BASE_URL` at a real provider instead.
 
 Run it:  uvicorn examples.openid_connect:app
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+# --8<-- [start:setup]
 from typing import Annotated
 
 from fastapi import Depends, FastAPI
@@ -12,7 +13,8 @@ KEYS = {"k-1": "service"}
 TOKENS = {"t-1": ("alice", {"me"})}
 PASSWORDS = {"alice": aa.hash_password("wonderland")}
 app = FastAPI()
-Auth = Annotated[aa.AuthContext, Depends(aa.get_auth)]
+Auth = Annotated[aa.AuthContext, Depends(aa.get_auth)]  # what each endpoint reads
+# --8<-- [end:setup]
 
 
 # --8<-- [start:api_key]
