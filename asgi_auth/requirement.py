@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any, Union
 
 from ._asgi import MAX_HEADER_VALUE, AmbiguousCredentials, HeaderTooLarge, RequestView
-from .context import AuthContext, SecurityScopes, granted_scopes
+from .context import AuthContext, Principal, SecurityScopes, granted_scopes
 from .errors import (
     AuthError,
     ConfigurationError,
@@ -385,7 +385,7 @@ class Requirement:
 
     def _conclude_single(self, request: RequestView, credentials: Any, principal: Any, reuse: bool) -> Decision:
         scheme, _, needed = self._single  # type: ignore[misc]
-        if not is_principal(principal):
+        if type(principal) is not Principal and not is_principal(principal):  # a Principal is true
             return self._answer(_REJECTED, scheme, ())
         decision: Decision
         if needed and not needed <= granted_scopes(principal):
@@ -437,7 +437,7 @@ class Requirement:
                 principal = await principal
         except Exception as exc:
             return self._verifier_failed(scheme, exc)
-        if not is_principal(principal):
+        if type(principal) is not Principal and not is_principal(principal):  # a Principal is true
             return self._answer(_REJECTED, scheme, ())
         return credentials, principal
 
