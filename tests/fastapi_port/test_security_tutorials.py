@@ -1,8 +1,9 @@
 """FastAPI's security tutorials (tests/test_tutorial/test_security/), ported.
 
 Each tutorial's app is rewritten with its security in a policy and its verifier in a
-function; the requests and assertions are the tutorial test's. Tutorial 005 (OAuth2
-scopes with JWTs) is examples/oauth2_scopes.py, ported by tests/examples/test_oauth2_scopes.py.
+function; the requests and assertions are the tutorial test's. Tutorials 004 and 005
+(JWTs, then scopes) are examples/oauth2_scopes.py, ported by
+tests/examples/test_oauth2_scopes.py.
 Where asgi_auth deliberately answers otherwise, the test says so and asserts its answer;
 docs/migration.md lists the difference and the reason.
 """
@@ -44,6 +45,37 @@ def test_tutorial001() -> None:
     assert (none.status_code, none.json(), none.headers["WWW-Authenticate"]) == (401, NOT_AUTHENTICATED, "Bearer")
     assert (token.status_code, token.json()) == (200, {"token": "testtoken"})
     assert (other.status_code, other.json(), other.headers["WWW-Authenticate"]) == (401, NOT_AUTHENTICATED, "Bearer")
+
+
+def tutorial002() -> TestClient:
+    """The token "decoded" into a user: the decoding is the verifier, the user the principal."""
+    app = FastAPI()
+
+    @aa.inline
+    def fake_decode_token(token: str) -> dict[str, Any]:
+        return {"username": token + "fakedecoded", "email": "john@example.com", "full_name": "John Doe",
+                "disabled": None}  # fmt: skip
+
+    scheme = aa.OAuth2PasswordBearer(tokenUrl="token", verifier=fake_decode_token)
+
+    @app.get("/users/me")
+    async def read_users_me(auth: Auth) -> dict[str, Any]:
+        return dict(auth.principal)
+
+    app.add_middleware(aa.AuthMiddleware, policy=aa.AuthPolicy([], default=scheme))
+    return TestClient(app)
+
+
+def test_tutorial002() -> None:
+    """test_tutorial002.py::test_no_token, test_token."""
+    client = tutorial002()
+    none = client.get("/users/me")
+    ok = client.get("/users/me", headers={"Authorization": "Bearer testtoken"})
+    assert (none.status_code, none.json(), none.headers["WWW-Authenticate"]) == (401, NOT_AUTHENTICATED, "Bearer")
+    assert (ok.status_code, ok.json()) == (
+        200,
+        {"username": "testtokenfakedecoded", "email": "john@example.com", "full_name": "John Doe", "disabled": None},
+    )
 
 
 USERS = {
