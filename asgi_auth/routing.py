@@ -1,9 +1,10 @@
 """Path templates compiled into a segment trie: most specific rule first, any table size.
 
 A lookup walks one trie node per path segment, trying a literal child (one dict
-lookup), then the parameter children, then a `{name:path}` tail, and backtracks only
-when a branch dead-ends. Its cost depends on the depth of the path and the shape of
-the templates, never on how many rules there are.
+lookup), then the mixed segments that hold the value's anchoring literal, then the
+whole-segment parameters, then a `{name:path}` tail, and backtracks only when a branch
+dead-ends. Its cost depends on the depth and length of the path and the shape of the
+templates, never on how many rules there are; adding a rule costs the same at any size.
 
 Matching errs on the side of the rule: wherever some router would run a handler for a
 path, the rule for that handler's template applies. So a typed segment matches what
@@ -14,6 +15,7 @@ ignored (Starlette's route regexes end in `$`, which matches before a final `\n`
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -40,6 +42,8 @@ _PARAM = re.compile(r"{([a-zA-Z_][a-zA-Z0-9_]*)(?::([a-zA-Z_][a-zA-Z0-9_]*))?}")
 
 # Priorities of segment kinds, most specific first.
 LITERAL, MIXED, TYPED, PARAM, TAIL = range(5)
+# Where a mixed segment's anchoring literal stands.
+PREFIX, SUFFIX, INNER = range(3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,13 +52,17 @@ class Segment:
 
     kind: int
     key: str
-    regex: re.Pattern[str] | None = None
+    #: The regex a value must match in full (compiled when first needed); `None`: any non-empty value.
+    pattern: str | None = None
     convert: Callable[[str], Any] | None = None
+    #: For a mixed segment, a literal every matching value holds, and where:
+    #: `(PREFIX, ".v")`, `(SUFFIX, ".txt")`, `(INNER, "-")`; `None` when it has none.
+    anchor: tuple[int, str] | None = None
 
     def matches(self, value: str) -> bool:
-        if self.regex is None:  # a plain {name}: any non-empty segment
+        if self.pattern is None:  # a plain {name}: any non-empty segment
             return value != ""
-        if self.regex.fullmatch(value) is not None:
+        if _compiled(self.pattern).fullmatch(value) is not None:
             return True
         if self.convert is None:
             return False
@@ -113,20 +121,40 @@ def parse_template(source: str) -> Template:
         elif whole and conv == "str":
             segments.append(Segment(PARAM, "{}"))
         elif whole:
-            segments.append(Segment(TYPED, "{:" + conv + "}", re.compile(CONVERTERS[conv]), _CONSTRUCTORS.get(conv)))
+            segments.append(Segment(TYPED, "{:" + conv + "}", CONVERTERS[conv], _CONSTRUCTORS.get(conv)))
         else:
             if any((m.group(2) or "str") == "path" for m in params):
                 raise ConfigurationError(f"path template {source!r}: a {{name:path}} parameter must be a whole segment")
-            pattern, key, last = "", "", 0
+            pattern, key, last, literals = "", "", 0, []
             for m in params:
                 literal = part[last : m.start()]
+                literals.append(literal)
                 pattern += re.escape(literal) + "(?:" + CONVERTERS[m.group(2) or "str"] + ")"
                 key += literal + "{:" + (m.group(2) or "str") + "}"
                 last = m.end()
+            literals.append(part[last:])
             pattern += re.escape(part[last:])
             key += part[last:]
-            segments.append(Segment(MIXED, key, re.compile(pattern)))
+            segments.append(Segment(MIXED, key, pattern, anchor=_anchor(literals)))
     return Template(source, tuple(segments))
+
+
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """Compiled once per distinct pattern, on first use: most rules' never are, since
+    only the candidates an anchor finds are tried (patterns come from rules, not clients)."""
+    return re.compile(pattern)
+
+
+def _anchor(literals: list[str]) -> tuple[int, str] | None:
+    """The literal to find a mixed segment by: its prefix, else its suffix, else its
+    longest inner literal (`literals` are those before, between and after parameters)."""
+    if literals[0]:
+        return PREFIX, literals[0]
+    if literals[-1]:
+        return SUFFIX, literals[-1]
+    inner = max(literals[1:-1], key=len, default="")
+    return (INNER, inner) if inner else None
 
 
 class _Leaf(Generic[T]):
@@ -161,9 +189,77 @@ class _Leaf(Generic[T]):
 @dataclass(slots=True)
 class _Node(Generic[T]):
     literals: dict[str, _Node[T]] = field(default_factory=dict)
+    #: Whole-segment parameters (`{id:int}`, then `{name}`): one per converter at most.
     params: list[tuple[Segment, _Node[T]]] = field(default_factory=list)
+    mixed: _Mixed[T] | None = None
+    #: Every parameter child by its shape, so that adding a rule finds its branch at once.
+    by_shape: dict[str, _Node[T]] = field(default_factory=dict)
     leaf: _Leaf[T] | None = None
     tail: _Leaf[T] | None = None
+
+
+_Entry = tuple[int, Segment, "_Node[T]"]
+
+
+class _Mixed(Generic[T]):
+    """The mixed segments (`{name}.txt`, `v{n:int}`) below one node, found by their anchors.
+
+    A value can only match a segment whose anchoring literal it holds at that place,
+    so a lookup lands, with one dict probe per distinct anchor length, on the few
+    segments worth running a regex on: the cost follows the value's length, never the
+    number of rules. Candidates are tried in the order their rules were added.
+    """
+
+    __slots__ = ("by_end", "entries", "inner", "inner_lengths", "loose")
+
+    def __init__(self) -> None:
+        self.entries: list[_Entry[T]] = []
+        # (PREFIX or SUFFIX) -> literal length -> literal -> entries
+        self.by_end: tuple[dict[int, dict[str, list[_Entry[T]]]], ...] = ({}, {})
+        self.inner: dict[str, list[_Entry[T]]] = {}
+        self.inner_lengths: set[int] = set()
+        self.loose: list[_Entry[T]] = []
+
+    def add(self, segment: Segment, node: _Node[T]) -> None:
+        entry = (len(self.entries), segment, node)
+        self.entries.append(entry)
+        if segment.anchor is None:
+            self.loose.append(entry)
+            return
+        where, literal = segment.anchor
+        if where == INNER:
+            self.inner.setdefault(literal, []).append(entry)
+            self.inner_lengths.add(len(literal))
+        else:
+            self.by_end[where].setdefault(len(literal), {}).setdefault(literal, []).append(entry)
+
+    def candidates(self, value: str) -> list[_Entry[T]]:
+        found: dict[int, _Entry[T]] = {}
+        n = len(value)
+        for where, tables in enumerate(self.by_end):
+            for length, table in tables.items():
+                if length <= n:
+                    for entry in table.get(value[:length] if where == PREFIX else value[n - length :], ()):
+                        found[entry[0]] = entry
+        if self.inner:
+            # A substring search per inner literal, or a probe per window of each
+            # literal length when there are more literals than windows.
+            windows = sum(max(0, n - length + 1) for length in self.inner_lengths)
+            if len(self.inner) <= windows:
+                hits = [entries for literal, entries in self.inner.items() if literal in value]
+            else:
+                hits = [
+                    self.inner[value[i : i + length]]
+                    for length in self.inner_lengths
+                    for i in range(n - length + 1)
+                    if value[i : i + length] in self.inner
+                ]
+            for entries in hits:
+                for entry in entries:
+                    found[entry[0]] = entry
+        for entry in self.loose:
+            found[entry[0]] = entry
+        return [found[order] for order in sorted(found)] if len(found) > 1 else list(found.values())
 
 
 class Router(Generic[T]):
@@ -187,15 +283,17 @@ class Router(Generic[T]):
             if segment.kind == LITERAL:
                 node = node.literals.setdefault(segment.key, _Node())
                 continue
-            for existing, child in node.params:
-                if existing.key == segment.key:
-                    node = child
-                    break
-            else:
-                child = _Node()
-                node.params.append((segment, child))
-                node.params.sort(key=lambda pair: pair[0].kind)  # stable: typed before plain
-                node = child
+            child = node.by_shape.get(segment.key)
+            if child is None:
+                child = node.by_shape[segment.key] = _Node()
+                if segment.kind == MIXED:
+                    if node.mixed is None:
+                        node.mixed = _Mixed()
+                    node.mixed.add(segment, child)
+                else:
+                    node.params.append((segment, child))
+                    node.params.sort(key=lambda pair: pair[0].kind)  # typed before plain; a few at most
+            node = child
         else:
             if node.leaf is None:
                 node.leaf = _Leaf()
@@ -250,6 +348,13 @@ def _walk(
         found = _walk(child, parts, index + 1, method, accept)
         if found is not None:
             return found
+    if node.mixed is not None:
+        # A custom test (on document templates) may accept what no anchor finds.
+        for _, segment, child in node.mixed.candidates(part) if accept is None else node.mixed.entries:
+            if accept(segment, part) if accept is not None else segment.matches(part):
+                found = _walk(child, parts, index + 1, method, accept)
+                if found is not None:
+                    return found
     for segment, child in node.params:
         if accept(segment, part) if accept is not None else segment.matches(part):
             found = _walk(child, parts, index + 1, method, accept)

@@ -137,3 +137,32 @@ def test_errs_on_the_side_of_the_rule_like_the_loosest_router() -> None:
     assert r.match("/n/12x", "GET") is None
     assert r.match("/f/1e3", "GET") == "/f/{x:float}"
     assert r.match("/u/3fa85f6457174562b3fc2c963f66afa6", "GET") == "/u/{u:uuid}"
+
+
+def test_mixed_segments_are_found_by_their_anchor_whatever_the_number_of_rules() -> None:
+    """Flat in the number of rules: a value is tried only against segments whose
+    anchoring literal it holds (counted, not timed)."""
+    router: Router[str] = Router()
+    for i in range(5_000):
+        router.add(parse_template(f"/files/{{name}}.v{i}"), None, f"suffix{i}")
+        router.add(parse_template(f"/files/v{i}.{{name}}"), None, f"prefix{i}")
+        router.add(parse_template(f"/files/{{a}}-v{i}-{{b}}"), None, f"inner{i}")
+    assert router.match("/files/a.v4999", "GET") == "suffix4999"
+    assert router.match("/files/v17.txt", "GET") == "prefix17"
+    assert router.match("/files/x-v3-y", "GET") == "inner3"
+    assert router.match("/files/plain", "GET") is None
+    mixed = router._root.literals["files"].mixed
+    assert mixed is not None
+    assert [entry[2] for entry in mixed.candidates("a.v4999")] == [mixed.entries[3 * 4999][2]]
+    assert len(mixed.candidates("x-v3-y")) == 1
+    assert mixed.candidates("plain") == []
+
+
+def test_mixed_segments_keep_the_order_their_rules_were_added_in() -> None:
+    router: Router[str] = Router()
+    router.add(parse_template("/f/{name}.{ext}"), None, "any extension")  # inner "." anchor
+    router.add(parse_template("/f/{name}.txt"), None, "txt")  # suffix anchor
+    router.add(parse_template("/f/{a}{b}"), None, "no literal")  # no anchor at all
+    assert router.match("/f/a.txt", "GET") == "any extension"  # added first, as before
+    assert router.match("/f/ab", "GET") == "no literal"
+    assert router.match("/f/a.pdf", "GET") == "any extension"
