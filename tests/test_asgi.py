@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import pytest
+import starlette
 from starlette.requests import Request
 
 from asgi_auth._asgi import MAX_COOKIE_HEADER, MAX_QUERY_STRING, AmbiguousCredentials, RequestView, route_path
 from tests.conftest import http_scope
+
+STARLETTE = tuple(int(part) for part in starlette.__version__.split(".")[:2])
 
 
 def test_route_path_is_starlettes() -> None:
@@ -39,7 +42,9 @@ def test_reads_what_starlette_reads() -> None:
     assert view.query("e") == ""
     assert view.query("x") == " y"
     assert view.cookie("session") == request.cookies["session"] == "abc"
-    assert view.cookie("b") == request.cookies["b"] == "2"
+    assert view.cookie("b") == "2"
+    # Starlette >= 0.49 joins every Cookie header as the guard does; older ones read the first.
+    assert request.cookies.get("b") == ("2" if STARLETTE >= (0, 49) else None)
     assert view.cookie("nope") is None
 
 
