@@ -212,11 +212,7 @@ def litestar_handlers() -> list[Any]:
         decorator = get if method == "GET" else post
         return decorator(path, name=f"{name}_{method}", operation_id=f"{name}_{method}")(endpoint)
 
-    handlers = [
-        make(path, name, method)
-        for path, methods, name in ROUTES
-        for method in methods
-    ]
+    handlers = [make(path, name, method) for path, methods, name in ROUTES for method in methods]
 
     @websocket("/ws")
     async def ws(socket: LitestarWebSocket[Any, Any, Any]) -> None:

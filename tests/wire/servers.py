@@ -181,7 +181,7 @@ def running(config: ServerConfig) -> Iterator[int]:
     """Start the server, wait until the raw app answers, yield the port, stop the server."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    log = tempfile.TemporaryFile()  # a file, not a pipe: a chatty server never blocks on it
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed below) a file, not a pipe: never blocks the server
     proc = subprocess.Popen(
         config.command(port),
         cwd=ROOT,
@@ -191,7 +191,8 @@ def running(config: ServerConfig) -> Iterator[int]:
         start_new_session=True,  # its own process group: stopped whole, workers included
     )
     try:
-        probe = f"GET {config.root_path}/public HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Wire-App: raw\r\nConnection: close\r\n\r\n"
+        probe = f"GET {config.root_path}/public HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Wire-App: raw\r\n"
+        probe += "Connection: close\r\n\r\n"
         deadline = time.monotonic() + START_TIMEOUT
         for _ in range(int(START_TIMEOUT / 0.1)):
             if proc.poll() is not None or time.monotonic() > deadline:
