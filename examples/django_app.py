@@ -37,8 +37,10 @@ if not settings.configured:  # a one-file project; a real one has settings.py
 # asgi.py
 from django.core.asgi import get_asgi_application  # noqa: E402
 
+from asgi_auth.integrations.django import guard  # noqa: E402
+
 bearer = aa.HTTPBearer(verifier=aa.inline({"t-alice": aa.Principal("alice")}.get))
 policy = aa.AuthPolicy([aa.Rule("/api/{rest:path}", require=bearer)], default=[])
 
-application = aa.AuthMiddleware(get_asgi_application(), policy=policy)
+application = guard(get_asgi_application(), policy)  # AuthMiddleware, told Django's FORCE_SCRIPT_NAME
 # --8<-- [end:django]

@@ -335,7 +335,9 @@ def make_django() -> Any:
         django.setup()
     from django.core.asgi import get_asgi_application
 
-    return aa.AuthMiddleware(get_asgi_application(), policy=policy)
+    from asgi_auth.integrations.django import guard
+
+    return guard(get_asgi_application(), policy)
 
 
 # --- A raw ASGI app routing on scope["path"] --------------------------------------------

@@ -45,23 +45,23 @@ class ServerConfig:
     def id(self) -> str:
         return self.server + (f"[root_path={self.root_path}]" if self.root_path else "")
 
-    def command(self, port: int) -> list[str]:
+    def command(self, port: int, app: str = APP) -> list[str]:
         py = sys.executable
         if self.server in ("uvicorn-h11", "uvicorn-httptools"):
-            command = [py, "-m", "uvicorn", APP, "--host", "127.0.0.1", "--port", str(port)]
+            command = [py, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
             command += ["--http", self.server.removeprefix("uvicorn-"), "--ws", "websockets-sansio"]
             command += ["--log-level", "warning", "--no-access-log"]
             return command + (["--root-path", self.root_path] if self.root_path else [])
         if self.server == "hypercorn":
-            command = [py, "-m", "hypercorn", APP, "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
+            command = [py, "-m", "hypercorn", app, "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
             return command + (["--root-path", self.root_path] if self.root_path else [])
         if self.server == "daphne":
             command = [py, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0"]
-            return command + (["--root-path", self.root_path] if self.root_path else []) + [APP]
+            return command + (["--root-path", self.root_path] if self.root_path else []) + [app]
         if self.server == "granian":
             command = [py, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port)]
             command += ["--log-level", "warning", "--no-access-log", "--workers", "1"]
-            return command + (["--url-path-prefix", self.root_path] if self.root_path else []) + [APP]
+            return command + (["--url-path-prefix", self.root_path] if self.root_path else []) + [app]
         raise ValueError(self.server)
 
 
@@ -177,13 +177,13 @@ def websocket_message(answer: Answer) -> Any:
 
 
 @contextlib.contextmanager
-def running(config: ServerConfig) -> Iterator[int]:
-    """Start the server, wait until the raw app answers, yield the port, stop the server."""
+def running(config: ServerConfig, app: str = APP) -> Iterator[int]:
+    """Start the server on `app`, wait until it answers, yield the port, stop the server."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     log = tempfile.TemporaryFile()  # noqa: SIM115 (closed below) a file, not a pipe: never blocks the server
     proc = subprocess.Popen(
-        config.command(port),
+        config.command(port, app),
         cwd=ROOT,
         env=env,
         stdout=log,
