@@ -220,7 +220,7 @@ def litestar_handlers() -> list[Any]:
         await socket.send_text(json.dumps(report("ws", socket.scope, litestar_read(socket))))
         await socket.close()
 
-    @asgi("/mnt", is_mount=True)
+    @asgi("/mnt", is_mount=True, copy_scope=True)
     async def mnt(scope: Any, receive: Any, send: Any) -> None:
         await mounted(scope, receive, send)
 
