@@ -213,3 +213,42 @@ def running(config: ServerConfig, app: str = APP) -> Iterator[int]:
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
         log.close()
+
+
+def send_h2(port: int, headers: list[tuple[str, str]]) -> Answer:
+    """One HTTP/2 request with prior knowledge (h2c), its header list sent as given.
+
+    HTTP/2 clients send cookies as separate `cookie` fields (RFC 9113 §8.2.3), which
+    servers hand over as separate headers: the case an HTTP/1.1 client rarely makes.
+    """
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="latin-1"))
+    conn.initiate_connection()
+    conn.send_headers(1, headers, end_stream=True)
+    answer = Answer(b"")
+    with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as sock:
+        sock.sendall(conn.data_to_send())
+        deadline = time.monotonic() + IO_TIMEOUT
+        done = False
+        while not done and time.monotonic() < deadline:
+            try:
+                data = sock.recv(65536)
+            except (TimeoutError, ConnectionResetError):
+                break
+            if not data:
+                break
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived):
+                    fields = [(str(k), str(v)) for k, v in event.headers]
+                    answer.status = int(dict(fields)[":status"])
+                    answer.headers = [(k, v) for k, v in fields if not k.startswith(":")]
+                elif isinstance(event, h2.events.DataReceived):
+                    answer.body += event.data
+                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                elif isinstance(event, (h2.events.StreamEnded, h2.events.StreamReset, h2.events.ConnectionTerminated)):
+                    done = True
+            sock.sendall(conn.data_to_send())
+    return answer

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.wire.apps import BEARER, PROTECTED, READS, WIRINGS
-from tests.wire.servers import CONFIGS, Answer, ServerConfig, running, send_raw, websocket_message
+from tests.wire.servers import CONFIGS, Answer, ServerConfig, running, send_h2, send_raw, websocket_message
 
 WS_HEADERS = [
     "Upgrade: websocket",
@@ -292,3 +292,41 @@ def test_who_answers(server: tuple[ServerConfig, int], name: str) -> None:
     answer = send_raw(port, one.request("raw", client_prefix(config)))
     who = "guard" if answer.body.startswith(b'{"detail"') else "other"
     assert f"{answer.status} {who}" == WHO_ANSWERS[name][CONFIGS.index(config)]
+
+
+# HTTP/2 with prior knowledge (h2c): hypercorn and granian speak it on a plain socket;
+# uvicorn has no HTTP/2, and daphne's needs TLS, so they answer an h2c preface with nothing.
+H2C = {"hypercorn", "granian"}
+H2_CASES = [  # (case name, path, extra fields, expected handler or None)
+    ("h2-cookie-split", "/cookie", [("cookie", "a=1"), ("cookie", "session=key-good")], "cookie"),
+    ("h2-cookie-twice", "/cookie", [("cookie", "session=key-good"), ("cookie", "session=forged")], None),
+    ("h2-cookie-twice-reversed", "/cookie", [("cookie", "session=forged"), ("cookie", "session=key-good")], None),
+    ("h2-authorization-twice", "/admin", [("authorization", "Bearer tok-admin"), ("authorization", "Bearer x")], None),
+    ("h2-double-slash", "//admin", [], None),
+    ("h2-unauthenticated", "/admin", [], None),
+]
+# granian hands the cookie pieces over as separate headers (hypercorn joins them): Litestar
+# and Django then read no session cookie, as over HTTP/1.1 with split headers.
+H2_KNOWN_READS: dict[tuple[str, str, str], object] = {
+    ("granian", wiring, "h2-cookie-split"): None for wiring in ("litestar-plugin", "litestar-outer", "django")
+}
+
+
+@pytest.mark.parametrize("wiring", list(WIRINGS))
+def test_http2(server: tuple[ServerConfig, int], wiring: str) -> None:
+    config, port = server
+    prefix = client_prefix(config)
+    failures = []
+    for name, path, fields, expect in H2_CASES:
+        headers = [(":method", "GET"), (":path", prefix + path), (":scheme", "http"), (":authority", "127.0.0.1")]
+        headers += [("x-wire-app", wiring), *fields]
+        answer = send_h2(port, headers)
+        if config.server not in H2C:
+            assert answer.status is None, f"{config.id} answered h2c: {answer}"
+            continue
+        one = Case(name, f"h2 {path}", expect=expect)
+        known = H2_KNOWN_READS.get((config.server, wiring, name), UNSET)
+        routable = not (wiring == "raw" and config.root_path)
+        for problem in violations(one, answer, None, routable, known):
+            failures.append(f"{config.id} {wiring} {name}: {problem}\n    sent {headers!r}")
+    assert not failures, "\n".join(failures)
