@@ -160,3 +160,17 @@ def test_backstop_refuses_without_raw_path() -> None:
 def test_plugin_refuses_a_non_policy() -> None:
     with pytest.raises(aa.ConfigurationError):
         AuthPlugin(object())  # type: ignore[arg-type]
+
+
+def test_define_middleware_inside_litestar_decides_on_the_rewritten_path() -> None:
+    """Why the docs advise against `DefineMiddleware(aa.AuthMiddleware, ...)`: it runs after
+    Litestar's router, so inside a mount it sees only the mount's own path ("/x")."""
+    from litestar.middleware import DefineMiddleware
+
+    app = Litestar(
+        route_handlers=[mounted],
+        middleware=[DefineMiddleware(aa.AuthMiddleware, policy=strict)],  # type: ignore[arg-type]
+        openapi_config=None,
+    )
+    with serve(app) as base:
+        assert raw_get(base, "/mnt/x") == (200, {"handler": "mnt", "authenticated": False})
