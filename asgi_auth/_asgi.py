@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
-from http import cookies as http_cookies
 
 from starlette.datastructures import QueryParams
 
@@ -20,6 +19,7 @@ __all__ = ["AmbiguousCredentials", "HeaderTooLarge", "RequestView", "route_path"
 MAX_HEADER_VALUE = 8192  # a credential header longer than this is refused with 431
 MAX_COOKIE_HEADER = 8192  # longer cookie headers / query strings are not searched for
 MAX_QUERY_STRING = 8192  # credentials at all (the request then has none: 401)
+_COOKIE_ESCAPES = ("%", '"', "\\")
 
 
 logger = logging.getLogger("asgi_auth")
@@ -111,14 +111,20 @@ class RequestView:
                 logger.warning("cookie header over %d bytes not searched for credentials", MAX_COOKIE_HEADER)
                 joined = b""
             self._cookies = _multi(_cookie_pairs(joined.decode("latin-1")))
-        return _single(self._cookies, name, "cookie")
+        value = _single(self._cookies, name, "cookie")
+        if value is not None and any(c in value for c in _COOKIE_ESCAPES):
+            # Litestar percent-decodes cookie values, Starlette unquotes backslash escapes
+            # in quoted ones, others do neither: the app could read another credential.
+            raise AmbiguousCredentials(f"cookie {name!r}", "holds an escape (%, quote or backslash)")
+        return value
 
 
 class AmbiguousCredentials(Exception):
-    """A credential sent more than once (answered with 400); `what` names it, never its values."""
+    """A credential frameworks would read differently (answered with 400): sent more than
+    once, or spelled in a way some decode and some don't. `what` names it, never its values."""
 
-    def __init__(self, what: str) -> None:
-        super().__init__(f"{what} sent more than once")
+    def __init__(self, what: str, why: str = "sent more than once") -> None:
+        super().__init__(f"{what} {why}")
         self.what = what
 
 
@@ -139,11 +145,12 @@ def _single(table: dict[str, list[str]], name: str, what: str) -> str | None:
 
 
 def _cookie_pairs(cookie_string: str) -> Iterator[tuple[str, str]]:
-    """Starlette's `cookie_parser`, keeping every pair rather than the last of a name."""
+    """Starlette's `cookie_parser`, keeping every pair rather than the last of a name, and
+    each value as sent: one with an escape is refused, so none is left to unquote."""
     for chunk in cookie_string.split(";"):
         key, separator, value = chunk.partition("=")
         if not separator:  # a bare value is a cookie with an empty name, as browsers do
             key, value = "", chunk
         key, value = key.strip(), value.strip()
         if key or value:
-            yield key, http_cookies._unquote(value)
+            yield key, value

@@ -36,37 +36,47 @@ __all__ = ["AllOf", "Reading", "Refusal", "candidate_methods", "is_method_token"
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 MAX_METHOD_LENGTH = 32  # longer methods are not HTTP methods any router routes on
+MAX_PATH_LENGTH = 8192  # longer paths get 414: each reading costs time in the path's length
 
 
 class Reading(NamedTuple):
     """One router's view of a request: the route paths to try, and whether `default`
-    applies when no rule matches them."""
+    applies when no rule matches them (`primary`)."""
 
     paths: tuple[str, ...]
     primary: bool
 
 
-def readings(path: str, root_path: str) -> list[Reading]:
+def readings(path: str, root_path: str, trusted_root_path: str = "") -> list[Reading]:
     """Every route path a supported router could match for `path` under `root_path`.
 
-    The primary readings are Starlette's route path and its normalised forms: the
-    rule of any template that matches applies, else `default`, as for any route. The
-    others (the path as sent, `root_path` removed without a boundary or wherever it
-    occurs) are the readings of other routers; a rule that matches them applies too,
-    but they do not bring in `default`, since under uvicorn's `--root-path` the path as
-    sent never names a route of a correctly mounted app. A normalising router
-    (Litestar) strips the trailing slash of its templates too, so a normalised path
-    is tried with and without one. The first reading is Starlette's; none repeats.
+    The readings are Starlette's route path (first: `AuthContext.rule` names its
+    rule), the path as sent (a raw app), `root_path` removed as a bare prefix (Quart,
+    Django) and after its first occurrence anywhere (Litestar), the trusted root path
+    removed when the app strips it itself (`FastAPI(root_path=...)`), and the
+    normalised forms of each. A normalising router (Litestar) strips the trailing
+    slash of its templates too, so a normalised path is tried with and without one.
+
+    The rule of any template that matches a reading applies, else `default`, with one
+    exception: under uvicorn's `--root-path` the path as sent is `root_path` plus the
+    route path, which names no route of a correctly mounted app. When `root_path` is
+    the one the policy was told to trust, that reading applies a rule only if one
+    matches; a `root_path` the client may have chosen (daphne takes it from a header)
+    gets no such exception.
     """
     route = strip_root_path(path, root_path)
-    others = [path]
+    bases: list[tuple[str, bool]] = [(route, True)]
+    if trusted_root_path and trusted_root_path != root_path:
+        bases.append((strip_root_path(route, trusted_root_path), True))
+    synthetic = bool(root_path) and root_path == trusted_root_path and route != path
+    bases.append((path, not synthetic))
     if root_path:
         if path.startswith(root_path):  # Quart, Django: a bare prefix, no boundary
-            others.append(path[len(root_path) :])
+            bases.append((path[len(root_path) :], True))
         if root_path in path:  # Litestar: after the first occurrence, wherever it is
-            others.append(path.split(root_path, 1)[1])
+            bases.append((path.split(root_path, 1)[1], True))
     seen: dict[tuple[str, ...], bool] = {}
-    for base, primary in [(route, True), *((other, False) for other in others)]:
+    for base, primary in bases:
         forms: list[tuple[str, ...]] = [(f,) if f == "/" else (f, f + "/") for f in _normal_forms(base)]
         if base.startswith("/") and not any(base in form for form in forms):
             forms.insert(0, (base,))
@@ -118,8 +128,8 @@ class Refusal:
     public_context = None
     rule = None
 
-    def __init__(self, detail: str) -> None:
-        self.response = ErrorResponse(AuthError(detail, status_code=400))
+    def __init__(self, detail: str, status_code: int = 400) -> None:
+        self.response = ErrorResponse(AuthError(detail, status_code=status_code))
 
     def decide(self, request: RequestView) -> Decision:
         return self.response

@@ -7,16 +7,19 @@ application at start-up with a message that names the rule, never a request late
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from typing import Any, Union
 
 from .errors import ConfigurationError, OnError
-from .matching import AllOf, Refusal, candidate_methods, is_method_token, readings
+from .matching import MAX_PATH_LENGTH, AllOf, Refusal, candidate_methods, is_method_token, readings
 from .requirement import Requirement, RequireSpec, normalize
 from .routing import Router, Template, parse_template
 from .schemes.base import SecurityScheme, not_a_scheme
 
 __all__ = ["AuthPolicy", "Rule"]
+
+logger = logging.getLogger("asgi_auth")
 
 _HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 _NO_DEFAULT: Any = object()
@@ -26,6 +29,7 @@ _COMBINED_SIZE = 1024
 
 _NOT_ORIGIN_FORM = Refusal("Request target must be origin-form (a path starting with '/')")
 _NOT_A_METHOD = Refusal("Request method is not an HTTP method token")
+_TOO_LONG = Refusal("Request target too long", status_code=414)
 
 Applicable = Union[Requirement, AllOf, Refusal]
 """What one request must satisfy: one rule's requirement, several, or a refusal."""
@@ -64,7 +68,9 @@ class AuthPolicy:
 
     `default` must be given: write `default=[]` to leave unmatched routes open or
     `default=scheme` to close them. Schemes named only by string in rules are
-    declared with `schemes=[...]`.
+    declared with `schemes=[...]`. `root_path` is the prefix the server is configured
+    to report (uvicorn's `--root-path`) or the app sets itself: the guard trusts that
+    value, and no other, in `scope["root_path"]`.
     """
 
     def __init__(
@@ -74,6 +80,7 @@ class AuthPolicy:
         default: RequireSpec = _NO_DEFAULT,
         schemes: Iterable[SecurityScheme] = (),
         on_error: OnError | None = None,
+        root_path: str = "",
     ) -> None:
         if default is _NO_DEFAULT:
             raise ConfigurationError(
@@ -82,6 +89,12 @@ class AuthPolicy:
             )
         self.rules: tuple[Rule, ...] = tuple(rules)
         self.on_error = on_error
+        if root_path and (not root_path.startswith("/") or root_path.endswith("/")):
+            raise ConfigurationError(f"root_path={root_path!r}: a path such as '/api', without a trailing slash")
+        #: The `root_path` the server is configured with (uvicorn's `--root-path`), or the
+        #: app sets itself: the one value of `scope["root_path"]` the guard trusts.
+        self.root_path = root_path
+        self._warned: set[str] = set()
         for rule in self.rules:
             if not isinstance(rule, Rule):
                 raise ConfigurationError(f"AuthPolicy rules must be Rule objects, not {rule!r}")
@@ -153,10 +166,14 @@ class AuthPolicy:
     def _applicable(self, path: str, root_path: str, method: str) -> Applicable:
         if not path.startswith("/"):
             return _NOT_ORIGIN_FORM
+        if len(path) > MAX_PATH_LENGTH:
+            return _TOO_LONG
         if not is_method_token(method):
             return _NOT_A_METHOD
+        if root_path and root_path != self.root_path:
+            self._untrusted(root_path)
         found: dict[int, Requirement] = {}
-        for reading in readings(path, root_path):
+        for reading in readings(path, root_path, self.root_path):
             for verb in candidate_methods(method):
                 matched = [r for r in (self.router.match(p, verb) for p in reading.paths) if r is not None]
                 if not matched and reading.primary:
@@ -173,6 +190,19 @@ class AuthPolicy:
                 self._combined.clear()
             combined = self._combined[key] = AllOf(parts)
         return combined
+
+    def _untrusted(self, root_path: str) -> None:
+        """Say once per value (a few at most) that a root_path came that was not declared."""
+        if root_path in self._warned or len(self._warned) >= 8:
+            return
+        self._warned.add(root_path)
+        logger.warning(
+            "requests carry root_path=%r, which the policy does not trust; each is also held to the rules"
+            " (or default) for its path as sent. If the server sets it (uvicorn --root-path), declare it:"
+            " AuthPolicy(..., root_path=%r)",
+            root_path[:64],
+            root_path[:64],
+        )
 
     def __repr__(self) -> str:
         return f"AuthPolicy({len(self.rules)} rules, schemes={sorted(self.schemes)!r})"

@@ -110,13 +110,47 @@ def test_a_path_read_two_ways_needs_both_rules() -> None:
     assert [part.rule for part in applicable.parts] == ["/keyed", "/admin/{rest:path}"]
 
 
-def test_paths_no_router_reads_that_way_do_not_bring_in_default() -> None:
-    """uvicorn's --root-path puts root_path in scope["path"]: the path as sent names no
-    route of a mounted app, so a closed default must not lock the public routes."""
-    assert CLOSED.for_request("/prefix/public", "/prefix", "GET").public
+def test_uvicorns_prefix_brings_in_default_only_when_root_path_is_not_trusted() -> None:
+    """uvicorn's --root-path puts root_path in scope["path"]: with that root_path declared,
+    the path as sent names no route and a closed default must not lock the public
+    routes; undeclared, it could be a client's choice (daphne), so every reading counts."""
+    trusting = aa.AuthPolicy(RULES, default=bearer, root_path="/prefix")
+    assert trusting.for_request("/prefix/public", "/prefix", "GET").public
+    assert not trusting.for_request("/prefix/nowhere", "/prefix", "GET").public
+    assert not CLOSED.for_request("/prefix/public", "/prefix", "GET").public
+    assert not trusting.for_request("/other/public", "/other", "GET").public  # not the trusted value
     assert CLOSED.for_request("/public", "", "GET").public
     assert CLOSED.for_request("/items", "", "GET").public
-    assert not CLOSED.for_request("/prefix/nowhere", "/prefix", "GET").public
+
+
+@pytest.mark.parametrize(
+    ("path", "root_path"),
+    [
+        ("/static/api/admin", "/api"),  # granian, hypercorn: Litestar splits at the first "/api"
+        ("/users/admin", "/users/"),  # Quart: a bare prefix leaves "admin", read as "/admin"
+        ("/admin/users/x", "/admin"),  # daphne's Daphne-Root-Path: a raw app routes the path as sent
+    ],
+)
+def test_every_routers_reading_brings_in_default(path: str, root_path: str) -> None:
+    """Found by outside review: with a closed default and public rules, a reading that
+    lands on no rule must still cost the default, whichever router reads it."""
+    rules = [aa.Rule("/static/{rest:path}", require=[]), aa.Rule("/users/{name}", require=[])]
+    rules.append(aa.Rule("/users/{name}/x", require=[]))
+    policy = aa.AuthPolicy(rules, default=bearer)
+    assert not policy.for_request(path, root_path, "GET").public
+
+
+def test_a_target_over_the_cap_is_refused_with_414() -> None:
+    refusal = OPEN.for_request("/" + "a" * 9000, "", "GET")
+    assert isinstance(refusal, Refusal) and refusal.response.status == 414
+
+
+def test_an_undeclared_root_path_is_reported_once(caplog: pytest.LogCaptureFixture) -> None:
+    policy = aa.AuthPolicy(RULES, default=[])
+    with caplog.at_level("WARNING", logger="asgi_auth"):
+        for i in range(3):
+            policy.for_request(f"/prefix/p{i}", "/prefix", "GET")
+    assert caplog.text.count("AuthPolicy(..., root_path='/prefix')") == 1
 
 
 @pytest.mark.parametrize("path", ["http://x/admin", "*", "admin", "", "https://x:1/"])

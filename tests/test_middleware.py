@@ -216,12 +216,15 @@ async def test_streaming_responses_pass_through() -> None:
 
 async def test_root_path_is_stripped_like_starlette() -> None:
     inner = Recorder()
-    mw = aa.AuthMiddleware(inner, policy())
+    mw = aa.AuthMiddleware(inner, policy(root_path="/api"))  # uvicorn --root-path /api, declared
     sent = await call_asgi(mw, http_scope("/api/public", root_path="/api"))
     assert sent[0]["status"] == 200
     assert inner.scopes[0]["state"]["auth"].rule == "/public"
     sent = await call_asgi(mw, http_scope("/api/read", root_path="/api"))
     assert sent[0]["status"] == 401
+    # Undeclared, root_path may be a client's choice (daphne): the path as sent counts too.
+    undeclared = aa.AuthMiddleware(Recorder(), policy())
+    assert (await call_asgi(undeclared, http_scope("/api/public", root_path="/api")))[0]["status"] == 401
 
 
 async def test_existing_state_is_kept() -> None:

@@ -25,6 +25,7 @@ policy = aa.AuthPolicy(
         aa.Rule("/api/open", require=[]),
     ],
     default=bearer,  # everything else, /private, /ws and the mounted /api/... included
+    root_path="/prefix",  # what check_framework's second server is started with (uvicorn --root-path)
 )
 ALICE = {"Authorization": "Bearer user-alice"}
 
