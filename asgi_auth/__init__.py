@@ -33,7 +33,7 @@ from .schemes import (
     SecurityScheme,
     inline,
 )
-from .stores import MemoryNonceCounter, NonceCounter
+from .stores import MemoryNonceCounter, NonceCounter, NonceUse
 from .verifiers import DiscoveryVerifier, JWKSClient, JWTVerifier
 
 __version__ = "0.1.0"
@@ -62,6 +62,7 @@ __all__ = [
     "JWTVerifier",
     "MemoryNonceCounter",
     "NonceCounter",
+    "NonceUse",
     "NotAuthenticated",
     "OAuth2",
     "OAuth2AuthorizationCodeBearer",

@@ -1,53 +1,171 @@
-"""State that outlives a request: Digest nonce counts.
+"""State that outlives a request: which Digest nonce counts were used.
 
 In memory by default. A deployment with several workers gives every worker the same
 store (e.g. one backed by Redis) by implementing `NonceCounter`'s single method.
+
+RFC 7616 §3.4 calls only a *repeated* nonce count a replay: a client sending requests
+in parallel on one nonce lets them arrive out of order. So a nonce keeps the highest
+count seen and a window of the counts just below it; each count is accepted once.
+
+An attacker who knows one password must not be able to fill the store and lock other
+users out, so the store is fair: each username holds at most `per_user` live nonces.
+A nonce that has to make room is not forgotten silently (that would allow its replay):
+its user's *floor* rises to its issue time, and any of that user's nonces issued at or
+before the floor that the store no longer holds is answered `STALE`, which a client
+takes as "fetch a new nonce and retry" without asking for the password again.
 """
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from enum import Enum
 from typing import Protocol
 
 import anyio
 
-__all__ = ["MemoryNonceCounter", "NonceCounter"]
+__all__ = ["MemoryNonceCounter", "NonceCounter", "NonceUse"]
+
+WINDOW = 64
+"""Counts this far below the highest one seen on a nonce are still told apart."""
+
+
+class NonceUse(Enum):
+    """What a nonce counter says about one use of a nonce count."""
+
+    ACCEPTED = "accepted"
+    """The first use of this count on this nonce."""
+    REPLAYED = "replayed"
+    """This count was used already, is too far behind the highest (unknowable), or the
+    store has no room: refuse."""
+    STALE = "stale"
+    """The store let go of this nonce: refuse with `stale=true` so the client takes a
+    new one."""
 
 
 class NonceCounter(Protocol):
-    async def advance(self, nonce: str, count: int, expires_at: float) -> bool:
-        """Record `count` for `nonce`; `False` if it is not above every count seen (a replay)."""
+    async def use(self, nonce: str, count: int, *, username: str, issued_at: float, expires_at: float) -> NonceUse:
+        """Record one use of `count` on `nonce` (issued to `username` at `issued_at`,
+        valid until `expires_at`) and say whether it is the first."""
         ...
 
 
-class MemoryNonceCounter:
-    """The highest nonce-count seen per nonce, bounded in size and forgotten at expiry."""
+class _Nonce:
+    """The counts seen on one nonce: the highest, and a bit per count just below it."""
 
-    def __init__(self, max_entries: int = 100_000) -> None:
+    __slots__ = ("expires_at", "highest", "issued_at", "seen", "user")
+
+    def __init__(self, user: _User, count: int, issued_at: float, expires_at: float) -> None:
+        self.user = user
+        self.highest = count
+        self.seen = 1  # bit i: count `highest - i` was used
+        self.issued_at = issued_at
+        self.expires_at = expires_at
+
+    def use(self, count: int) -> bool:
+        if count > self.highest:
+            shift = count - self.highest
+            self.seen = ((self.seen << shift) | 1) & ((1 << WINDOW) - 1) if shift < WINDOW else 1
+            self.highest = count
+            return True
+        behind = self.highest - count
+        if behind >= WINDOW or self.seen >> behind & 1:
+            return False
+        self.seen |= 1 << behind
+        return True
+
+
+class _User:
+    __slots__ = ("floor", "floor_expires", "name", "nonces")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.nonces: OrderedDict[str, _Nonce] = OrderedDict()  # in order of first use
+        self.floor = float("-inf")  # nonces issued at or before this, not held: stale
+        self.floor_expires = float("-inf")
+
+    def idle(self, now: float) -> bool:
+        return not self.nonces and self.floor_expires <= now
+
+
+class MemoryNonceCounter:
+    """Nonce counts in this process's memory: bounded in nonces, users and per user.
+
+    `max_entries` bounds the live nonces (and, separately, the users with state);
+    `per_user` the live nonces one username may hold. When the whole store is full the
+    nonce first used longest ago makes room (its user's floor rises), so no user is
+    ever locked out by others; only `max_entries` distinct users, each with a live
+    nonce or floor, fill the user table, and then a new user is refused until one expires.
+    """
+
+    def __init__(self, max_entries: int = 100_000, per_user: int = 64) -> None:
+        if max_entries < 1 or per_user < 1:
+            raise ValueError("max_entries and per_user must be positive")
         self.max_entries = max_entries
-        self._counts: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        self.per_user = per_user
+        self._nonces: OrderedDict[str, _Nonce] = OrderedDict()  # every user's, in order of first use
+        self._users: OrderedDict[str, _User] = OrderedDict()  # in order of last use
         self._lock = anyio.Lock()
 
-    async def advance(self, nonce: str, count: int, expires_at: float) -> bool:
+    async def use(self, nonce: str, count: int, *, username: str, issued_at: float, expires_at: float) -> NonceUse:
         async with self._lock:
-            now = time.time()
-            counts = self._counts
-            # Entries are kept in order of creation and nonces share one lifetime, so the
-            # expired ones are at the front.
-            while counts and next(iter(counts.values()))[1] <= now:
-                counts.popitem(last=False)
-            seen = counts.get(nonce)
-            if seen is not None:
-                if count <= seen[0]:
-                    return False
-                counts[nonce] = (count, seen[1])
-                return True
-            if len(counts) >= self.max_entries:
-                # Full of live nonces: refuse rather than forget one and allow its replay.
-                return False
-            counts[nonce] = (count, expires_at)
-            return True
+            return self._use(nonce, count, username, issued_at, expires_at, time.time())
+
+    def _use(self, nonce: str, count: int, username: str, issued_at: float, expires_at: float, now: float) -> NonceUse:
+        if count < 1:
+            return NonceUse.REPLAYED  # counts start at 1 (RFC 7616 §3.4)
+        if expires_at <= now:
+            return NonceUse.STALE
+        self._expire(now)
+        held = self._nonces.get(nonce)
+        if held is not None:
+            if held.user.name != username:
+                return NonceUse.REPLAYED  # a nonce is one user's: another's use of it is not a fresh start
+            self._users.move_to_end(username)
+            return NonceUse.ACCEPTED if held.use(count) else NonceUse.REPLAYED
+        user = self._users.get(username)
+        if user is None:
+            if len(self._users) >= self.max_entries:
+                return NonceUse.REPLAYED  # every slot is a user with live state: fail closed
+            user = self._users[username] = _User(username)
+        else:
+            self._users.move_to_end(username)
+        if issued_at <= user.floor:
+            return NonceUse.STALE
+        if len(user.nonces) >= self.per_user:
+            self._let_go(next(iter(user.nonces)))
+        elif len(self._nonces) >= self.max_entries:
+            self._let_go(next(iter(self._nonces)))
+        entry = _Nonce(user, count, issued_at, expires_at)
+        user.nonces[nonce] = entry
+        self._nonces[nonce] = entry
+        return NonceUse.ACCEPTED
+
+    def _let_go(self, nonce: str) -> None:
+        """Make room: drop `nonce` and make sure it can never be used again."""
+        entry = self._nonces.pop(nonce)
+        user = entry.user
+        del user.nonces[nonce]
+        user.floor = max(user.floor, entry.issued_at)
+        user.floor_expires = max(user.floor_expires, entry.expires_at)
+
+    def _expire(self, now: float) -> None:
+        # Nonces share one lifetime and are mostly first used soon after issue, so the
+        # expired ones gather at the front; one that is not stops the sweep (it stays
+        # bounded by the caps, and an expired nonce is refused before it gets here).
+        nonces = self._nonces
+        while nonces:
+            nonce, entry = next(iter(nonces.items()))
+            if entry.expires_at > now:
+                break
+            del nonces[nonce]
+            entry.user.nonces.pop(nonce, None)
+        users = self._users
+        while users:
+            user = next(iter(users.values()))
+            if not user.idle(now):
+                break
+            del users[user.name]
 
     def __len__(self) -> int:
-        return len(self._counts)
+        return len(self._nonces)

@@ -2,8 +2,8 @@
 
 Nonces are stateless: a timestamp and random bytes signed with a server secret, so any
 worker sharing the secret can check them, and an expired one earns `stale=true`
-rather than a password prompt. The nonce-count (`nc`) of each nonce must grow, which
-defeats replay; counts live in a `NonceCounter` store. Only `qop="auth"` is offered.
+rather than a password prompt. Each nonce count (`nc`) is accepted once, in any order,
+which defeats replay; counts live in a `NonceCounter` store. Only `qop="auth"` is offered.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from urllib.parse import unquote
 from .._asgi import RequestView
 from ..context import Principal
 from ..errors import AuthError, ConfigurationError, InvalidCredentials, check_header_value, quote
-from ..stores import MemoryNonceCounter, NonceCounter
+from ..stores import MemoryNonceCounter, NonceCounter, NonceUse
 from .base import MALFORMED, VerifierOption
 from .http import AUTHORIZATION, HTTPBase
 
@@ -106,11 +106,108 @@ class DigestCredentials:
         return f"DigestCredentials(username={self.username!r})"
 
 
+@dataclass(frozen=True, slots=True)
+class _Response:
+    """The fields of a Digest response that passed their syntax checks (step 1)."""
+
+    username: str  # as the client named the user: decoded, not yet resolved from a userhash
+    wire_username: bytes | None  # the bytes it came in, when they were not valid UTF-8
+    userhash: bool
+    algorithm: str
+    nonce: str
+    nc: str
+    cnonce: str
+    uri: str
+    response: str
+
+
 def _request_target(scope: Mapping[str, Any]) -> str:
     raw: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
     query: bytes = scope.get("query_string", b"")
     target = raw + b"?" + query if query else raw
     return target.decode("latin-1")
+
+
+def _decode_username(value: str) -> tuple[str, bytes | None]:
+    """A `username` as the client meant it, and its bytes when they are not UTF-8.
+
+    Headers reach us decoded as latin-1, byte for byte. The challenge announces
+    `charset=UTF-8`, so clients that honour it (httpx, aiohttp, curl, wget, Chromium)
+    send the name's UTF-8 bytes (RFC 7616 §4); others (requests, through http.client)
+    send latin-1. Bytes that are valid UTF-8 are read as UTF-8, the rest as latin-1.
+    """
+    raw = value.encode("latin-1")
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return value, raw
+
+
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_DIGEST_LENGTH = {"MD5": 32, "SHA-256": 64}
+_REQUIRED = ("realm", "nonce", "uri", "response", "qop", "nc", "cnonce")
+
+
+class _ExtractOnly:
+    """`verifier=EXTRACT_ONLY`: FastAPI's stub, which only splits the header."""
+
+    static_challenge = True
+
+    def __init__(self, scheme: HTTPDigest) -> None:
+        self.scheme = scheme
+
+    def extract(self, request: RequestView) -> Any:
+        credentials = HTTPBase.extract(self.scheme, request)
+        if credentials is None or credentials.scheme.lower() != "digest":
+            return None
+        return credentials
+
+    def challenges(self, stale: bool) -> list[str]:
+        return ["Digest"]
+
+
+class _Challenger:
+    """RFC 7616 proper: challenges with fresh nonces, and parsed responses."""
+
+    static_challenge = False
+
+    def __init__(self, scheme: HTTPDigest) -> None:
+        self.scheme = scheme
+
+    def extract(self, request: RequestView) -> Any:
+        authorization = request.header(AUTHORIZATION)
+        if not authorization:
+            return None
+        word, _, rest = authorization.partition(" ")
+        if word.lower() != "digest":
+            return None
+        params = parse_auth_params(rest)
+        if params is None:
+            if len(rest) > MAX_PARAMS_LENGTH:
+                logger.warning("Digest header of %d bytes refused (cap %d)", len(rest), MAX_PARAMS_LENGTH)
+            return MALFORMED
+        scope = request.scope
+        return DigestCredentials(params, scope.get("method", "GET"), _request_target(scope))
+
+    def challenges(self, stale: bool) -> list[str]:
+        scheme = self.scheme
+        nonce = scheme.make_nonce()
+        out = []
+        for algorithm in scheme.algorithms:
+            parts = [
+                f"realm={quote(scheme.realm)}",
+                'qop="auth"',
+                f"algorithm={algorithm}",
+                f"nonce={quote(nonce)}",
+                f"opaque={quote(scheme.opaque)}",
+                "charset=UTF-8",
+            ]
+            if scheme.userhash:
+                parts.append("userhash=true")
+            if stale:
+                parts.append("stale=true")
+            out.append("Digest " + ", ".join(parts))
+        return out
 
 
 class HTTPDigest(HTTPBase):
@@ -119,6 +216,8 @@ class HTTPDigest(HTTPBase):
     With `verifier=get_password` it implements RFC 7616: `get_password(username)`
     returns the password, or a mapping of algorithm (`"SHA-256"`, `"MD5"`) to the
     precomputed HA1 `H(username:realm:password)` hex, or `None` for an unknown user.
+    `verify` reads as the RFC's steps: parse the response, check the nonce, compute
+    the expected response, check the nonce count.
     """
 
     # A response is good once (nonce count) and for one request line: never remembered.
@@ -175,10 +274,12 @@ class HTTPDigest(HTTPBase):
         if userhash and self._userhash_lookup is None:
             raise ConfigurationError("HTTPDigest(userhash=True) needs usernames= to resolve hashed usernames")
         self.opaque = hmac.new(self._secret, b"opaque:" + self.realm.encode(), hashlib.sha256).hexdigest()[:32]
+        # Extract-only is its own path: it never sees a nonce or a parsed response.
+        self._mode: _ExtractOnly | _Challenger = _ExtractOnly(self) if self.verifier is None else _Challenger(self)
 
     @property
     def static_challenge(self) -> bool:  # type: ignore[override]
-        return self.verifier is None
+        return self._mode.static_challenge
 
     # -- nonces -----------------------------------------------------------------------
 
@@ -187,19 +288,20 @@ class HTTPDigest(HTTPBase):
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:32]
 
     def make_nonce(self, now: float | None = None) -> str:
-        stamp = f"{int(now if now is not None else time.time()):016x}"
+        # Microseconds, so that a nonce store can tell apart nonces of the same second.
+        stamp = f"{int((now if now is not None else time.time()) * 1_000_000):016x}"
         salt = secrets.token_hex(12)
         return stamp + salt + self._sign(stamp, salt)
 
     def nonce_issued_at(self, nonce: str) -> float | None:
         """When our server issued `nonce`, or `None` if it is not one of ours."""
-        if len(nonce) != 72:
+        if len(nonce) != 72 or not nonce.isascii():
             return None
         stamp, salt, mac = nonce[:16], nonce[16:40], nonce[40:]
         if not hmac.compare_digest(mac, self._sign(stamp, salt)):
             return None
         try:
-            return float(int(stamp, 16))
+            return int(stamp, 16) / 1_000_000
         except ValueError:
             return None
 
@@ -209,25 +311,7 @@ class HTTPDigest(HTTPBase):
         return self.challenges()[0]
 
     def challenges(self, stale: bool = False) -> list[str]:
-        if self.verifier is None:
-            return ["Digest"]
-        nonce = self.make_nonce()
-        out = []
-        for algorithm in self.algorithms:
-            parts = [
-                f"realm={quote(self.realm)}",
-                'qop="auth"',
-                f"algorithm={algorithm}",
-                f"nonce={quote(nonce)}",
-                f"opaque={quote(self.opaque)}",
-                "charset=UTF-8",
-            ]
-            if self.userhash:
-                parts.append("userhash=true")
-            if stale:
-                parts.append("stale=true")
-            out.append("Digest " + ", ".join(parts))
-        return out
+        return self._mode.challenges(stale)
 
     def invalid_challenge(self) -> str:
         return self.challenge()
@@ -238,83 +322,135 @@ class HTTPDigest(HTTPBase):
     # -- extraction and verification --------------------------------------------------
 
     def extract(self, request: RequestView) -> Any:
-        if self.verifier is None:
-            credentials = super().extract(request)
-            if credentials is None or credentials.scheme.lower() != "digest":
-                return None
-            return credentials
-        authorization = request.header(AUTHORIZATION)
-        if not authorization:
-            return None
-        scheme, _, rest = authorization.partition(" ")
-        if scheme.lower() != "digest":
-            return None
-        params = parse_auth_params(rest)
-        if params is None:
-            if len(rest) > MAX_PARAMS_LENGTH:
-                logger.warning("Digest header of %d bytes refused (cap %d)", len(rest), MAX_PARAMS_LENGTH)
-            return MALFORMED
-        scope = request.scope
-        return DigestCredentials(params, scope.get("method", "GET"), _request_target(scope))
+        return self._mode.extract(request)
 
-    async def verify(self, credentials: Any) -> Any:
-        if not isinstance(credentials, DigestCredentials):  # extract-only mode
-            return await self.call_verifier(credentials)
-        p = dict(credentials.params)
+    async def verify(self, credentials: Any) -> Principal:
+        """RFC 7616 §3.4: a principal for a response that proves the password, once."""
+        response = self._parse(credentials)
+        issued = self._check_nonce(response.nonce)
+        username = self._resolve(response)
+        secret = await self.call_verifier(username)
+        if secret is None:
+            raise self._refuse()
+        expected = self._expected(response, username, secret, credentials.method)
+        if not any(hmac.compare_digest(e.encode(), response.response.encode()) for e in expected):
+            raise self._refuse()
+        if time.time() - issued > self.nonce_lifetime:
+            raise self._refuse(stale=True)  # right password, old nonce: retry silently
+        await self._check_count(response, username, issued)
+        return Principal(username)
+
+    def _parse(self, credentials: DigestCredentials) -> _Response:
+        """Step 1: every field present and well formed, and for this realm and request."""
+        p = credentials.params
         algorithm = self._canonical.get(p.get("algorithm", "MD5").upper(), "")
-        if "username" not in p and p.get("username*", "").lower().startswith("utf-8''"):
+        if "username" in p:
+            username, wire = _decode_username(p["username"])
+        elif p.get("username*", "").lower().startswith("utf-8''"):
             try:
-                p["username"] = unquote(p["username*"][7:], errors="strict")  # RFC 8187 ext-value
+                username, wire = unquote(p["username*"][7:], errors="strict"), None  # RFC 8187 ext-value
             except UnicodeDecodeError:
                 raise self._refuse() from None
-        required = ("username", "realm", "nonce", "uri", "response", "qop", "nc", "cnonce")
+        else:
+            raise self._refuse()
+        response = p.get("response", "").lower()
         if (
-            any(key not in p for key in required)
-            or algorithm not in self.algorithms
+            any(key not in p for key in _REQUIRED)
+            or not algorithm
             or p["qop"] != "auth"
             or p["realm"] != self.realm
             or not _NC.fullmatch(p["nc"])
-            or not hmac.compare_digest(p.get("opaque", ""), self.opaque)
+            or not hmac.compare_digest(p.get("opaque", "").encode(), self.opaque.encode())
+            or len(response) != _DIGEST_LENGTH[algorithm.removesuffix("-sess")]
+            or not _HEX.fullmatch(response)
+            or not p["cnonce"].isascii()
         ):
             raise self._refuse()
         if p["uri"] != credentials.target:
             # RFC 7616 §3.4.6: the digest was computed for another request.
             raise AuthError("Digest uri does not match the request", status_code=400)
-        issued = self.nonce_issued_at(p["nonce"])
+        return _Response(
+            username=username,
+            wire_username=wire,
+            userhash=p.get("userhash", "false").lower() == "true",
+            algorithm=algorithm,
+            nonce=p["nonce"],
+            nc=p["nc"],
+            cnonce=p["cnonce"],
+            uri=p["uri"],
+            response=response,
+        )
+
+    def _check_nonce(self, nonce: str) -> float:
+        """Step 2: the nonce is one we issued (its age is judged once the password is)."""
+        issued = self.nonce_issued_at(nonce)
         if issued is None:
             raise self._refuse()
-        username = p["username"]
-        if p.get("userhash", "false").lower() == "true":
-            resolved = self._userhash_lookup(username.lower()) if self._userhash_lookup else None
-            if resolved is None:
-                raise self._refuse()
-            username = p["username"] = resolved
-        secret = await self.call_verifier(username)
-        if secret is None:
-            raise self._refuse()
-        expected = self._expected(p, algorithm, secret, credentials.method)
-        if expected is None or not hmac.compare_digest(expected, p["response"].lower()):
-            raise self._refuse()
-        if time.time() - issued > self.nonce_lifetime:
-            raise self._refuse(stale=True)  # right password, old nonce: retry silently
-        if not await self.nonce_counter.advance(p["nonce"], int(p["nc"], 16), issued + self.nonce_lifetime):
-            raise self._refuse()
-        return Principal(username)
+        return issued
 
-    def _expected(self, p: Mapping[str, str], algorithm: str, secret: Any, method: str) -> str | None:
+    def _resolve(self, response: _Response) -> str:
+        """The user a response names, found again from a `userhash` (RFC 7616 §3.4.4)."""
+        if not response.userhash:
+            return response.username
+        resolved = self._userhash_lookup(response.username.lower()) if self._userhash_lookup else None
+        if resolved is None:
+            raise self._refuse()
+        return resolved
+
+    def _expected(self, response: _Response, username: str, secret: Any, method: str) -> list[str]:
+        """Step 3: the responses that prove the password (RFC 7616 §3.4.1-3.4.3).
+
+        A username that came as latin-1 bytes may have been hashed in either charset
+        (requests hashes UTF-8 but sends latin-1), so both are tried; each candidate
+        is a full response, compared in constant time.
+        """
+        algorithm = response.algorithm
         base = algorithm.removesuffix("-sess")
         hash_ = _HASHES[base]
 
-        def h(text: str) -> str:
-            return str(hash_(text.encode("utf-8")).hexdigest())
+        def h(data: bytes) -> str:
+            return str(hash_(data).hexdigest())
 
         if isinstance(secret, Mapping):
-            ha1 = str(secret.get(base, "")).lower()
-            if not ha1:
-                return None
+            ha1 = secret.get(base)
+            if not isinstance(ha1, str) or len(ha1) != _DIGEST_LENGTH[base] or not _HEX.fullmatch(ha1):
+                if ha1 is not None:
+                    logger.warning("Digest verifier of %r gave no usable %s HA1", self.scheme_name, base)
+                return []
+            ha1s = [ha1.lower()]
+        elif isinstance(secret, str):
+            ha1s = []
+            for charset in ("utf-8", "latin-1") if response.wire_username is not None else ("utf-8",):
+                try:
+                    ha1s.append(h(f"{username}:{self.realm}:{secret}".encode(charset)))
+                except UnicodeEncodeError:
+                    continue
         else:
-            ha1 = h(f"{p['username']}:{self.realm}:{secret}")
-        if algorithm.endswith("-sess"):
-            ha1 = h(f"{ha1}:{p['nonce']}:{p['cnonce']}")
-        ha2 = h(f"{method}:{p['uri']}")
-        return h(f"{ha1}:{p['nonce']}:{p['nc']}:{p['cnonce']}:{p['qop']}:{ha2}")
+            logger.warning(
+                "Digest verifier of %r returned %s, not a password or an HA1 mapping",
+                self.scheme_name,
+                type(secret).__name__,
+            )
+            return []
+        nonce, cnonce, nc = response.nonce.encode(), response.cnonce.encode(), response.nc.encode()
+        ha2 = h(method.encode("latin-1") + b":" + response.uri.encode("latin-1"))
+        out = []
+        for ha1 in ha1s:
+            if algorithm.endswith("-sess"):
+                ha1 = h(f"{ha1}:".encode() + nonce + b":" + cnonce)
+            out.append(h(f"{ha1}:".encode() + nonce + b":" + nc + b":" + cnonce + f":auth:{ha2}".encode()))
+        return out
+
+    async def _check_count(self, response: _Response, username: str, issued: float) -> None:
+        """Step 4: this nonce count was not used before (RFC 7616 §3.4, replay)."""
+        use = await self.nonce_counter.use(
+            response.nonce,
+            int(response.nc, 16),
+            username=username,
+            issued_at=issued,
+            expires_at=issued + self.nonce_lifetime,
+        )
+        if use is NonceUse.STALE:
+            raise self._refuse(stale=True)
+        if use is not NonceUse.ACCEPTED:
+            raise self._refuse()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import shutil
 import subprocess
@@ -255,3 +256,148 @@ async def test_undecodable_username_star_is_a_plain_refusal(caplog: pytest.LogCa
         r = await client.get("/a", headers={"Authorization": header})
     assert r.status_code == 401
     assert "raised" not in caplog.text  # refused as bad input, not logged as a verifier failure
+
+
+# -- issue 17: what real clients send -----------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("charset", ["utf-8", "latin-1"])
+async def test_non_ascii_username_as_raw_bytes(charset: str) -> None:
+    """The challenge says charset=UTF-8: aiohttp, curl, wget and Chromium send the name's
+    UTF-8 bytes; requests (through http.client) sends latin-1 bytes of a name it hashed in
+    UTF-8. Both name the same user; a wrong password is still refused."""
+    app, _ = digest_app(algorithms=["SHA-256"])
+    async with client_for(app) as client:
+        challenge = (await client.get("/a")).headers.get_list("www-authenticate")[0]
+        right = respond(challenge, "GET", "/a", "jäsøn", "Secret, or not?").encode(charset)
+        wrong = respond(challenge, "GET", "/a", "jäsøn", "nope").encode(charset)
+        ok = await client.get("/a", headers={"Authorization": right})
+        bad = await client.get("/a", headers={"Authorization": wrong})
+    assert (ok.status_code, bad.status_code) == (200, 401)
+
+
+@pytest.mark.anyio
+async def test_nonce_counts_out_of_order_are_each_accepted_once() -> None:
+    app, _ = digest_app()
+    async with client_for(app) as client:
+        challenge = (await client.get("/a")).headers.get_list("www-authenticate")[0]
+
+        async def status(nc: str) -> int:
+            header = respond(challenge, "GET", "/a", "mufasa", "Circle of Life", nc=nc)
+            return (await client.get("/a", headers={"Authorization": header})).status_code
+
+        statuses = [await status(nc) for nc in ("00000002", "00000001", "00000001", "00000003", "00000002")]
+    assert statuses == [200, 200, 401, 200, 401]
+
+
+def test_concurrent_requests_on_one_nonce_need_no_retry() -> None:
+    """httpx.AsyncClient, 8 requests at once sharing one nonce: before, 6 of them got a
+    401 (counts arrived out of order) and succeeded only on httpx's retry."""
+    import anyio
+
+    statuses: list[int] = []
+    app, _ = digest_app()
+
+    async def counting(scope: Any, receive: Any, send: Any) -> None:
+        async def record(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+            await send(message)
+
+        await app(scope, receive, record)
+
+    async def main(url: str) -> list[int]:
+        auth = httpx.DigestAuth("mufasa", "Circle of Life")
+        async with httpx.AsyncClient(auth=auth) as client:
+            assert (await client.get(url + "/warm")).status_code == 200  # the nonce, learnt once
+            statuses.clear()
+            results: list[int] = []
+
+            async def one(i: int) -> None:
+                results.append((await client.get(f"{url}/c{i}")).status_code)
+
+            async with anyio.create_task_group() as group:
+                for i in range(8):
+                    group.start_soon(one, i)
+            return results
+
+    with serve(counting) as url:
+        results = anyio.run(main, url)
+    assert results == [200] * 8
+    assert statuses == [200] * 8  # no 401 on the wire: nothing was retried
+
+
+@pytest.mark.anyio
+async def test_one_user_cannot_lock_others_out_of_the_nonce_store() -> None:
+    """Issue 15: one user filling the nonce store made another user's right password 401."""
+    app, _ = digest_app(nonce_counter=aa.MemoryNonceCounter(max_entries=50, per_user=8))
+    async with client_for(app) as client:
+        for _ in range(120):  # a fresh nonce each time, as curl in a loop does
+            challenge = (await client.get("/a")).headers.get_list("www-authenticate")[0]
+            header = respond(challenge, "GET", "/a", "mufasa", "Circle of Life")
+            assert (await client.get("/a", headers={"Authorization": header})).status_code == 200
+        challenge = (await client.get("/a")).headers.get_list("www-authenticate")[0]
+        other = respond(challenge, "GET", "/a", "jäsøn", "Secret, or not?").encode()
+        assert (await client.get("/a", headers={"Authorization": other})).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_a_nonce_let_go_of_is_stale_never_replayable() -> None:
+    app, _ = digest_app(nonce_counter=aa.MemoryNonceCounter(max_entries=50, per_user=2))
+    async with client_for(app) as client:
+        first = (await client.get("/a")).headers.get_list("www-authenticate")[0]
+        replay = respond(first, "GET", "/a", "mufasa", "Circle of Life")
+        assert (await client.get("/a", headers={"Authorization": replay})).status_code == 200
+        for _ in range(3):  # three newer nonces push the first out
+            challenge = (await client.get("/a")).headers.get_list("www-authenticate")[0]
+            header = respond(challenge, "GET", "/a", "mufasa", "Circle of Life")
+            assert (await client.get("/a", headers={"Authorization": header})).status_code == 200
+        again = await client.get("/a", headers={"Authorization": replay})
+    assert again.status_code == 401
+    assert all("stale=true" in c for c in again.headers.get_list("www-authenticate"))
+
+
+# -- issue 15 (low): bad input is a plain refusal, not a verifier failure at ERROR ----------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"response": "ä" * 64},
+        {"opaque": "ö" * 32},
+        {"nonce": "ü" * 72},
+        {"cnonce": "ß"},
+        {"nc": "0000000ä"},
+        {"response": "a" * 32},  # an MD5-sized response for SHA-256
+        {"algorithm": "MD5-sess"},  # an algorithm not offered
+    ],
+)
+async def test_non_ascii_and_mismatched_fields_are_plain_refusals(
+    override: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    app, _ = digest_app()
+    async with client_for(app) as client:
+        challenge = (await client.get("/a")).headers.get_list("www-authenticate")[0]
+        header = respond(challenge, "GET", "/a", "mufasa", "Circle of Life", over=override)
+        r = await client.get("/a", headers={"Authorization": header.encode("utf-8")})
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"].startswith("Digest ")
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+@pytest.mark.anyio
+async def test_an_ha1_of_the_wrong_algorithm_is_refused_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    realm = "http-auth@example.org"
+    md5_ha1 = hashlib.md5(f"mufasa:{realm}:Circle of Life".encode()).hexdigest()
+    scheme = aa.HTTPDigest(realm=realm, algorithms=["SHA-256"], verifier=aa.inline(lambda u: {"SHA-256": md5_ha1}))
+    app = aa.AuthMiddleware(Recorder(), aa.AuthPolicy([], default=scheme))
+    caplog.set_level(logging.INFO, logger="asgi_auth")
+    async with client_for(app) as client:
+        challenge = (await client.get("/a")).headers.get_list("www-authenticate")[0]
+        header = respond(challenge, "GET", "/a", "mufasa", "Circle of Life")
+        r = await client.get("/a", headers={"Authorization": header})
+    assert r.status_code == 401
+    assert [record.levelno for record in caplog.records] == [logging.WARNING]
+    assert md5_ha1 not in caplog.text and "raised" not in caplog.text
