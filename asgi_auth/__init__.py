@@ -13,7 +13,7 @@ from .errors import (
 from .forms import OAuth2FormError, OAuth2PasswordRequestForm, OAuth2PasswordRequestFormStrict
 from .middleware import AuthMiddleware
 from .openapi import patch_openapi
-from .passwords import BasicPasswordVerifier, hash_password, verify_password
+from .passwords import BasicPasswordVerifier, HashingBusy, HashingPool, hash_password, verify_password
 from .policy import AuthPolicy, Rule
 from .schemes import (
     EXTRACT_ONLY,
@@ -56,6 +56,8 @@ __all__ = [
     "HTTPBasicCredentials",
     "HTTPBearer",
     "HTTPDigest",
+    "HashingBusy",
+    "HashingPool",
     "InsufficientScope",
     "InvalidCredentials",
     "JWKSClient",

@@ -2,7 +2,14 @@
 
 `hash_password` / `verify_password` use `hashlib.scrypt` (RFC 7914) so no extra
 dependency is needed; `BasicPasswordVerifier` turns a mapping of usernames to such
-hashes into an `HTTPBasic` verifier that takes the same time for unknown users.
+hashes (or another hasher's) into an `HTTPBasic` verifier that takes the same time for
+unknown users.
+
+A hash is deliberately slow, so an anonymous client sending wrong passwords is asking
+for CPU. Hashing therefore runs in a `HashingPool`: a few worker threads of its own
+capacity (not the shared pool sync endpoints use), a cap on the attempts waiting for
+them, and a bounded wait, past which an attempt is refused with 503 rather than
+queued. Routes that do not hash never wait behind a flood of attempts.
 """
 
 from __future__ import annotations
@@ -10,16 +17,27 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import os
+import time
+import unicodedata
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
 
 from .context import Principal
+from .errors import ConfigurationError, ServiceUnavailable
 
-__all__ = ["BasicPasswordVerifier", "hash_password", "verify_password"]
+__all__ = ["BasicPasswordVerifier", "HashingBusy", "HashingPool", "hash_password", "verify_password"]
+
+logger = logging.getLogger("asgi_auth")
 
 _N, _R, _P, _LEN = 2**14, 8, 1, 32
 _PREFIX = "scrypt"
+_REPORT_EVERY = 10.0  # seconds between two log lines about refused attempts
+T = TypeVar("T")
 
 
 def _b64(data: bytes) -> str:
@@ -51,12 +69,99 @@ def verify_password(password: str, stored: str) -> bool:
         return False
 
 
+class HashingBusy(ServiceUnavailable):
+    """503: every hashing worker is busy and the attempt waited as long as it may.
+
+    A 503, not a 429: the cap is the server's capacity, shared by every client, not a
+    limit on this client's attempts; `Retry-After` says when to try again.
+    """
+
+    status_code = 503
+    default_detail = "Password checking unavailable"
+
+
+class HashingPool:
+    """Where password hashes run: bounded in threads, in waiting attempts, in time.
+
+    `workers` attempts hash at once (default: half the CPUs, at least one), each on a
+    worker thread counted against this pool alone; up to `max_waiting` more wait, each
+    at most `max_wait` seconds. An attempt past either bound raises `HashingBusy`
+    (503). One pool may serve several verifiers and a token endpoint
+    (`await pool.run(verify_password, password, stored)`).
+    """
+
+    def __init__(self, workers: int | None = None, *, max_waiting: int = 32, max_wait: float = 2.0) -> None:
+        self.workers = workers if workers is not None else max(1, (os.cpu_count() or 2) // 2)
+        if self.workers < 1 or max_waiting < 0 or max_wait < 0:
+            raise ConfigurationError("HashingPool: workers must be positive, max_waiting and max_wait not negative")
+        self.max_waiting = max_waiting
+        self.max_wait = max_wait
+        self._slots = anyio.CapacityLimiter(self.workers)  # who may hash now
+        self._threads = anyio.CapacityLimiter(self.workers)  # the threads they hash on: always free for them
+        self._waiting = 0
+        self.refused = 0  # attempts refused since start, for metrics
+        self._reported = (0, float("-inf"))  # refusals logged so far, and when
+
+    async def run(self, function: Callable[..., T], *args: Any) -> T:
+        """`function(*args)` on one of the pool's threads, or `HashingBusy`."""
+        if self._slots.available_tokens == 0 and self._waiting >= self.max_waiting:
+            raise self._busy()
+        acquired = False
+        self._waiting += 1
+        try:
+            with anyio.move_on_after(self.max_wait):
+                await self._slots.acquire()
+                acquired = True
+        finally:
+            self._waiting -= 1
+        if not acquired:
+            raise self._busy()
+        try:
+            return await anyio.to_thread.run_sync(function, *args, limiter=self._threads)
+        finally:
+            self._slots.release()
+
+    def _busy(self) -> HashingBusy:
+        self.refused += 1
+        reported, when = self._reported
+        now = time.monotonic()
+        if now - when >= _REPORT_EVERY:  # a flood must not become a flood of log lines
+            logger.warning(
+                "password checks refused: %d since the last report (HashingPool: %d workers, %d may wait %.1f s)",
+                self.refused - reported,
+                self.workers,
+                self.max_waiting,
+                self.max_wait,
+            )
+            self._reported = (self.refused, now)
+        return HashingBusy(headers=[("Retry-After", str(max(1, round(self.max_wait))))])
+
+
+def _check_username(name: str) -> str:
+    """The NFC form of a configured username, or a start-up error for one that could
+    never log in: Basic splits `user:password` at the first colon (RFC 7617 §2), and
+    control characters are not allowed in a user-id."""
+    if not isinstance(name, str):
+        raise ConfigurationError(f"BasicPasswordVerifier: usernames must be str, not {type(name).__name__}")
+    if ":" in name:
+        raise ConfigurationError(f"BasicPasswordVerifier: username {name!r} contains ':' and could never log in")
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        raise ConfigurationError(f"BasicPasswordVerifier: username {name!r} contains a control character")
+    return unicodedata.normalize("NFC", name)
+
+
 class BasicPasswordVerifier:
     """An `HTTPBasic` verifier over `{username: hash_password(...)}`.
 
     Unknown users are checked against a dummy hash so that response time does not
     reveal which usernames exist. `scopes` maps usernames to the scopes they get.
-    Runs in a worker thread (scrypt is deliberately slow).
+    Usernames are compared in Unicode NFC (RFC 7613, which RFC 7617 §2.1 points to), so
+    a name typed on one system matches the one stored from another.
+
+    Another hasher (argon2, bcrypt) plugs in as `verify(password, stored) -> bool`
+    with a `dummy_hash` of its own format. Every hash runs in `pool` (a `HashingPool`
+    of its own unless one is shared): a flood of attempts waits a bounded time, then
+    gets 503, and never holds the threads sync endpoints run on.
     """
 
     def __init__(
@@ -64,14 +169,42 @@ class BasicPasswordVerifier:
         users: Mapping[str, str] | Callable[[str], str | None],
         *,
         scopes: Mapping[str, list[str]] | None = None,
+        verify: Callable[[str, str], bool] = verify_password,
+        dummy_hash: str | None = None,
+        pool: HashingPool | None = None,
     ) -> None:
-        self._lookup: Callable[[str], str | None] = users.get if isinstance(users, Mapping) else users
-        self._scopes = scopes or {}
-        self._dummy = hash_password(os.urandom(16).hex())
+        if isinstance(users, Mapping):
+            table: dict[str, tuple[str, str]] = {}
+            for name, stored in users.items():
+                key = _check_username(name)
+                if key in table:
+                    raise ConfigurationError(
+                        f"BasicPasswordVerifier: usernames {table[key][0]!r} and {name!r} are the same in NFC"
+                    )
+                table[key] = (name, stored)
+            self._lookup: Callable[[str], tuple[str, str] | None] = table.get
+        else:
+            lookup = users
 
-    def __call__(self, credentials: Any) -> Principal | None:
-        stored = self._lookup(credentials.username)
-        ok = verify_password(credentials.password, stored if stored is not None else self._dummy)
-        if not ok or stored is None:
+            def found(name: str) -> tuple[str, str] | None:
+                stored = lookup(name)
+                return None if stored is None else (name, stored)
+
+            self._lookup = found
+        if verify is not verify_password and dummy_hash is None:
+            raise ConfigurationError("BasicPasswordVerifier: a custom verify= needs a dummy_hash= in its own format")
+        self._verify = verify
+        self._scopes = scopes or {}
+        self._dummy = dummy_hash if dummy_hash is not None else hash_password(os.urandom(16).hex())
+        self.pool = pool if pool is not None else HashingPool()
+
+    def __repr__(self) -> str:
+        return f"BasicPasswordVerifier(workers={self.pool.workers})"
+
+    async def __call__(self, credentials: Any) -> Principal | None:
+        found = self._lookup(unicodedata.normalize("NFC", credentials.username))
+        stored = found[1] if found is not None else self._dummy
+        ok = await self.pool.run(self._verify, credentials.password, stored)
+        if not ok or found is None:
             return None
-        return Principal(credentials.username, self._scopes.get(credentials.username, ()))
+        return Principal(found[0], self._scopes.get(found[0], ()))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import binascii
 from base64 import b64decode
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
 
 from .._asgi import RequestView
-from ..errors import check_header_value, quote
+from ..errors import ConfigurationError, check_header_value, quote
 from .base import MALFORMED, SecurityScheme, VerifierOption, split_authorization
 
 __all__ = ["HTTPAuthorizationCredentials", "HTTPBase", "HTTPBasic", "HTTPBasicCredentials", "HTTPBearer"]
@@ -70,11 +71,29 @@ class HTTPBase(SecurityScheme):
         return self._with_description({"type": "http", "scheme": self.scheme})
 
 
+def _decode_ascii(data: bytes) -> str:
+    return data.decode("ascii")
+
+
+def _decode_basic(data: bytes) -> str:
+    """`user-id:password` bytes as text: UTF-8, which every client we know sends for
+    non-ASCII (RFC 7617 §2.1), else latin-1, which requests sends for a `str` it can
+    encode so. Either way the password is then checked: a spelling is not a pass."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
 class HTTPBasic(HTTPBase):
     """HTTP Basic (RFC 7617): the verifier receives `HTTPBasicCredentials`.
 
     As in FastAPI, a header of another scheme counts as absent, while a Basic header
     that does not decode to `user:password` is refused with 401 whatever `auto_error`.
+    With a verifier, the pair is decoded as UTF-8 (latin-1 where the bytes are not
+    UTF-8); extract-only, as FastAPI does, ASCII only, since the app's own check reads
+    it so. `charset="UTF-8"` adds RFC 7617's `charset` to the challenge (off by default,
+    so that the challenge stays FastAPI's).
     """
 
     def __init__(
@@ -85,11 +104,16 @@ class HTTPBasic(HTTPBase):
         description: str | None = None,
         auto_error: bool = True,
         verifier: VerifierOption = None,
+        charset: str | None = None,
     ) -> None:
         super().__init__(
             scheme="basic", scheme_name=scheme_name, description=description, auto_error=auto_error, verifier=verifier
         )
         self.realm = check_header_value(realm, "realm") if realm else realm
+        if charset is not None and charset.upper() != "UTF-8":
+            raise ConfigurationError(f'HTTPBasic: charset may only be "UTF-8" (RFC 7617 §2.1), not {charset!r}')
+        self.charset = "UTF-8" if charset is not None else None
+        self._decode: Callable[[bytes], str] = _decode_basic if self.verifier is not None else _decode_ascii
 
     def extract(self, request: RequestView) -> Any:
         authorization = request.header(AUTHORIZATION)
@@ -97,7 +121,7 @@ class HTTPBasic(HTTPBase):
         if not authorization or scheme.lower() != "basic":
             return None
         try:
-            data = b64decode(param).decode("ascii")
+            data = self._decode(b64decode(param))
         except (ValueError, UnicodeDecodeError, binascii.Error):
             return MALFORMED
         username, separator, password = data.partition(":")
@@ -106,7 +130,10 @@ class HTTPBasic(HTTPBase):
         return HTTPBasicCredentials(username=username, password=password)
 
     def challenge(self) -> str:
-        return f"Basic realm={quote(self.realm)}" if self.realm else "Basic"
+        params = [f"realm={quote(self.realm)}"] if self.realm else []
+        if self.charset:
+            params.append('charset="UTF-8"')
+        return "Basic " + ", ".join(params) if params else "Basic"
 
 
 class HTTPBearer(HTTPBase):
