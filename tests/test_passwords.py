@@ -157,6 +157,7 @@ def test_a_wrong_password_flood_leaves_other_routes_alone() -> None:
 
     app.add_middleware(aa.AuthMiddleware, policy=aa.AuthPolicy([aa.Rule("/health", require=[])], default=basic))
     statuses: list[int] = []
+    refusals: list[tuple[object, str | None]] = []
     stop = threading.Event()
 
     async def flood(url: str) -> None:
@@ -168,6 +169,8 @@ def test_a_wrong_password_flood_leaves_other_routes_alone() -> None:
                 while not stop.is_set() and time.monotonic() < deadline:
                     r = await client.get(url + "/private", headers=basic_header("alice", "wrong"))
                     statuses.append(r.status_code)
+                    if r.status_code == 503:
+                        refusals.append((r.json(), r.headers.get("retry-after")))
 
             async with anyio.create_task_group() as group:
                 for _ in range(64):  # more than the shared pool's 40 threads
@@ -195,4 +198,5 @@ def test_a_wrong_password_flood_leaves_other_routes_alone() -> None:
     print(f"public route: idle {idle * 1e3:.1f} ms, under flood {loaded * 1e3:.1f} ms, ratio {ratio:.1f}")
     assert set(statuses) <= {401, 503}, set(statuses)  # refused, or told to come back; never a 500
     assert 503 in statuses  # the queue is bounded: past it, attempts are turned away
+    assert refusals[0] == ({"detail": "Password checking unavailable"}, "2")
     assert ratio < 25, ratio
