@@ -43,18 +43,24 @@ FLAGS = [
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "interop-clients.md"
 
 USERS = {"mufasa": "Circle of Life", "jäsøn": "pässwörd"}
-SCHEMES = ("Basic", "SHA-256", "SHA-256-sess", "MD5", "MD5-sess")
+SCHEMES = ("Basic", "default", "SHA-256", "SHA-256-sess", "MD5", "MD5-sess")
+"""Routes: Basic, `HTTPDigest()` as configured by default (SHA-256 then MD5 offered), one algorithm each."""
 SCENARIOS = ("query string", "3 on one connection", "POST with a body", "non-ASCII credentials")
 CLIENTS = (*DRIVERS, "Chromium")
 BODY = b"hello=world&x=1"
 
 DIGESTS = SCHEMES[1:]
+ALGORITHMS = {"default": ("SHA-256", "MD5"), **{a: (a,) for a in SCHEMES[2:]}}
 HTTPX_ASCII = "httpx 0.28's `DigestAuth` builds its header as text, which httpx encodes as ASCII: it raises"
 REQUESTS_SESS = "requests applies the -sess step to MD5-sess only: its SHA-256-sess responses are plain SHA-256 ones"
 URLLIB_KEEPALIVE = "urllib opens a connection per request (no keep-alive)"
 URLLIB_SHA256 = "urllib has no SHA-256 Digest (Python 3.11): it raises"
 URLLIB_SESS = "urllib has no -sess Digest: it raises"
 URLLIB_ASCII = "urllib hashes the Digest input as ASCII: it raises"
+URLLIB_FIRST = (
+    "urllib reads only the first challenge, here SHA-256, which it lacks, though MD5 is offered too"
+    " (RFC 7616 §3.7 lists them by preference: a server for urllib lists MD5 first)"
+)
 WGET_MD5 = "wget 1.21 answers every Digest challenge with MD5, whatever algorithm it names"
 
 LIMITS: dict[tuple[str, str, str], tuple[str, str]] = {
@@ -65,6 +71,7 @@ LIMITS: dict[tuple[str, str, str], tuple[str, str]] = {
     ("urllib", "MD5", "non-ASCII credentials"): ("raises UnicodeEncodeError", URLLIB_ASCII),
     **{("urllib", "SHA-256", s): ("raises ValueError", URLLIB_SHA256) for s in SCENARIOS},
     **{("urllib", d, s): ("raises ValueError", URLLIB_SESS) for d in ("SHA-256-sess", "MD5-sess") for s in SCENARIOS},
+    **{("urllib", "default", s): ("raises ValueError", URLLIB_FIRST) for s in SCENARIOS},
     **{("wget", d, s): ("401 after retry", WGET_MD5) for d in ("SHA-256", "SHA-256-sess") for s in SCENARIOS},
 }
 """(client, scheme, scenario) → (what the client is known to do, why). Anything else: "ok"."""
@@ -95,11 +102,11 @@ def make_app(log: Log) -> Any:
     users = {name: aa.hash_password(password, n=2**8) for name, password in USERS.items()}  # cheap: many logins
     basic = aa.HTTPBasic(realm="peers", verifier=aa.BasicPasswordVerifier(users))
     rules = [aa.Rule("/Basic/{rest:path}", require=basic)]
-    for algorithm in SCHEMES[1:]:
+    for name, algorithms in ALGORITHMS.items():
         scheme = aa.HTTPDigest(
-            realm="peers", algorithms=[algorithm], verifier=aa.inline(USERS.get), scheme_name=f"Digest-{algorithm}"
+            realm="peers", algorithms=algorithms, verifier=aa.inline(USERS.get), scheme_name=f"Digest-{name}"
         )
-        rules.append(aa.Rule(f"/{algorithm}/{{rest:path}}", require=scheme))
+        rules.append(aa.Rule(f"/{name}/{{rest:path}}", require=scheme))
     guarded = aa.AuthMiddleware(echo, aa.AuthPolicy(rules, default=[]))
 
     async def logged(scope: Any, receive: Any, send: Any) -> None:
@@ -213,6 +220,9 @@ def test_client(matrix: Matrix, client: str) -> None:
     assert row == expected
 
 
+HEADINGS = {"Basic": "Basic", "default": "Digest, default (SHA-256, MD5)"}
+
+
 def render(matrix: Matrix) -> str:
     notes: list[str] = []
     lines = [
@@ -229,7 +239,7 @@ def render(matrix: Matrix) -> str:
         "Chromium is Debian's, driven by Playwright; its network stack answers the challenge,",
         "as it does for its password prompt.",
         "",
-        "| client | " + " | ".join(f"Digest {s}" if s != "Basic" else s for s in SCHEMES) + " |",
+        "| client | " + " | ".join(HEADINGS.get(s, f"Digest {s}") for s in SCHEMES) + " |",
         "| --- | " + " | ".join("---" for _ in SCHEMES) + " |",
     ]
     for client in CLIENTS:
