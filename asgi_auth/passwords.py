@@ -19,9 +19,10 @@ import hashlib
 import hmac
 import logging
 import os
+import threading
 import time
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import anyio
@@ -83,10 +84,12 @@ class HashingBusy(ServiceUnavailable):
 class HashingPool:
     """Where password hashes run: bounded in threads, in waiting attempts, in time.
 
-    `workers` attempts hash at once (default: half the CPUs, at least one), each on a
-    worker thread counted against this pool alone; up to `max_waiting` more wait, each
-    at most `max_wait` seconds. An attempt past either bound raises `HashingBusy`
-    (503). One pool may serve several verifiers and a token endpoint
+    `workers` attempts hash at once (default: half the CPUs, at least one); up to
+    `max_waiting` more wait, each at most `max_wait` seconds. An attempt past either
+    bound raises `HashingBusy` (503). From async code, `await pool.run(f, *args)` runs
+    `f` on a worker thread counted against this pool alone (never the shared pool sync
+    endpoints run on); from a thread, `pool.run_sync(f, *args)` runs it there, within the
+    same bounds. One pool may serve several verifiers and a token endpoint
     (`await pool.run(verify_password, password, stored)`).
     """
 
@@ -96,32 +99,52 @@ class HashingPool:
             raise ConfigurationError("HashingPool: workers must be positive, max_waiting and max_wait not negative")
         self.max_waiting = max_waiting
         self.max_wait = max_wait
-        self._slots = anyio.CapacityLimiter(self.workers)  # who may hash now
-        self._threads = anyio.CapacityLimiter(self.workers)  # the threads they hash on: always free for them
-        self._waiting = 0
+        self._slots = threading.BoundedSemaphore(self.workers)  # who may hash now
+        self._lock = threading.Lock()
+        self._admitted = 0  # hashing or waiting, from either side
+        # The threads async callers wait and hash on: one per admitted attempt at most,
+        # so this limiter never makes anyone wait; it only keeps them off the shared one.
+        self._threads = anyio.CapacityLimiter(self.workers + max_waiting)
         self.refused = 0  # attempts refused since start, for metrics
         self._reported = (0, float("-inf"))  # refusals logged so far, and when
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """`function(*args)` on one of the pool's threads, or `HashingBusy`."""
-        if self._slots.available_tokens == 0 and self._waiting >= self.max_waiting:
-            raise self._busy()
-        acquired = False
-        self._waiting += 1
+        self._admit()  # refused on the event loop, before taking any thread
         try:
-            with anyio.move_on_after(self.max_wait):
-                await self._slots.acquire()
-                acquired = True
+            return await anyio.to_thread.run_sync(self._hash, function, args, limiter=self._threads)
         finally:
-            self._waiting -= 1
-        if not acquired:
-            raise self._busy()
+            self._leave()
+
+    def run_sync(self, function: Callable[..., T], *args: Any) -> T:
+        """`function(*args)` in the calling thread, within the pool's bounds, or `HashingBusy`."""
+        self._admit()
         try:
-            return await anyio.to_thread.run_sync(function, *args, limiter=self._threads)
+            return self._hash(function, args)
+        finally:
+            self._leave()
+
+    def _admit(self) -> None:
+        with self._lock:
+            if self._admitted >= self.workers + self.max_waiting:
+                raise self._busy()
+            self._admitted += 1
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._admitted -= 1
+
+    def _hash(self, function: Callable[..., T], args: tuple[Any, ...]) -> T:
+        if not self._slots.acquire(timeout=self.max_wait):
+            with self._lock:
+                raise self._busy()
+        try:
+            return function(*args)
         finally:
             self._slots.release()
 
     def _busy(self) -> HashingBusy:
+        """The refusal (called holding `_lock`), logged at most once per `_REPORT_EVERY`."""
         self.refused += 1
         reported, when = self._reported
         now = time.monotonic()
@@ -201,10 +224,25 @@ class BasicPasswordVerifier:
     def __repr__(self) -> str:
         return f"BasicPasswordVerifier(workers={self.pool.workers})"
 
-    async def __call__(self, credentials: Any) -> Principal | None:
+    def __call__(self, credentials: Any) -> Principal | None:
+        """The principal for `credentials`, or `None`; hashes in the calling thread
+        (within the pool's bounds), for a sync verifier of your own that wraps this one."""
+        found, stored = self._find(credentials)
+        return self._conclude(found, self.pool.run_sync(self._verify, credentials.password, stored))
+
+    def verify_inline(self, credentials: Any) -> Awaitable[Principal | None]:
+        """What a scheme calls: an awaitable that hashes on the pool's threads."""
+        return self._verify_on_pool(credentials)
+
+    async def _verify_on_pool(self, credentials: Any) -> Principal | None:
+        found, stored = self._find(credentials)
+        return self._conclude(found, await self.pool.run(self._verify, credentials.password, stored))
+
+    def _find(self, credentials: Any) -> tuple[tuple[str, str] | None, str]:
         found = self._lookup(unicodedata.normalize("NFC", credentials.username))
-        stored = found[1] if found is not None else self._dummy
-        ok = await self.pool.run(self._verify, credentials.password, stored)
+        return found, found[1] if found is not None else self._dummy
+
+    def _conclude(self, found: tuple[str, str] | None, ok: bool) -> Principal | None:
         if not ok or found is None:
             return None
         return Principal(found[0], self._scopes.get(found[0], ()))

@@ -88,25 +88,23 @@ def test_usernames_that_could_never_log_in_are_refused_at_construction(name: str
         aa.BasicPasswordVerifier({name: aa.hash_password("x", n=2)})
 
 
-@pytest.mark.anyio
-async def test_usernames_match_in_nfc() -> None:
+def test_usernames_match_in_nfc() -> None:
     decomposed = unicodedata.normalize("NFD", "jäsøn")
     verifier = aa.BasicPasswordVerifier({decomposed: aa.hash_password("pw", n=2)}, scopes={decomposed: ["r"]})
-    principal = await verifier(aa.HTTPBasicCredentials(username="jäsøn", password="pw"))
+    principal = verifier(aa.HTTPBasicCredentials(username="jäsøn", password="pw"))
     assert principal is not None and principal.subject == decomposed and principal.scopes == frozenset({"r"})
     with pytest.raises(aa.ConfigurationError, match="NFC"):
         aa.BasicPasswordVerifier({decomposed: "x", "jäsøn": "y"})
 
 
-@pytest.mark.anyio
-async def test_another_hasher_plugs_in_and_needs_its_own_dummy() -> None:
+def test_another_hasher_plugs_in_and_needs_its_own_dummy() -> None:
     def verify(password: str, stored: str) -> bool:
         return stored == "plain:" + password  # a stand-in hasher
 
     verifier = aa.BasicPasswordVerifier({"u": "plain:pw"}, verify=verify, dummy_hash="plain:")
-    assert await verifier(aa.HTTPBasicCredentials(username="u", password="pw")) is not None
-    assert await verifier(aa.HTTPBasicCredentials(username="u", password="no")) is None
-    assert await verifier(aa.HTTPBasicCredentials(username="v", password="")) is None  # the dummy never passes
+    assert verifier(aa.HTTPBasicCredentials(username="u", password="pw")) is not None
+    assert verifier(aa.HTTPBasicCredentials(username="u", password="no")) is None
+    assert verifier(aa.HTTPBasicCredentials(username="v", password="")) is None  # the dummy never passes
     with pytest.raises(aa.ConfigurationError, match="dummy_hash"):
         aa.BasicPasswordVerifier({"u": "plain:pw"}, verify=verify)
 
@@ -129,14 +127,24 @@ async def test_the_pool_refuses_past_its_bounds() -> None:
             assert dict(exc.headers)["Retry-After"] == "1"
             outcomes.append("busy")
 
+    def from_a_thread() -> None:  # a sync verifier of the user's, in a worker thread: same bounds
+        try:
+            pool.run_sync(release.wait, 5)
+            outcomes.append("hashed")
+        except aa.HashingBusy:
+            outcomes.append("busy")
+
     async with anyio.create_task_group() as group:
         for _ in range(6):
             group.start_soon(attempt)
+        await anyio.sleep(0.05)
+        await anyio.to_thread.run_sync(from_a_thread)  # waited 0.2 s (or refused at once), then busy
         await anyio.sleep(0.5)  # one hashes (blocked), two waited 0.2 s, three were refused at once
         release.set()
-    assert sorted(outcomes) == ["busy"] * 5 + ["hashed"]
-    assert pool.refused == 5
+    assert sorted(outcomes) == ["busy"] * 6 + ["hashed"]
+    assert pool.refused == 6
     assert await pool.run(lambda: 42) == 42  # and it recovers
+    assert pool.run_sync(lambda: 43) == 43
 
 
 def test_a_wrong_password_flood_leaves_other_routes_alone() -> None:
