@@ -1,51 +1,35 @@
 """JSON Web Key Sets (RFC 7517) fetched over HTTPS, cached, and rotated safely.
 
-The cache honours `Cache-Control: max-age` between a floor and a ceiling. An unknown
-`kid` triggers a refresh at most once per cool-down, so a flood of forged `kid`s cannot
-turn into a flood of fetches; one fetch runs at a time however many requests wait for
-it (single flight); a failed refresh keeps the keys already known.
+The cache honours `Cache-Control: max-age` between a floor and a ceiling. A token whose
+`kid` is unknown, or that no key fits, triggers a refresh at most once per cool-down;
+one fetch runs at a time, within a total deadline, and a failed one keeps the keys
+already known (see `_fetch.Fetcher`). A fetched set never supplies a symmetric (`oct`)
+key unless its `kid` is named in `symmetric_kids`: anyone who can publish to the set
+could otherwise mint HMAC tokens with it. RSA keys under `min_rsa_bits` are dropped.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import time
+from collections.abc import Iterable
 from typing import Any
 
-import anyio
 import httpx
-from jwt import PyJWK, PyJWKSet
-from jwt.exceptions import PyJWKSetError
 
-from ..errors import ServiceUnavailable
+from ._fetch import BadDocument, Fetcher, redact
+from ._keys import FAMILIES, KeySet, UnusableKey, VerifyingKey, key_from_jwk
 
-__all__ = ["JWKSClient", "fetch_json"]
+__all__ = ["JWKSClient"]
 
 logger = logging.getLogger("asgi_auth")
 _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*(\d+)", re.IGNORECASE)
-
-
-async def fetch_json(
-    url: str, *, timeout: float, max_bytes: int, transport: httpx.AsyncBaseTransport | None = None
-) -> tuple[Any, httpx.Headers]:
-    """GET `url` as JSON with a time and size cap; raises on any failure."""
-    async with (
-        httpx.AsyncClient(timeout=timeout, transport=transport, follow_redirects=False) as client,
-        client.stream("GET", url, headers={"Accept": "application/json"}) as response,
-    ):
-        response.raise_for_status()
-        body = bytearray()
-        async for chunk in response.aiter_bytes():
-            body += chunk
-            if len(body) > max_bytes:
-                raise ValueError(f"response from {url} is larger than {max_bytes} bytes")
-        return json.loads(body), response.headers
+#: Entries read from one key set; real sets hold a handful.
+MAX_KEYS = 100
 
 
 class JWKSClient:
-    """The keys published at `url`, by `kid`."""
+    """The signature keys published at `url`."""
 
     def __init__(
         self,
@@ -58,76 +42,86 @@ class JWKSClient:
         timeout: float = 5.0,
         max_bytes: int = 512 * 1024,
         transport: httpx.AsyncBaseTransport | None = None,
+        min_rsa_bits: int = 2048,
+        symmetric_kids: Iterable[str] = (),
     ) -> None:
+        if isinstance(symmetric_kids, str):
+            symmetric_kids = (symmetric_kids,)
         self.url = url
         self.min_ttl, self.max_ttl, self.default_ttl = min_ttl, max_ttl, default_ttl
-        self.cooldown = cooldown
-        self.timeout = timeout
-        self.max_bytes = max_bytes
-        self.transport = transport
-        self.keys: dict[str | None, PyJWK] = {}
-        self.loaded = False
-        self.fetches = 0
-        self._expires_at = 0.0
-        self._last_attempt = float("-inf")
-        self._generation = 0
-        self._lock: anyio.Lock | None = None
+        self.min_rsa_bits = min_rsa_bits
+        self.symmetric_kids = frozenset(symmetric_kids)
+        self._fetcher: Fetcher[KeySet] = Fetcher(
+            url,
+            self._parse,
+            what="JWKS refresh",
+            unavailable="Signing keys are unavailable",
+            timeout=timeout,
+            max_bytes=max_bytes,
+            cooldown=cooldown,
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"JWKSClient({redact(self.url)!r})"
+
+    @property
+    def keys(self) -> tuple[VerifyingKey, ...]:
+        """The keys known now (empty before the first successful fetch)."""
+        known = self._fetcher.value
+        return () if known is None else known.keys
+
+    @property
+    def loaded(self) -> bool:
+        return self._fetcher.value is not None
+
+    @property
+    def fetches(self) -> int:
+        return self._fetcher.fetches
+
+    async def candidates(self, alg: str, kid: str | None) -> tuple[VerifyingKey, ...]:
+        """The keys that may verify a token with this `alg` and `kid` (see `KeySet`).
+
+        Raises `ServiceUnavailable` while no key set was ever fetched.
+        """
+        keys = await self._fetcher.get()
+        found = keys.candidates(alg, kid)
+        if not found or (kid is not None and kid not in keys.kids):
+            keys = await self._fetcher.refresh()  # rotated? at most once per cool-down
+            found = keys.candidates(alg, kid)
+        return found
+
+    async def get_key(self, kid: str | None) -> VerifyingKey | None:
+        """The first key with this `kid` (any key, when `kid` is `None`), fetching as needed."""
+        keys = await self._fetcher.get()
+        if kid is not None and kid not in keys.kids:
+            keys = await self._fetcher.refresh()
+        return next((key for key in keys.keys if kid is None or key.kid == kid), None)
+
+    async def refresh(self) -> None:
+        """Fetch the set again now, unless a fetch was tried within the cool-down."""
+        await self._fetcher.refresh()
 
     def _ttl(self, headers: httpx.Headers) -> float:
         match = _MAX_AGE.search(headers.get("cache-control", ""))
         ttl = float(match.group(1)) if match else self.default_ttl
         return min(max(ttl, self.min_ttl), self.max_ttl)
 
-    async def get_key(self, kid: str | None) -> PyJWK | None:
-        """The key for `kid` (or the only key, when the token names none)."""
-        if not self.loaded or time.monotonic() >= self._expires_at:
-            await self.refresh(scheduled=True)
-        elif kid not in self.keys and (kid is not None or len(self.keys) != 1):
-            await self.refresh(scheduled=False)
-        if kid is None and len(self.keys) == 1:
-            return next(iter(self.keys.values()))
-        return self.keys.get(kid)
+    def _parse(self, data: Any, headers: httpx.Headers) -> tuple[KeySet, float]:
+        """The usable keys of a JWK Set; a body with none is refused, like a 500.
 
-    async def refresh(self, *, scheduled: bool = True) -> None:
-        """Fetch the set, once for all waiting tasks (single flight).
-
-        A scheduled refresh (nothing loaded, or the set expired) always runs; one
-        prompted by an unknown `kid` runs at most once per cool-down. While nothing has
-        ever loaded, failures are retried at most once per cool-down too, answering 503
-        in between, so a down provider is not hammered.
+        Entries that aren't usable signature keys are skipped, as RFC 7517 §5 asks.
         """
-        generation = self._generation
-        if self._lock is None:
-            self._lock = anyio.Lock()
-        async with self._lock:
-            if self._generation != generation:
-                return  # another task fetched while this one waited
-            now = time.monotonic()
-            recent = now - self._last_attempt < self.cooldown
-            if not self.loaded and recent:
-                raise ServiceUnavailable("Signing keys are unavailable")
-            if not scheduled and recent:
-                return
-            self._last_attempt = now
-            self.fetches += 1
+        if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
+            raise BadDocument("not a JWK Set")
+        keys, skipped = [], []
+        for entry in data["keys"][:MAX_KEYS]:
             try:
-                data, headers = await fetch_json(
-                    self.url, timeout=self.timeout, max_bytes=self.max_bytes, transport=self.transport
-                )
-                keys = {key.key_id: key for key in PyJWKSet.from_dict(data).keys}
-            except (httpx.HTTPError, ValueError, TypeError, KeyError, PyJWKSetError) as exc:
-                logger.warning(
-                    "JWKS refresh from %s failed (%s); keeping %d known key(s)",
-                    self.url,
-                    type(exc).__name__,
-                    len(self.keys),
-                )
-                if not self.loaded:
-                    raise ServiceUnavailable("Signing keys are unavailable") from None
-                self._expires_at = time.monotonic() + self.cooldown  # serve stale keys, retry later
-                return
-            finally:
-                self._generation += 1
-            self.keys = keys
-            self.loaded = True
-            self._expires_at = time.monotonic() + self._ttl(headers)
+                keys.append(key_from_jwk(entry, min_rsa_bits=self.min_rsa_bits, symmetric=self.symmetric_kids))
+            except UnusableKey as exc:
+                skipped.append(str(exc))
+        if skipped:
+            logger.info("JWKS at %s: skipped %d key(s): %s", redact(self.url), len(skipped), "; ".join(skipped))
+        if not keys:
+            raise BadDocument("no usable signature key in the set")
+        return KeySet(keys, FAMILIES), self._ttl(headers)

@@ -20,12 +20,12 @@ from typing import Any
 
 import httpx
 import jwt
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from jwt import PyJWK, PyJWKSet
-from jwt.algorithms import Algorithm, HMACAlgorithm, get_default_algorithms
+from jwt.algorithms import Algorithm, HMACAlgorithm, OKPAlgorithm, get_default_algorithms
 
 from ..context import Principal
 from ..errors import ConfigurationError
+from ._keys import FAMILIES, KeySet, UnusableKey, VerifyingKey, key_from_jwk, key_from_object
 from .jwks import JWKSClient
 
 logger = logging.getLogger("asgi_auth")
@@ -34,12 +34,12 @@ __all__ = ["JWTVerifier"]
 
 _HMAC_HASHES = {"HS256": HMACAlgorithm.SHA256, "HS384": HMACAlgorithm.SHA384, "HS512": HMACAlgorithm.SHA512}
 _HMAC = frozenset(_HMAC_HASHES)
-_ASYMMETRIC = frozenset(
-    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES256K", "ES384", "ES512", "EdDSA", "Ed25519"}
-)
+_ASYMMETRIC = frozenset(FAMILIES) - _HMAC
 _SCOPE_CLAIMS = ("scope", "scp", "scopes")
 _ALGORITHMS: dict[str, Algorithm] = get_default_algorithms()
-_PRIVATE_KEYS = (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey)
+#: How far in the future `iat` may be by default: an issuer's clock running ahead (Envoy
+#: and Spring Security allow 60 s of skew).
+CLOCK_SKEW = 60.0
 
 
 def _scopes(value: Any) -> frozenset[str]:
@@ -56,7 +56,8 @@ class JWTVerifier:
     Give `key` (an HMAC secret, a PEM or `cryptography` public key, a JWK / JWKS dict,
     a `PyJWK` or `PyJWKSet`), or `jwks_url` (or a configured `jwks=JWKSClient(...)`).
     Scopes come from `scopes_claim`, else the first of `scope` (space-separated), `scp`,
-    `scopes` that the token carries.
+    `scopes` that the token carries. `leeway` widens `exp` and `nbf`; `clock_skew` is how
+    far in the future `iat` may be. RSA keys under `min_rsa_bits` are refused.
     """
 
     def __init__(
@@ -67,7 +68,9 @@ class JWTVerifier:
         algorithms: Sequence[str],
         issuer: str | Sequence[str] | None = None,
         audience: str | Iterable[str] | None = None,
+        verify_audience: bool = True,
         leeway: float = 0,
+        clock_skew: float = CLOCK_SKEW,
         required_claims: Iterable[str] = ("exp",),
         scopes_claim: str | None = None,
         typ: str | None = None,
@@ -75,6 +78,7 @@ class JWTVerifier:
         cache: bool = True,
         cache_size: int = 10_000,
         cache_ttl: float = 300.0,
+        min_rsa_bits: int = 2048,
         jwks_transport: httpx.AsyncBaseTransport | None = None,
         jwks: JWKSClient | None = None,
     ) -> None:
@@ -85,54 +89,112 @@ class JWTVerifier:
         if unknown:
             raise ConfigurationError(f"JWTVerifier: algorithm(s) {', '.join(sorted(unknown))} are not allowed")
         if jwks is None and jwks_url is not None:
-            jwks = JWKSClient(jwks_url, transport=jwks_transport)
+            jwks = JWKSClient(jwks_url, transport=jwks_transport, min_rsa_bits=min_rsa_bits)
         if (key is None) == (jwks is None):
             raise ConfigurationError("JWTVerifier needs exactly one of key=, jwks_url= or jwks=")
         self.issuer = issuer
         self.audience = audience
         self.leeway = leeway
+        self.clock_skew = max(clock_skew, leeway)
         self.required_claims = list(required_claims)
         self.scopes_claim = scopes_claim
         self.typ = typ.lower().removeprefix("application/") if typ else None
         self.max_token_size = max_token_size
+        self.min_rsa_bits = min_rsa_bits
         self.cache_enabled = cache
         self.cache_size = cache_size
         self.cache_ttl = cache_ttl
         self._cache: OrderedDict[bytes, tuple[Principal, float, float]] = OrderedDict()
         self.jwks = jwks
-        self._keys: dict[str | None, Any] = {}
+        self._keys: KeySet | None = None
         if key is not None:
-            self._keys = {kid: self._prepare(k) for kid, k in self._load_keys(key).items()}
-        elif _HMAC & set(self.algorithms):
-            raise ConfigurationError("JWTVerifier: a JWKS holds public keys; HMAC algorithms make no sense with it")
+            self._keys = KeySet(self._load_keys(key), self.algorithms)
+            if not self._keys.fitting(self.algorithms):
+                raise ConfigurationError(f"JWTVerifier: no key given can verify any of {', '.join(self.algorithms)}")
+        elif _HMAC & set(self.algorithms) and not (jwks is not None and jwks.symmetric_kids):
+            raise ConfigurationError(
+                "JWTVerifier: a JWKS holds public keys; HMAC algorithms need "
+                "jwks=JWKSClient(url, symmetric_kids=[...]) naming the oct keys to trust"
+            )
         # Options given once, here, rather than merged into PyJWT's defaults per token.
+        # `iat` is checked here, against clock_skew; PyJWT would hold it to `leeway`.
+        secrets = frozenset(k.key for k in self._keys.keys if k.kty == "oct") if self._keys else frozenset()
         self._jwt = _decoder(
-            {"require": self.required_claims},
+            {"require": self.required_claims, "verify_iat": False, "verify_aud": verify_audience},
             [name for name in self.algorithms if name in _HMAC],
-            frozenset(k for k in self._keys.values() if type(k) is bytes),
+            secrets,
         )
-        self._single_key: Any = next(iter(self._keys.values())) if len(self._keys) == 1 and self.typ is None else None
+        # One key and no typ to check: PyJWT reads the header once, its allow-list
+        # narrowed to the algorithms this key's type can verify.
+        self._single_key: Any = None
+        self._single_algorithms: list[str] = []
+        if self._keys is not None and len(self._keys) == 1 and self.typ is None:
+            only = self._keys.keys[0]
+            self._single_key = only.key
+            self._single_algorithms = [name for name in self.algorithms if only.fits(name)]
 
-    def _load_keys(self, key: Any) -> dict[str | None, Any]:
-        if isinstance(key, Mapping):
-            key = PyJWKSet.from_dict(dict(key)) if "keys" in key else PyJWK.from_dict(dict(key))
-        if isinstance(key, PyJWKSet):
-            keys: dict[str | None, Any] = {k.key_id: k for k in key.keys}
-        elif isinstance(key, PyJWK):
-            keys = {key.key_id: key}
-        else:
-            keys = {None: key}
-        symmetric = [
-            (isinstance(k, (str, bytes)) and not _is_pem(k)) or (isinstance(k, PyJWK) and k.key_type == "oct")
-            for k in keys.values()
-        ]
+    def _load_keys(self, key: Any) -> list[VerifyingKey]:
+        """The keys given, each read by its type; a misfit is a start-up error."""
+        try:
+            if isinstance(key, Mapping):
+                data = dict(key)
+                if "keys" in data:
+                    if not isinstance(data["keys"], list):
+                        raise UnusableKey("a JWK Set's keys must be a list")
+                    return self._usable([self._jwk(entry) for entry in data["keys"]])
+                return [self._checked(key_from_jwk(data, min_rsa_bits=self.min_rsa_bits))]
+            if isinstance(key, PyJWKSet):
+                return self._usable([self._pyjwk(k) for k in key.keys])
+            if isinstance(key, PyJWK):
+                return [self._checked(self._pyjwk(key))]
+            symmetric = isinstance(key, (str, bytes)) and not _is_pem(key)
+            if symmetric and not set(self.algorithms) <= _HMAC:
+                raise ConfigurationError("JWTVerifier: an HMAC secret can only verify HS256/HS384/HS512")
+            if not symmetric and set(self.algorithms) & _HMAC:
+                raise ConfigurationError("JWTVerifier: a public key must never verify HMAC (HS*) algorithms")
+            if symmetric and len(key) < 32:
+                raise ConfigurationError("JWTVerifier: an HMAC secret must be at least 32 bytes (RFC 7518 §3.2)")
+            return [self._checked(key_from_object(self._prepare(key), min_rsa_bits=self.min_rsa_bits))]
+        except UnusableKey as exc:
+            raise ConfigurationError(f"JWTVerifier: {exc}{self._hint(exc)}") from None
+
+    def _hint(self, exc: UnusableKey) -> str:
+        return " (pass min_rsa_bits= to accept it)" if "bits" in str(exc) else ""
+
+    def _jwk(self, entry: Any) -> VerifyingKey | UnusableKey:
+        try:
+            return key_from_jwk(entry, min_rsa_bits=self.min_rsa_bits)
+        except UnusableKey as exc:
+            return exc
+
+    def _pyjwk(self, key: PyJWK) -> VerifyingKey:
+        # A PyJWK is bound to one algorithm (PyJWK guesses one when the JWK has none).
+        return key_from_object(key.key, kid=key.key_id, alg=key.algorithm_name, min_rsa_bits=self.min_rsa_bits)
+
+    def _usable(self, found: list[VerifyingKey | UnusableKey]) -> list[VerifyingKey]:
+        """The keys of a set that fit an allowed algorithm; none at all is an error."""
+        read = [k for k in found if isinstance(k, VerifyingKey)]
+        self._check_mix(read)
+        keys = [k for k in read if any(k.fits(a) for a in self.algorithms)]
+        if keys:
+            return keys
+        reasons = "; ".join(str(k) for k in found if isinstance(k, UnusableKey))
+        raise UnusableKey(
+            f"no key in the set can verify any of {', '.join(self.algorithms)}" + (f" ({reasons})" if reasons else "")
+        )
+
+    def _checked(self, key: VerifyingKey) -> VerifyingKey:
+        if not any(key.fits(name) for name in self.algorithms):
+            raise UnusableKey(f"a {key.kty} key {key.curve or ''} can verify none of {', '.join(self.algorithms)}")
+        self._check_mix([key])
+        return key
+
+    def _check_mix(self, keys: list[VerifyingKey]) -> None:
+        symmetric = [k.kty == "oct" for k in keys]
         if any(symmetric) and not set(self.algorithms) <= _HMAC:
             raise ConfigurationError("JWTVerifier: an HMAC secret can only verify HS256/HS384/HS512")
         if not all(symmetric) and set(self.algorithms) & _HMAC:
             raise ConfigurationError("JWTVerifier: a public key must never verify HMAC (HS*) algorithms")
-        if any(isinstance(k, (str, bytes)) and not _is_pem(k) and len(k) < 32 for k in keys.values()):
-            raise ConfigurationError("JWTVerifier: an HMAC secret must be at least 32 bytes (RFC 7518 §3.2)")
-        return keys
 
     def _prepare(self, key: Any) -> Any:
         """The key as PyJWT verifies with it, made once by PyJWT's own `prepare_key`.
@@ -142,21 +204,18 @@ class JWTVerifier:
         (about 6 µs, a quarter of an HS256 decode, in PyJWT 2.15). A private key becomes
         its public half: PyJWT can't verify with a private key object.
         """
-        if isinstance(key, PyJWK):
-            return key  # parsed already, and bound to its algorithm
         for name in self.algorithms:
-            algorithm = _ALGORITHMS.get(name)
+            algorithm = _ALGORITHMS.get("EdDSA" if name == "Ed25519" else name)
             if algorithm is None:
                 continue
             try:
-                prepared = algorithm.prepare_key(key)
+                return algorithm.prepare_key(key)
             except (jwt.PyJWTError, ValueError, TypeError):
                 continue
-            return prepared.public_key() if isinstance(prepared, _PRIVATE_KEYS) else prepared
         raise ConfigurationError(f"JWTVerifier: PyJWT refused key= for each of {', '.join(self.algorithms)}")
 
     def __repr__(self) -> str:
-        source = f"jwks_url={self.jwks.url!r}" if self.jwks else "key=<hidden>"
+        source = f"jwks_url={self.jwks!r}" if self.jwks else "key=<hidden>"
         return f"JWTVerifier({source}, algorithms={self.algorithms!r})"
 
     def verify_inline(self, credentials: Any) -> Principal | Awaitable[Principal | None] | None:
@@ -180,9 +239,9 @@ class JWTVerifier:
             if cached is not None:
                 return cached
         if self._single_key is not None:
-            # One key and no typ to check: PyJWT reads the header once, checking the
-            # algorithm against the allow-list itself.
-            return self._remember(digest, *self._verify(token, self._single_key))
+            # One key without a kid, and no typ to check: PyJWT reads the header once,
+            # checking its alg against the algorithms this key's type can verify.
+            return self._remember(digest, *self._verify(token, self._single_key, self._single_algorithms))
         return self._verify_later(token, digest)
 
     async def __call__(self, credentials: Any) -> Principal | None:
@@ -226,39 +285,66 @@ class JWTVerifier:
         return self._remember(digest, *(await self._decode(token)))
 
     async def _decode(self, token: str) -> tuple[Principal | None, float, float]:
-        """Choose the key by the token's header (`kid`, `alg`, `typ`), then verify."""
+        """Choose the keys by the token's header (`alg`, `kid`, `typ`), then verify.
+
+        Each candidate key fits the token's `alg` by its type (see `KeySet`); a key
+        whose signature doesn't match gives way to the next, any other refusal (a
+        matching signature, wrong claims) is final.
+        """
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             return None, 0, 0
-        if header.get("alg") not in self.algorithms:
+        alg, kid = header.get("alg"), header.get("kid")
+        if alg not in self.algorithms or not (kid is None or isinstance(kid, str)):
             return None, 0, 0
         if self.typ is not None and str(header.get("typ", "")).lower().removeprefix("application/") != self.typ:
             return None, 0, 0
-        kid = header.get("kid")
         if self.jwks is not None:
-            key: Any = await self.jwks.get_key(kid if isinstance(kid, str) else None)
+            candidates = await self.jwks.candidates(alg, kid)
         else:
-            key = self._keys.get(kid, self._keys.get(None))
-            if key is None and len(self._keys) == 1:
-                key = next(iter(self._keys.values()))
-        if key is None:
-            return None, 0, 0
-        return self._verify(token, key)
+            assert self._keys is not None  # noqa: S101 - one of key= or jwks= is always set
+            candidates = self._keys.candidates(alg, kid)
+        for candidate in candidates:
+            try:
+                return self._accept(self._check(token, candidate.key, [alg]))
+            except jwt.InvalidSignatureError:
+                continue
+            except (jwt.PyJWTError, ValueError, TypeError) as exc:
+                logger.debug("JWT refused: %s", type(exc).__name__)
+                break
+        return None, 0, 0
 
-    def _verify(self, token: str, key: Any) -> tuple[Principal | None, float, float]:
+    def _verify(self, token: str, key: Any, algorithms: list[str]) -> tuple[Principal | None, float, float]:
         """`(principal or None, not_before, expires)`: the window is what the cache keeps."""
         try:
-            claims = self._jwt.decode(
-                token,
-                key,
-                algorithms=self.algorithms,
-                audience=self.audience,
-                issuer=self.issuer,
-                leeway=self.leeway,
-            )
-        except jwt.PyJWTError:
+            claims = self._check(token, key, algorithms)
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:
+            # ValueError/TypeError: PyJWT refusing a key for an algorithm (it can't
+            # happen after the checks above; refused all the same, quietly).
+            logger.debug("JWT refused: %s", type(exc).__name__)
             return None, 0, 0
+        return self._accept(claims)
+
+    def _check(self, token: str, key: Any, algorithms: list[str]) -> dict[str, Any]:
+        """The verified claims; `iat` may be up to `clock_skew` in the future."""
+        claims: dict[str, Any] = self._jwt.decode(
+            token,
+            key,
+            algorithms=algorithms,
+            audience=self.audience,
+            issuer=self.issuer,
+            leeway=self.leeway,
+        )
+        iat = claims.get("iat")
+        if iat is not None:
+            if type(iat) is not int and type(iat) is not float:
+                raise jwt.InvalidIssuedAtError("Issued At claim (iat) must be a number")
+            if iat > time.time() + self.clock_skew:
+                raise jwt.ImmatureSignatureError("The token is not yet valid (iat)")
+        return claims
+
+    def _accept(self, claims: dict[str, Any]) -> tuple[Principal | None, float, float]:
         subject = claims.get("sub")
         principal = Principal(
             "" if subject is None else str(subject), self._scopes_of(claims), claims=MappingProxyType(claims)
@@ -302,16 +388,20 @@ class _CheckedHMAC(HMACAlgorithm):
 
 
 def _decoder(options: Any, hmac_algorithms: list[str], secrets: frozenset[bytes]) -> jwt.PyJWT:
-    """A `PyJWT` whose HMAC algorithms know the verifier's checked secrets.
+    """A `PyJWT` that knows RFC 9864's `Ed25519` and the verifier's checked HMAC secrets.
 
-    PyJWT 2.11+ gives each `PyJWT` its own `PyJWS` (`_jws`, the one private name read
-    here), and algorithms are registered on it with PyJWS's public `register_algorithm`.
-    Where it is missing (PyJWT 2.10) the secret is checked per decode, as PyJWT does;
-    tests/verifiers/test_jwt.py says which path the installed PyJWT takes.
+    Each `PyJWT` has its own `PyJWS` (`_jws`, the one private name read here, there
+    since PyJWT 2.11); algorithms are registered on it with PyJWS's public
+    `register_algorithm`, so nothing global changes. `Ed25519` is EdDSA under its
+    fully specified name: the key check (`VerifyingKey.fits`) keeps it to Ed25519 keys.
     """
     decoder = jwt.PyJWT(options=options)
     jws = getattr(decoder, "_jws", None)
-    if secrets and isinstance(jws, jwt.PyJWS):
+    if not isinstance(jws, jwt.PyJWS):  # pragma: no cover - PyJWT < 2.11, below the floor
+        raise ConfigurationError("asgi_auth needs PyJWT 2.13 or later")
+    if "Ed25519" not in jws.get_algorithms():
+        jws.register_algorithm("Ed25519", OKPAlgorithm())
+    if secrets:
         for name in hmac_algorithms:
             jws.unregister_algorithm(name)
             jws.register_algorithm(name, _CheckedHMAC(_HMAC_HASHES[name], secrets))

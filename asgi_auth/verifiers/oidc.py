@@ -1,60 +1,88 @@
 """OpenID Connect Discovery 1.0: a verifier configured from the provider's metadata.
 
 The discovery document is fetched on first use (not at import or start-up, so an
-app can boot while its provider is down); its `issuer` must equal the issuer the URL
-names (Discovery §4.3), and tokens are then verified by a `JWTVerifier` on its
-`jwks_uri`. Until the document has been read, requests get 503, never a pass.
+app can boot while its provider is down), by the same fetcher as key sets (single
+flight, cool-down, total deadline, size cap); its `issuer` must equal the issuer the
+URL names (Discovery §4.3), or the `issuer=` given, and tokens are then verified by a
+`JWTVerifier` on its `jwks_uri` (or the `jwks_url=` given). Until the document has been
+read, requests get 503, never a pass.
+
+An audience is required: ID tokens always carry `aud` (OIDC Core §2), and so do the
+access tokens providers issue for an API, so a verifier without one would refuse every
+real token. `verify_audience=False` opts out by name.
 """
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Awaitable
+import math
+from collections.abc import Awaitable, Iterable
 from typing import Any
 
-import anyio
 import httpx
 
 from ..context import Principal
-from ..errors import ServiceUnavailable
-from .jwks import fetch_json
+from ..errors import ConfigurationError
+from ._fetch import BadDocument, Fetcher, redact
 from .jwt import _ASYMMETRIC, JWTVerifier
 
 __all__ = ["DiscoveryVerifier"]
 
-logger = logging.getLogger("asgi_auth")
 _WELL_KNOWN = "/.well-known/openid-configuration"
+NEEDS_AUDIENCE = (
+    "needs audience= (the client ID the ID tokens are for, or your API's audience): "
+    "OpenID Connect tokens always carry `aud`, so with none every token would be refused. "
+    "Pass verify_audience=False to accept tokens for any audience"
+)
 
 
 class DiscoveryVerifier:
-    """Verify bearer tokens against the provider described at `url`."""
+    """Verify bearer tokens against the provider described at `url`.
+
+    `issuer` and `jwks_url` are for a discovery URL that is not the provider's public
+    name (an app in Docker reaching `http://keycloak:8080/...` while tokens say
+    `http://localhost:8080/...`): `issuer` is then what the document and the tokens
+    must say, and `jwks_url` where this app can fetch the keys the document names.
+    """
 
     def __init__(
         self,
         url: str,
         *,
-        audience: str | list[str] | None = None,
+        audience: str | Iterable[str] | None = None,
+        verify_audience: bool = True,
         algorithms: list[str] | None = None,
+        issuer: str | None = None,
+        jwks_url: str | None = None,
         cooldown: float = 30.0,
         timeout: float = 5.0,
         transport: httpx.AsyncBaseTransport | None = None,
         **jwt_options: Any,
     ) -> None:
+        if audience is None and verify_audience:
+            raise ConfigurationError(f"DiscoveryVerifier({redact(url)!r}) {NEEDS_AUDIENCE}")
         self.url = url
         self.audience = audience
+        self.verify_audience = verify_audience
         self.algorithms = algorithms
-        self.cooldown = cooldown
-        self.timeout = timeout
+        self.issuer = issuer
+        self.jwks_url = jwks_url
         self.transport = transport
         self.jwt_options = jwt_options
         self.verifier: JWTVerifier | None = None
-        self.metadata: dict[str, Any] = {}
-        self._lock: anyio.Lock | None = None
-        self._last_attempt = float("-inf")
+        self.metadata: dict[str, Any] = {}  # the discovery document, once read
+        self._fetcher: Fetcher[JWTVerifier] = Fetcher(
+            url,
+            self._parse,
+            what="OpenID Connect discovery",
+            unavailable="OpenID Connect provider is unavailable",
+            timeout=timeout,
+            max_bytes=256 * 1024,
+            cooldown=cooldown,
+            transport=transport,
+        )
 
     def __repr__(self) -> str:
-        return f"DiscoveryVerifier({self.url!r})"
+        return f"DiscoveryVerifier({redact(self.url)!r})"
 
     def verify_inline(self, credentials: Any) -> Principal | Awaitable[Principal | None] | None:
         """Once discovered, `JWTVerifier.verify_inline`; before, an awaitable that discovers."""
@@ -67,46 +95,40 @@ class DiscoveryVerifier:
         return self.verifier.lifetime(credentials) if self.verifier is not None else None
 
     async def __call__(self, credentials: Any) -> Principal | None:
-        verifier = self.verifier or await self._discover()
+        verifier = self.verifier or await self._fetcher.get()
+        self.verifier = verifier
         return await verifier(credentials)
 
-    async def _discover(self) -> JWTVerifier:
-        if self._lock is None:
-            self._lock = anyio.Lock()
-        async with self._lock:
-            if self.verifier is not None:
-                return self.verifier
-            now = time.monotonic()
-            if now - self._last_attempt < self.cooldown:
-                raise ServiceUnavailable("OpenID Connect provider is unavailable")
-            self._last_attempt = now
-            try:
-                metadata, _ = await fetch_json(
-                    self.url, timeout=self.timeout, max_bytes=256 * 1024, transport=self.transport
-                )
-                self.verifier = self._configure(metadata)
-            except (httpx.HTTPError, ValueError, TypeError, KeyError) as exc:
-                logger.warning("OpenID Connect discovery at %s failed: %s", self.url, type(exc).__name__)
-                raise ServiceUnavailable("OpenID Connect provider is unavailable") from None
-            self.metadata = metadata
-            return self.verifier
-
-    def _configure(self, metadata: Any) -> JWTVerifier:
+    def _parse(self, metadata: Any, headers: httpx.Headers) -> tuple[JWTVerifier, float]:
+        """The verifier the document describes; read once, kept for the process's life."""
         if not isinstance(metadata, dict):
-            raise ValueError("discovery document is not a JSON object")
-        issuer, jwks_uri = metadata["issuer"], metadata["jwks_uri"]
+            raise BadDocument("the discovery document is not a JSON object")
+        issuer, jwks_uri = metadata.get("issuer"), metadata.get("jwks_uri")
         if not isinstance(issuer, str) or not isinstance(jwks_uri, str):
-            raise ValueError("discovery document lacks issuer or jwks_uri")
-        if self.url.endswith(_WELL_KNOWN) and issuer.rstrip("/") != self.url[: -len(_WELL_KNOWN)].rstrip("/"):
-            raise ValueError("discovery document's issuer does not match its URL")
-        algorithms = self.algorithms or [
-            alg for alg in metadata.get("id_token_signing_alg_values_supported", ["RS256"]) if alg in _ASYMMETRIC
-        ]
-        return JWTVerifier(
-            jwks_url=jwks_uri,
-            algorithms=algorithms or ["RS256"],
-            issuer=issuer,
-            audience=self.audience,
-            jwks_transport=self.transport,
-            **self.jwt_options,
-        )
+            raise BadDocument("the discovery document lacks issuer or jwks_uri")
+        if self.issuer is not None:
+            if issuer != self.issuer:
+                raise BadDocument(f"the document's issuer {issuer!r} is not the issuer= given, {self.issuer!r}")
+        elif self.url.endswith(_WELL_KNOWN) and issuer.rstrip("/") != self.url[: -len(_WELL_KNOWN)].rstrip("/"):
+            raise BadDocument(
+                f"the document's issuer {issuer!r} does not match its URL (Discovery §4.3); "
+                "behind another host name, pass issuer="
+            )
+        advertised = metadata.get("id_token_signing_alg_values_supported", ["RS256"])
+        if not isinstance(advertised, list):
+            advertised = ["RS256"]
+        algorithms = self.algorithms or [alg for alg in advertised if alg in _ASYMMETRIC]
+        try:
+            verifier = JWTVerifier(
+                jwks_url=self.jwks_url or jwks_uri,
+                algorithms=algorithms or ["RS256"],
+                issuer=issuer,
+                audience=self.audience,
+                verify_audience=self.verify_audience,
+                jwks_transport=self.transport,
+                **self.jwt_options,
+            )
+        except ConfigurationError as exc:
+            raise BadDocument(str(exc)) from None
+        self.metadata = metadata
+        return verifier, math.inf
