@@ -1,7 +1,10 @@
 """OpenID Connect: the scheme discovers the issuer and its keys from the provider.
 
 The app also serves a tiny provider (discovery document, keys, a token endpoint) so
-that it runs on its own; point `OIDC_BASE_URL` at a real provider instead.
+that it runs on its own; set `OIDC_BASE_URL` to a real provider's issuer instead. Its
+ID tokens are what a real provider issues: for one client (`aud`), with no `scope`
+claim (scopes are granted to access tokens, not written into ID tokens), so the
+policy asks for a valid token, not for a scope.
 
 Run it:  uvicorn examples.openid_connect:app
 """
@@ -28,11 +31,11 @@ def create_app(base_url: str) -> Starlette:
     # --8<-- [start:oidc]
     oidc = aa.OpenIdConnect(
         openIdConnectUrl=f"{base_url}/.well-known/openid-configuration",
-        audience="example-client",
+        audience="example-client",  # the client ID the ID tokens are issued to
     )
     policy = aa.AuthPolicy(
         rules=[aa.Rule("/.well-known/{doc}", require=[]), aa.Rule("/provider/{rest:path}", require=[])],
-        default={oidc: ["openid"]},
+        default=oidc,  # a valid ID token for this client: ID tokens carry no scopes
     )
     # --8<-- [end:oidc]
 
@@ -53,7 +56,8 @@ def create_app(base_url: str) -> Starlette:
         return JSONResponse({"keys": [{**key, "kid": "p1", "alg": "ES256"}]})
 
     async def token(request: Request) -> JSONResponse:
-        claims = {"iss": base_url, "aud": "example-client", "sub": "alice", "scope": "openid email"}
+        claims = {"iss": base_url, "aud": "example-client", "sub": "alice", "email": "alice@example.com"}
+        claims["iat"] = int(time.time())
         claims["exp"] = int(time.time()) + 300
         return JSONResponse({"id_token": jwt.encode(claims, PROVIDER_KEY, "ES256", headers={"kid": "p1"})})
 

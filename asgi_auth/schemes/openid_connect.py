@@ -1,7 +1,10 @@
 """OpenID Connect (OpenAPI `openIdConnect`): bearer ID/access tokens.
 
 With no verifier of its own, the scheme verifies tokens against the provider's
-discovery document at `openIdConnectUrl` (its `issuer` and `jwks_uri`).
+discovery document at `openIdConnectUrl` (its `issuer` and `jwks_uri`), for the
+`audience` given: OpenID Connect tokens always carry `aud`, so one is required
+(or `verify_audience=False`, by name). For a discovery URL that is not the provider's
+public name (Docker), pass `verifier=aa.DiscoveryVerifier(url, issuer=..., ...)`.
 """
 
 from __future__ import annotations
@@ -28,15 +31,22 @@ class OpenIdConnect(AuthorizationValue):
         auto_error: bool = True,
         verifier: VerifierOption = None,
         audience: str | list[str] | None = None,
+        verify_audience: bool = True,
         algorithms: list[str] | None = None,
         discover: bool = True,
     ) -> None:
         if not openIdConnectUrl:
             raise ConfigurationError("OpenIdConnect needs openIdConnectUrl")
         if verifier is None and discover:
-            from ..verifiers.oidc import DiscoveryVerifier
+            from ..verifiers._fetch import redact
+            from ..verifiers.oidc import NEEDS_AUDIENCE, DiscoveryVerifier
 
-            verifier = DiscoveryVerifier(openIdConnectUrl, audience=audience, algorithms=algorithms)
+            if audience is None and verify_audience:
+                url = redact(openIdConnectUrl)
+                raise ConfigurationError(f"OpenIdConnect(openIdConnectUrl={url!r}) {NEEDS_AUDIENCE}")
+            verifier = DiscoveryVerifier(
+                openIdConnectUrl, audience=audience, verify_audience=verify_audience, algorithms=algorithms
+            )
         super().__init__(scheme_name=scheme_name, description=description, auto_error=auto_error, verifier=verifier)
         self.openIdConnectUrl = openIdConnectUrl
 

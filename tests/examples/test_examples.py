@@ -57,14 +57,26 @@ def test_jwks_bearer() -> None:
         assert c.get("/read").status_code == 401
 
 
-def test_openid_connect() -> None:
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the provider's authlib
+def test_openid_connect(monkeypatch: pytest.MonkeyPatch) -> None:
+    import jwt
+
     from examples.openid_connect import create_app
+    from tests.verifiers.test_oidc_provider import id_token, provider
 
     port = free_port()
     with serve(create_app(f"http://127.0.0.1:{port}"), port=port) as base, httpx.Client(base_url=base) as c:
         token = c.get("/provider/token").json()["id_token"]
+        assert "scope" not in jwt.decode(token, options={"verify_signature": False})  # as real ID tokens
         assert c.get("/profile", headers={"Authorization": f"Bearer {token}"}).json() == {"sub": "alice"}
         assert c.get("/profile").status_code == 401
+    # The same policy in front of a real provider (oidc-provider-mock), as its docstring says.
+    monkeypatch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")
+    with provider() as issuer, serve(create_app(issuer)) as base, httpx.Client(base_url=base) as c:
+        real = id_token(issuer, client="example-client")
+        assert c.get("/profile", headers={"Authorization": f"Bearer {real}"}).json() == {"sub": "alice"}
+        other = id_token(issuer, client="another-client")
+        assert c.get("/profile", headers={"Authorization": f"Bearer {other}"}).status_code == 401
 
 
 def test_several_schemes() -> None:

@@ -22,6 +22,7 @@ class Provider:
     def __init__(self) -> None:
         self.base = ""
         self.issuer_override: str | None = None
+        self.jwks_uri_override: str | None = None
         self.down = False
         self.hits: dict[str, int] = {}
 
@@ -35,7 +36,7 @@ class Provider:
         if path == "/.well-known/openid-configuration":
             body: Any = {
                 "issuer": self.issuer_override or self.base,
-                "jwks_uri": self.base + "/keys",
+                "jwks_uri": self.jwks_uri_override or self.base + "/keys",
                 "id_token_signing_alg_values_supported": ["RS256", "HS256", "none"],
             }
         else:
@@ -115,3 +116,22 @@ async def test_provider_down_is_503_and_not_hammered(provider: Provider) -> None
             r = await client.get("/", headers={"Authorization": f"Bearer {id_token(provider.base)}"})
             assert r.status_code == 503
     assert provider.hits == {"/.well-known/openid-configuration": 1}
+
+
+async def test_docker_a_discovery_url_that_is_not_the_public_issuer(provider: Provider) -> None:
+    """The app reaches the provider by an internal name; the document and the tokens say
+    the public one, and the document's jwks_uri names a host the app can't reach."""
+    public = "http://localhost:8080/realms/demo"
+    provider.issuer_override = public
+    provider.jwks_uri_override = "http://127.0.0.1:9/unreachable-from-the-app"
+    url = provider.base + "/.well-known/openid-configuration"
+    token = id_token(public)
+    unmatched = aa.DiscoveryVerifier(url, audience="my-client")
+    with pytest.raises(aa.ServiceUnavailable):
+        await unmatched(token)  # Discovery §4.3: the issuer must match the URL, unless told
+    told = aa.DiscoveryVerifier(url, audience="my-client", issuer=public, jwks_url=provider.base + "/keys")
+    assert (await told(token)) is not None
+    assert (await told(id_token(provider.base))) is None  # tokens must say the public issuer
+    wrong = aa.DiscoveryVerifier(url, audience="my-client", issuer="http://elsewhere")
+    with pytest.raises(aa.ServiceUnavailable):
+        await wrong(token)
