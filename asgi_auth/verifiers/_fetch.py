@@ -148,9 +148,14 @@ class Fetcher(Generic[T]):
             self.expires_at = time.monotonic() + self.cooldown  # serve the stale one, retry later
 
     async def _get(self) -> tuple[Any, httpx.Headers]:
+        # Userinfo goes in an Authorization header, not in the URL httpx logs at INFO.
+        url = httpx.URL(self.url)
+        auth = httpx.BasicAuth(url.username, url.password) if url.userinfo else None
         async with (
             httpx.AsyncClient(timeout=self.timeout, transport=self.transport, follow_redirects=False) as client,
-            client.stream("GET", self.url, headers={"Accept": "application/json"}) as response,
+            client.stream(
+                "GET", url.copy_with(userinfo=b""), headers={"Accept": "application/json"}, auth=auth
+            ) as response,
         ):
             response.raise_for_status()
             body = bytearray()

@@ -4,6 +4,7 @@ for the request fetching and every request waiting on it, by the total deadline.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import threading
@@ -33,11 +34,13 @@ class Misbehaving:
         self.mode = "ok"
         self.garbage = b""
         self.hits = 0
+        self.authorization = ""
         self.stop = threading.Event()  # ends a drip or a stall when the test is done
         self.dripping = threading.Event()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         self.hits += 1
+        self.authorization = dict(scope["headers"]).get(b"authorization", b"").decode()
         if self.mode == "stall":
             for _ in range(600):  # never answers, for at most a minute
                 if self.stop.is_set():
@@ -160,7 +163,7 @@ async def test_discovery_alike(server: Misbehaving, mode: str) -> None:
 
 async def test_a_url_with_userinfo_is_never_printed(server: Misbehaving, caplog: pytest.LogCaptureFixture) -> None:
     secret_url = server.base.replace("http://", "http://svc:hunter2@") + "/keys"
-    caplog.set_level(logging.DEBUG, "asgi_auth")
+    caplog.set_level(logging.DEBUG)  # httpx too: it logs each request's URL at INFO
     server.mode, server.garbage = "garbage", b"null"
     client = aa.JWKSClient(secret_url)
     verifier = aa.JWTVerifier(jwks=client, algorithms=["RS256"])
@@ -173,3 +176,4 @@ async def test_a_url_with_userinfo_is_never_printed(server: Misbehaving, caplog:
     assert "JWKS refresh" in caplog.text and "discovery" in caplog.text
     assert "hunter2" not in printed and "svc" not in printed and "***@127.0.0.1" in printed
     assert redact("https://a:b@[::1]:8/x?y") == "https://***@[::1]:8/x?y"
+    assert server.authorization == "Basic " + base64.b64encode(b"svc:hunter2").decode()  # still sent, as a header
