@@ -7,11 +7,20 @@ import nox
 nox.options.sessions = ["lint", "typecheck", "tests", "docs"]
 PATHS = ["asgi_auth", "tests", "examples", "bench", "fuzz", "noxfile.py"]
 
-# The oldest releases asgi_auth supports (frameworks, PyJWT, httpx), and "newest" (whatever the index serves today).
+# The oldest releases asgi_auth supports (frameworks, PyJWT, httpx, pydantic, anyio), and
+# "newest" (whatever the index serves today).
 # FastAPI 0.122.0 is the first to answer missing credentials with 401, as the contract does;
 # 0.123.0 the first whose Security() scope chains accumulate per branch (#5624, #14419), which
 # asgi_auth.integrations.fastapi.check_scopes reads. PyJWT 2.13.0: see docs/schemes.md.
-OLDEST = ["starlette==0.40.0", "fastapi==0.123.0", "litestar[jwt]==2.10.0", "pyjwt[crypto]==2.13.0", "httpx==0.27.0"]
+OLDEST = [
+    "starlette==0.40.0",
+    "fastapi==0.123.0",
+    "litestar[jwt]==2.10.0",
+    "pyjwt[crypto]==2.13.0",
+    "httpx==0.27.0",
+    "pydantic==2.5.0",
+    "anyio==4.0.0",
+]
 
 
 @nox.session
