@@ -61,3 +61,40 @@ async def test_rfc6749_errors(body: bytes, strict: bool, error: str) -> None:
 async def test_wrong_content_type() -> None:
     with pytest.raises(aa.OAuth2FormError, match="x-www-form-urlencoded"):
         await parse(b'{"username": "u"}', headers=[(b"content-type", b"application/json")])
+
+
+def test_from_body_for_frameworks_that_read_the_body_themselves() -> None:
+    form = aa.OAuth2PasswordRequestForm.from_body(
+        "application/x-www-form-urlencoded; charset=utf-8", b"username=u&password=p"
+    )
+    assert (form.username, form.password) == ("u", "p")
+    for content_type, body, error in [
+        ("application/json", b"{}", "x-www-form-urlencoded"),
+        (None, b"username=u&password=p", "x-www-form-urlencoded"),
+        ("application/x-www-form-urlencoded", b"username=u&password=" + b"x" * 70000, "too large"),
+        ("application/x-www-form-urlencoded", b"username=u&username=v&password=p", "repeated"),
+    ]:
+        with pytest.raises(aa.OAuth2FormError, match=error):
+            aa.OAuth2PasswordRequestForm.from_body(content_type, body)
+
+
+def test_the_error_is_a_starlette_http_exception_carrying_the_rfc_answer() -> None:
+    from starlette.exceptions import HTTPException
+
+    error = aa.OAuth2FormError("invalid_request", "username is required")
+    assert isinstance(error, HTTPException) and error.status_code == 400
+    assert error.detail == '{"error": "invalid_request", "error_description": "username is required"}'
+    assert error.headers == {"Content-Type": "application/json", "Cache-Control": "no-store", "Pragma": "no-cache"}
+    assert str(error) == "username is required"
+
+
+def test_openapi_fragment_follows_the_form_class() -> None:
+    loose = aa.OAuth2PasswordRequestForm.openapi()
+    strict = aa.OAuth2PasswordRequestFormStrict.openapi(detail_errors=True)
+    body = "application/x-www-form-urlencoded"
+    assert loose["requestBody"]["content"][body]["schema"]["required"] == ["username", "password"]
+    assert strict["requestBody"]["content"][body]["schema"]["required"] == ["grant_type", "username", "password"]
+    error = strict["responses"]["400"]["content"]["application/json"]["schema"]
+    assert len(error["anyOf"]) == 2 and error["anyOf"][1]["required"] == ["detail"]
+    loose["responses"]["400"]["content"]["application/json"]["schema"]["properties"].clear()
+    assert aa.OAuth2PasswordRequestForm.openapi() != loose  # each call is a fresh copy

@@ -1,7 +1,12 @@
-"""`install(app, policy)`: the middleware plus an `app.openapi()` that tells the truth.
+"""`install(app, policy)`: the middleware, an `app.openapi()` that tells the truth, and
+RFC 6749 answers for token forms.
 
-The patched document is computed once, on first request for it, and cached on the
-app exactly as FastAPI caches its own (`app.openapi_schema`).
+The document is patched when FastAPI builds it — on first request for it, and again
+whenever FastAPI rebuilds it because routes were added — and cached exactly as FastAPI
+caches its own (`app.openapi_schema`), so routes added after `install` are documented
+too. An `OAuth2FormError` raised by an endpoint is answered as RFC 6749 §5.2 says
+(400, `{"error": ..., "error_description": ...}`) rather than FastAPI's `{"detail": ...}`.
+`check_scopes` lets FastAPI's own scope chains decide on top of the middleware.
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ from starlette.requests import HTTPConnection
 
 from ..context import AuthContext
 from ..dependencies import check_granted, get_auth
+from ..forms import OAuth2FormError
 from ..middleware import AuthMiddleware
-from ..openapi import patch_openapi
+from ..openapi import keep_patched
 from ..policy import AuthPolicy, Rule
 
 if TYPE_CHECKING:
@@ -24,18 +30,16 @@ __all__ = ["check_scopes", "docs_rules", "install"]
 
 
 def install(app: FastAPI, policy: AuthPolicy, *, responses: bool = False) -> None:
-    """Add `AuthMiddleware` and patch the app's OpenAPI document with `policy`."""
+    """Add `AuthMiddleware`, keep the app's OpenAPI document patched with `policy`, and
+    answer token-form errors per RFC 6749."""
     app.add_middleware(AuthMiddleware, policy=policy)
-    generate = app.openapi
+    app.add_exception_handler(OAuth2FormError, answer_form_error)
+    keep_patched(app, policy, responses=responses, always=True)
 
-    def openapi() -> dict[str, Any]:
-        if getattr(app, "_asgi_auth_schema", None) is None:
-            app.openapi_schema = None  # let FastAPI build the document afresh
-            app._asgi_auth_schema = patch_openapi(generate(), policy, responses=responses)  # type: ignore[attr-defined]
-        app.openapi_schema = app._asgi_auth_schema  # type: ignore[attr-defined]
-        return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+async def answer_form_error(request: Any, exc: Exception) -> Any:
+    """An exception handler: the error is itself the ASGI app that answers it."""
+    return exc
 
 
 def docs_rules(app: FastAPI) -> list[Rule]:
