@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import httpx
 import pytest
 
 import asgi_auth as aa
 from tests.conftest import call_asgi, http_scope
+from tests.loopback import serve
 
 pytestmark = pytest.mark.anyio
 
@@ -98,3 +101,47 @@ def test_openapi_fragment_follows_the_form_class() -> None:
     assert len(error["anyOf"]) == 2 and error["anyOf"][1]["required"] == ["detail"]
     loose["responses"]["400"]["content"]["application/json"]["schema"]["properties"].clear()
     assert aa.OAuth2PasswordRequestForm.openapi() != loose  # each call is a fresh copy
+
+
+# -- the other frameworks, as docs/policy.md shows them (examples/token_forms.py) ------
+
+BAD = [
+    ({"data": {"username": "u"}}, "invalid_request"),
+    ({"json": {"username": "u", "password": "p"}}, "invalid_request"),
+    ({"data": {"username": "u", "password": "p", "grant_type": "x"}}, "unsupported_grant_type"),
+]
+
+
+def assert_rfc6749(r: httpx.Response, error: str) -> None:
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    assert r.headers["cache-control"] == "no-store"
+    assert r.json()["error"] == error and set(r.json()) == {"error", "error_description"}
+
+
+@pytest.mark.parametrize("name", ["litestar_app", "quart_app"])
+def test_litestar_and_quart_token_endpoints_over_a_real_server(name: str) -> None:
+    from examples import token_forms
+
+    with serve(getattr(token_forms, name)) as base, httpx.Client(base_url=base) as client:
+        ok = client.post("/token", data={"username": "u", "password": "p", "scope": "a b"})
+        assert ok.json()["access_token"] == "token-for-u" and ok.json()["scope"] == "a b"
+        for kwargs, error in BAD:
+            assert_rfc6749(client.post("/token", **kwargs), error)
+
+
+def test_django_token_view() -> None:
+    from django.test import RequestFactory
+
+    import examples.django_app  # noqa: F401 -- configures Django's settings
+    from examples.token_forms import django_token
+
+    factory = RequestFactory()
+    form = "application/x-www-form-urlencoded"
+    ok = django_token(factory.post("/token", "username=u&password=p", content_type=form))
+    assert json.loads(ok.content)["access_token"] == "token-for-u"
+    bad = django_token(factory.post("/token", "username=u", content_type=form))
+    assert bad.status_code == 400 and bad["Cache-Control"] == "no-store"
+    assert json.loads(bad.content)["error"] == "invalid_request"
+    wrong = django_token(factory.post("/token", b"{}", content_type="application/json"))
+    assert json.loads(wrong.content)["error_description"].endswith("x-www-form-urlencoded")
