@@ -28,6 +28,7 @@ import itertools
 import math
 import re
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -472,7 +473,7 @@ def cover(policy: AuthPolicy, parts: Sequence[Part], method: str, *, label: str 
     """The requirements `policy` gives the requests an operation accepts (see the module)."""
     method = method.upper()
     coverage = Coverage(method, label if label is not None else _label(parts))
-    templates = [rule.template for rule in policy.rules if _could_match(rule.template, parts)]
+    templates = [t for t in _index(policy).candidates(parts) if _could_match(t, parts)]
     budget = [BUDGET]
     try:
         for path in _paths(parts, templates, budget):
@@ -490,6 +491,55 @@ def cover(policy: AuthPolicy, parts: Sequence[Part], method: str, *, label: str 
         coverage.complete = False
         coverage.found[policy.default] = "a path no sample stands for"
     return coverage
+
+
+class _Prefixes:
+    """The rules' templates by their leading literal segments, so that an operation only
+    looks at the rules that could bear on it, not at all of them."""
+
+    __slots__ = ("_below", "children", "here")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Prefixes] = {}
+        self.here: list[Template] = []  # templates whose next segment is not a literal, or that end here
+        self._below: list[Template] | None = None
+
+    def add(self, template: Template) -> None:
+        node = self
+        for segment in template.segments:
+            if segment.kind != LITERAL:
+                break
+            node = node.children.setdefault(segment.key, _Prefixes())
+        node.here.append(template)
+
+    def below(self) -> list[Template]:
+        if self._below is None:
+            self._below = [t for child in self.children.values() for t in (*child.here, *child.below())]
+        return self._below
+
+    def candidates(self, parts: Sequence[Part]) -> list[Template]:
+        node, out = self, []
+        for part in parts:
+            out.extend(node.here)
+            if isinstance(part, Param):
+                return out + node.below()
+            child = node.children.get(part)
+            if child is None:
+                return out
+            node = child
+        return out + node.here + node.below()
+
+
+_indexes: weakref.WeakKeyDictionary[AuthPolicy, _Prefixes] = weakref.WeakKeyDictionary()
+
+
+def _index(policy: AuthPolicy) -> _Prefixes:
+    found = _indexes.get(policy)
+    if found is None:
+        found = _indexes[policy] = _Prefixes()
+        for rule in policy.rules:
+            found.add(rule.template)
+    return found
 
 
 def rules(policy: AuthPolicy) -> Iterator[tuple[Template, frozenset[str] | None, Requirement]]:
