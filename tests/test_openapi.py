@@ -7,6 +7,7 @@ import re
 import uuid
 from enum import Enum
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -379,3 +380,38 @@ def test_static_openapi_30_document_with_a_servers_prefix() -> None:
     assert patched["paths"]["/private"]["post"]["security"] == [{"HTTPBearer": []}]
     # Without the prefix, /public is not the rule's /api/public: the default applies.
     assert aa.patch_openapi(spec, policy)["paths"]["/public"]["get"]["security"] == [{"HTTPBearer": []}]
+
+
+@pytest.mark.parametrize(
+    ("annotation", "schema"),
+    [
+        (int, {"type": "integer"}),
+        (float, {"type": "number"}),
+        (bool, {"type": "boolean"}),
+        (uuid.UUID, {"type": "string", "format": "uuid"}),
+        (ModelName, {"$ref": "#/components/schemas/ModelName"}),
+        (int | None, {"anyOf": [{"type": "integer"}, {"type": "null"}]}),
+    ],
+)
+def test_a_parameter_is_credited_with_every_value_pydantic_accepts(annotation: Any, schema: dict[str, Any]) -> None:
+    """The over-approximation the coverage relies on, checked against pydantic itself."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from asgi_auth.coverage import SAMPLES as WITNESSES
+    from asgi_auth.coverage import schema_accepts
+
+    components = {"ModelName": {"type": "string", "enum": ["alexnet", "resnet"]}}
+    accepts = schema_accepts(schema, lambda ref: components[ref.rsplit("/", 1)[1]])
+    adapter = TypeAdapter(annotation)
+    values = [unquote(s) for s in SAMPLES] + list(WITNESSES) + ["alexnet", "resnet", " 1 ", "1\n", "\t2"]
+    accepted = 0
+    for value in values:
+        if "/" in value or not value:
+            continue
+        try:
+            adapter.validate_python(value)
+        except ValidationError:
+            continue
+        accepted += 1
+        assert accepts(value), (annotation, value)
+    assert accepted >= 2
