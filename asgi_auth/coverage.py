@@ -12,8 +12,10 @@ alike — at each segment, by which of the rules' segments (literal, typed, mixe
 plain) accept the value, and whether it is a dot segment or empty. One witness per
 class is drawn from the rules' own segments and a fixed set of values that routers
 read differently (signs, dots, floats, spaces, UUID spellings), filtered by what the
-operation accepts, and each witness path is matched with `AuthPolicy.match`, exactly
-as a request is. When the classes are too many to try (a budget per operation), the
+operation accepts, and each witness path is matched with `AuthPolicy.match`: the rule
+for the route the app's router runs it on. (The guard may ask more of a request than
+that — `AuthPolicy.for_request` adds the rules of other routers' readings, such as a
+resolved `/files/./..` — which never makes a protected operation less so.) When the classes are too many to try (a budget per operation), the
 answer falls back to every rule that could match, plus the default: weaker, never
 falsely strict.
 
