@@ -15,9 +15,9 @@ read differently (signs, dots, floats, spaces, UUID spellings), filtered by what
 operation accepts, and each witness path is matched with `AuthPolicy.match`: the rule
 for the route the app's router runs it on. (The guard may ask more of a request than
 that — `AuthPolicy.for_request` adds the rules of other routers' readings, such as a
-resolved `/files/./..` — which never makes a protected operation less so.) When the classes are too many to try (a budget per operation), the
-answer falls back to every rule that could match, plus the default: weaker, never
-falsely strict.
+resolved `/files/./..` — which never makes a protected operation less so.)
+When the classes are too many to try (a budget per operation), the answer falls back
+to every rule that could match, plus the default: weaker, never falsely strict.
 
 This module owns "the requirement for a document operation or an app route": the
 OpenAPI patcher and `asgi-auth routes` both ask it, and it reads the policy only
