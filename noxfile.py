@@ -18,7 +18,7 @@ OLDEST = [
     "litestar[jwt]==2.10.0",
     "pyjwt[crypto]==2.13.0",
     "httpx==0.27.0",
-    "pydantic==2.5.0",
+    "pydantic==2.7.0",
     "anyio==4.0.0",
 ]
 
