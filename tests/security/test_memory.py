@@ -6,6 +6,7 @@ what stays allocated with tracemalloc, against what one entry costs.
 
 from __future__ import annotations
 
+import random
 import time
 import tracemalloc
 from typing import Any
@@ -75,3 +76,49 @@ def test_methods_and_paths_a_client_makes_up_are_bounded() -> None:
     grown = retained(app, scopes)
     assert all(len(m) <= 16 and len(p) + len(r) <= 256 for p, r, m in policy._memo)
     assert grown < 300_000, grown  # unbounded, this pins > 5 MB
+
+
+def test_what_any_request_mix_can_pin_is_bounded_as_stated() -> None:
+    """docs/security.md: an anonymous client can make the guard keep at most the match
+    memo (10,000 entries of at most 256 + 16 characters) and the combined requirements
+    (1,024): under 8 MB together, whatever it sends. Everything else it could grow is
+    kept only for credentials a verifier accepted."""
+    rng = random.Random(7)
+    token = jwt.encode({"sub": "u", "exp": int(time.time()) + 600}, SECRET)
+    scheme = aa.HTTPBearer(verifier=aa.JWTVerifier(key=SECRET, algorithms=["HS256"]))
+    key = aa.APIKeyCookie(name="session", verifier=aa.inline({"k": aa.Principal("k")}.get))
+    rules = [aa.Rule(f"/r{i}/{{rest:path}}", require=[scheme, key][i % 2]) for i in range(50)]
+    policy = aa.AuthPolicy([*rules, aa.Rule("/public", require=[])], default=scheme, root_path="/api")
+    app = aa.AuthMiddleware(forgetful, policy)
+
+    def request(i: int) -> tuple[str, str, str, list[tuple[bytes, bytes]]]:
+        path = f"/r{i % 60}/" + "/".join("x" * rng.randint(1, 30) for _ in range(rng.randint(1, 8))) + str(i)
+        method = rng.choice(["GET", "get", "PoSt", "M" * rng.randint(1, 40), "X" + str(i)])
+        root = rng.choice(["", "/api", f"/r{i % 60}", "/x/api"])
+        headers = rng.choice(
+            [
+                [],
+                [(b"authorization", b"Bearer" + b" " * rng.randint(1, 50) + token.encode())],
+                [(b"authorization", b"Bearer forged" + str(i).encode())],
+                [(b"authorization", b"Bearer a"), (b"authorization", b"Bearer b")],
+                [(b"cookie", f"session=k{i}; a=1".encode()), (b"cookie", b"session=k")],
+            ]
+        )
+        return path, method, root, headers
+
+    requests = [request(i) for i in range(25_000)]
+
+    async def go() -> None:
+        for path, method, root, headers in requests:
+            scope = http_scope(path, method=method, headers=headers, root_path=root)
+            await call_asgi(app, scope)
+
+    run(app, [("/public", "GET", [])])  # imports and first-use allocations
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    anyio.run(go)  # from an empty memo to its cap (and emptied on the way)
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    assert len(policy._memo) <= 10_000 and len(policy._combined) <= 1024
+    assert grown < 8_000_000, grown
