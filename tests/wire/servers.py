@@ -177,10 +177,11 @@ def websocket_message(answer: Answer) -> Any:
 
 
 @contextlib.contextmanager
-def running(config: ServerConfig, app: str = APP) -> Iterator[int]:
-    """Start the server on `app`, wait until it answers, yield the port, stop the server."""
+def running(config: ServerConfig, app: str = APP, env: dict[str, str] | None = None) -> Iterator[int]:
+    """Start the server on `app` (with `env` added to its environment), wait until it
+    answers, yield the port, stop the server."""
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)}
     log = tempfile.TemporaryFile()  # noqa: SIM115 (closed below) a file, not a pipe: never blocks the server
     proc = subprocess.Popen(
         config.command(port, app),
