@@ -288,3 +288,35 @@ def test_undeclared_root_path_stays_closed(undeclared: tuple[ServerConfig, int],
             problem = f"expected {case.expect!r} to answer 200, got {answer.status}: {answer.body[:200]!r}"
             failures.append(describe(config, wiring, case, request, problem))
     assert not failures, f"{len(failures)} failed:\n" + "\n".join(failures)
+
+
+# A declared root_path that is also the start of the app's own routes. hypercorn, daphne
+# and granian hand `path` over as the client sent it, with or without the prefix (a proxy
+# that strips it, a client that reaches the server directly), so an app that routes on
+# `scope["path"]` runs its `/admin/...` handler for `/admin/public`, which the guard
+# reads as the public `/public` under the trusted root_path.
+COLLIDING = [ServerConfig(server, "/admin") for server in ("hypercorn", "daphne", "granian")]
+COLLIDING_CASES = [
+    get("root-public", "/admin/public"),
+    get("root-user", "/admin/users/x"),
+    get("root-static", "/admin/static/x"),
+    get("root-index", "/admin/"),
+]
+
+
+@pytest.fixture(scope="module", params=COLLIDING, ids=[config.id for config in COLLIDING])
+def colliding(request: pytest.FixtureRequest) -> Iterator[tuple[ServerConfig, int]]:
+    config: ServerConfig = request.param
+    with running(config, APP, {ROOT_PATH_ENV: config.root_path}) as port:
+        yield config, port
+
+
+@pytest.mark.parametrize("wiring", WIRING_NAMES)
+def test_declared_root_path_shared_with_routes(colliding: tuple[ServerConfig, int], wiring: str) -> None:
+    config, port = colliding
+    failures = []
+    for case in COLLIDING_CASES:
+        request = case.request(wiring, "")
+        for problem in violations(config, wiring, case, send_raw(port, request)):
+            failures.append(describe(config, wiring, case, request, problem))
+    assert not failures, f"{len(failures)} failed:\n" + "\n".join(failures)
