@@ -294,8 +294,13 @@ async def raw(scope: Any, receive: Any, send: Any) -> None:
 
 @functools.cache
 def wirings() -> dict[str, Any]:
-    """Every wiring, guarded by one policy trusting the `root_path` the server was started with."""
+    """Every wiring, guarded by one policy trusting the `root_path` the server was started with.
+
+    The raw app routes on the whole `scope["path"]`, `root_path` and all, so its policy
+    declares none (docs/security.md): declaring one says the app strips it itself.
+    """
     policy = make_policy(os.environ.get(ROOT_PATH_ENV, ""))
+    raw_policy = make_policy("")
     built = {
         "starlette": make_starlette(policy),
         "fastapi": make_fastapi(policy),
@@ -303,7 +308,7 @@ def wirings() -> dict[str, Any]:
         "litestar-outer": make_litestar_outer(policy),
         "quart": make_quart(policy),
         "django": make_django(policy),
-        "raw": aa.AuthMiddleware(raw, policy=policy),
+        "raw": aa.AuthMiddleware(raw, policy=raw_policy),
     }
     assert tuple(built) == WIRING_NAMES
     return built

@@ -290,11 +290,13 @@ def test_undeclared_root_path_stays_closed(undeclared: tuple[ServerConfig, int],
     assert not failures, f"{len(failures)} failed:\n" + "\n".join(failures)
 
 
-# A declared root_path that is also the start of the app's own routes. hypercorn, daphne
-# and granian hand `path` over as the client sent it, with or without the prefix (a proxy
+# A root_path that is also the start of the app's own routes. hypercorn, daphne and
+# granian hand `path` over as the client sent it, with or without the prefix (a proxy
 # that strips it, a client that reaches the server directly), so an app that routes on
-# `scope["path"]` runs its `/admin/...` handler for `/admin/public`, which the guard
-# reads as the public `/public` under the trusted root_path.
+# the whole `scope["path"]` runs its `/admin/...` handler for `/admin/public`, while the
+# frameworks strip root_path and run `/public`. Declaring root_path says the app strips
+# it (found by a real-server run: a raw app under a declared one ran a default-only
+# handler); the raw wiring declares none, so every reading counts for it and this holds.
 COLLIDING = [ServerConfig(server, "/admin") for server in ("hypercorn", "daphne", "granian")]
 COLLIDING_CASES = [
     get("root-public", "/admin/public"),
