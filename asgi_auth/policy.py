@@ -69,8 +69,9 @@ class AuthPolicy:
     `default` must be given: write `default=[]` to leave unmatched routes open or
     `default=scheme` to close them. Schemes named only by string in rules are
     declared with `schemes=[...]`. `root_path` is the prefix the server is configured
-    to report (uvicorn's `--root-path`) or the app sets itself: the guard trusts that
-    value, and no other, in `scope["root_path"]`.
+    to report (`--root-path`) or the app sets itself, and strips before routing: the
+    guard trusts that value, and no other, in `scope["root_path"]`. A raw app routing on
+    the whole `scope["path"]` declares none.
     """
 
     def __init__(
