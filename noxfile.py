@@ -19,7 +19,7 @@ OLDEST = [
     "pyjwt[crypto]==2.13.0",
     "httpx==0.27.0",
     "pydantic==2.7.0",
-    "anyio==4.0.0",
+    "anyio==4.2.0",
 ]
 
 

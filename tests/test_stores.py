@@ -5,6 +5,7 @@ import tracemalloc
 
 import pytest
 
+import asgi_auth as aa
 from asgi_auth.stores import WINDOW, MemoryNonceCounter, NonceUse
 
 pytestmark = pytest.mark.anyio
@@ -106,3 +107,10 @@ async def test_memory_is_bounded_per_entry() -> None:
     assert len(store) == entries
     print(f"bytes per held nonce: {held / entries:.0f}")
     assert held / entries < 640, held / entries
+
+
+def test_stores_and_pools_are_built_outside_an_event_loop() -> None:
+    """Apps build schemes at import time: anyio before 4.2 could not make a lock or a
+    limiter outside a running loop, which is why 4.2 is the floor."""
+    assert aa.MemoryNonceCounter() is not None
+    assert aa.HashingPool() is not None
