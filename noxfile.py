@@ -36,6 +36,9 @@ def tests_versions(session: nox.Session, versions: str) -> None:
     session.install("-e", ".[test]")
     if versions == "oldest":
         session.install(*OLDEST)
+        # Newer Litestar brings `multipart` (another project), whose module shadows the one
+        # Starlette 0.40 imports from python-multipart; Litestar 2.10 does not need it.
+        session.run("python", "-m", "pip", "uninstall", "-y", "-q", "multipart")
     else:
         session.install("--upgrade", "starlette", "fastapi", "litestar[jwt]", "pyjwt[crypto]", "httpx")
     session.run("python", "-m", "pip", "freeze", silent=False)
