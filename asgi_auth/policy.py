@@ -11,9 +11,10 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any, Union
 
+from .decision import Decision, compile_decision
 from .errors import ConfigurationError, OnError
 from .matching import MAX_PATH_LENGTH, AllOf, Refusal, candidate_methods, is_method_token, readings
-from .requirement import Requirement, RequireSpec, normalize
+from .requirement import MAX_SCHEMES_PER_REQUIREMENT, Alternative, Requirement, RequireSpec, normalize
 from .routing import Router, Template, parse_template
 from .schemes.base import SecurityScheme, not_a_scheme
 
@@ -106,13 +107,37 @@ class AuthPolicy:
             self._collect(rule.require, f"rule {rule.path!r}")
         self._collect(default, "default")
 
-        self.default = Requirement(normalize(default, self.schemes, "default"), None)
+        # Equal requirements share one compiled decision: many rules cost what their
+        # distinct requirements cost.
+        self._decisions: dict[tuple[Alternative, ...] | None, Decision] = {}
+        self._normalized: dict[int, tuple[Any, tuple[Alternative, ...] | None]] = {}
+        self.default = self._requirement(default, None)
         self._memo: dict[tuple[str, str, str], Applicable] = {}
         self._combined: dict[tuple[int, ...], AllOf] = {}
         self.router: Router[Requirement] = Router()
         for rule in self.rules:
-            requirement = Requirement(normalize(rule.require, self.schemes, f"rule {rule.path!r}"), rule.path)
-            self.router.add(rule.template, rule.methods, requirement)
+            self.router.add(rule.template, rule.methods, self._requirement(rule.require, rule.path))
+        del self._normalized  # only for building
+
+    def _requirement(self, spec: RequireSpec, rule: str | None) -> Requirement:
+        where = f"rule {rule!r}" if rule else "default"
+        # One spec object written once and used by many rules is checked once; the
+        # spec is held with its result, so its id() cannot be reused meanwhile.
+        seen = self._normalized.get(id(spec))
+        if seen is not None and seen[0] is spec:
+            alternatives = seen[1]
+        else:
+            alternatives = normalize(spec, self.schemes, where)
+            self._normalized[id(spec)] = (spec, alternatives)
+        decision = self._decisions.get(alternatives)
+        if decision is None:
+            decision = self._decisions[alternatives] = compile_decision(alternatives)
+            if len(decision.schemes) > MAX_SCHEMES_PER_REQUIREMENT:
+                raise ConfigurationError(
+                    f"{where}: {len(decision.schemes)} schemes in one requirement;"
+                    f" at most {MAX_SCHEMES_PER_REQUIREMENT} are tried per request"
+                )
+        return Requirement(alternatives, rule, decision)
 
     def _register(self, scheme: SecurityScheme, where: str) -> None:
         if not isinstance(scheme, SecurityScheme):

@@ -19,7 +19,7 @@ import functools
 import re
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from .errors import ConfigurationError
@@ -158,42 +158,49 @@ def _anchor(literals: list[str]) -> tuple[int, str] | None:
 
 
 class _Leaf(Generic[T]):
-    __slots__ = ("any", "by_method", "sources")
+    """The values of the templates that end at one trie node, by method."""
+
+    __slots__ = ("any", "by_method")
 
     def __init__(self) -> None:
-        self.by_method: dict[str, T] = {}
+        self.by_method: dict[str, T] | None = None
         self.any: T | None = None
-        self.sources: dict[str | None, str] = {}
 
-    def add(self, methods: frozenset[str] | None, value: T, source: str) -> None:
+    def add(self, methods: frozenset[str] | None, value: T) -> str | bool | None:
+        """Add `value`; on a tie, the method (or `None` for any) that is taken already, else False."""
         for method in sorted(methods) if methods is not None else [None]:
-            if method in self.sources:
-                what = f"method {method}" if method else "any method"
-                raise ConfigurationError(
-                    f"rules {self.sources[method]!r} and {source!r} tie for {what}: "
-                    "make one more specific or merge them"
-                )
-            self.sources[method] = source
-            if method is None:
-                self.any = value
-            else:
+            if (self.any is not None) if method is None else (self.by_method is not None and method in self.by_method):
+                return method
+        if methods is None:
+            self.any = value
+        else:
+            if self.by_method is None:
+                self.by_method = {}
+            for method in methods:
                 self.by_method[method] = value
+        return False
 
     def pick(self, method: str) -> T | None:
-        value = self.by_method.get(method)
-        if value is None and method == "HEAD":
-            value = self.by_method.get("GET")
-        return self.any if value is None else value
+        by_method = self.by_method
+        if by_method is not None:
+            value = by_method.get(method)
+            if value is None and method == "HEAD":
+                value = by_method.get("GET")
+            if value is not None:
+                return value
+        return self.any
 
 
 @dataclass(slots=True)
 class _Node(Generic[T]):
-    literals: dict[str, _Node[T]] = field(default_factory=dict)
+    """One trie node; its containers are made when a rule first needs them."""
+
+    literals: dict[str, _Node[T]] | None = None
     #: Whole-segment parameters (`{id:int}`, then `{name}`): one per converter at most.
-    params: list[tuple[Segment, _Node[T]]] = field(default_factory=list)
+    params: list[tuple[Segment, _Node[T]]] | None = None
     mixed: _Mixed[T] | None = None
     #: Every parameter child by its shape, so that adding a rule finds its branch at once.
-    by_shape: dict[str, _Node[T]] = field(default_factory=dict)
+    by_shape: dict[str, _Node[T]] | None = None
     leaf: _Leaf[T] | None = None
     tail: _Leaf[T] | None = None
 
@@ -273,16 +280,45 @@ class Router(Generic[T]):
         self._entries: list[tuple[Template, frozenset[str] | None, T]] = []
 
     def add(self, template: Template, methods: frozenset[str] | None, value: T) -> None:
+        if all(segment.kind == LITERAL for segment in template.segments):
+            # Found by one dict lookup, and the most specific match whenever it matches:
+            # a template without parameters needs no place in the trie.
+            leaf = self._static.get(template.source)
+            if leaf is None:
+                leaf = self._static[template.source] = _Leaf()
+        else:
+            leaf = self._leaf_for(template.segments)
+        taken = leaf.add(methods, value)
+        if taken is not False:
+            what = f"method {taken}" if taken else "any method"
+            other = next(
+                t.source
+                for t, m, _ in self._entries
+                if t.shape == template.shape and (m is None if taken is None else m is not None and taken in m)
+            )
+            raise ConfigurationError(
+                f"rules {other!r} and {template.source!r} tie for {what}: make one more specific or merge them"
+            )
+        self._entries.append((template, methods, value))
+
+    def _leaf_for(self, segments: tuple[Segment, ...]) -> _Leaf[T]:
+        """The leaf a template with parameters ends at, its nodes made on the way."""
         node = self._root
-        for segment in template.segments:
+        for segment in segments:
             if segment.kind == TAIL:
                 if node.tail is None:
                     node.tail = _Leaf()
-                node.tail.add(methods, value, template.source)
-                break
+                return node.tail
             if segment.kind == LITERAL:
-                node = node.literals.setdefault(segment.key, _Node())
+                if node.literals is None:
+                    node.literals = {}
+                child = node.literals.get(segment.key)
+                if child is None:
+                    child = node.literals[segment.key] = _Node()
+                node = child
                 continue
+            if node.by_shape is None:
+                node.by_shape = {}
             child = node.by_shape.get(segment.key)
             if child is None:
                 child = node.by_shape[segment.key] = _Node()
@@ -291,16 +327,14 @@ class Router(Generic[T]):
                         node.mixed = _Mixed()
                     node.mixed.add(segment, child)
                 else:
+                    if node.params is None:
+                        node.params = []
                     node.params.append((segment, child))
                     node.params.sort(key=lambda pair: pair[0].kind)  # typed before plain; a few at most
             node = child
-        else:
-            if node.leaf is None:
-                node.leaf = _Leaf()
-                if all(s.kind == LITERAL for s in template.segments):
-                    self._static[template.source] = node.leaf
-            node.leaf.add(methods, value, template.source)
-        self._entries.append((template, methods, value))
+        if node.leaf is None:
+            node.leaf = _Leaf()
+        return node.leaf
 
     def __iter__(self) -> Iterator[tuple[Template, frozenset[str] | None, T]]:
         return iter(self._entries)
@@ -323,6 +357,11 @@ class Router(Generic[T]):
 
     def match_segments(self, accept: Callable[[Segment, str], bool], path: str, method: str) -> T | None:
         """Like `match`, with a custom test for parameter segments (used on templates)."""
+        leaf = self._static.get(path)
+        if leaf is not None:
+            found = leaf.pick(method)
+            if found is not None:
+                return found
         if not path.startswith("/"):
             return None
         return _walk(self._root, path.split("/"), 1, method, accept)
@@ -343,7 +382,7 @@ def _walk(
                 return found
         return None
     part = parts[index]
-    child = node.literals.get(part)
+    child = node.literals.get(part) if node.literals is not None else None
     if child is not None:
         found = _walk(child, parts, index + 1, method, accept)
         if found is not None:
@@ -355,7 +394,7 @@ def _walk(
                 found = _walk(child, parts, index + 1, method, accept)
                 if found is not None:
                     return found
-    for segment, child in node.params:
+    for segment, child in node.params or ():
         if accept(segment, part) if accept is not None else segment.matches(part):
             found = _walk(child, parts, index + 1, method, accept)
             if found is not None:

@@ -1,0 +1,420 @@
+"""How a request is decided: one compiled decision per distinct requirement.
+
+`compile(alternatives)` turns a normalised requirement into one of three decisions —
+`Public`, `OneScheme` (the common case) or `AnyOf` — and every rule whose requirement
+is equal shares it. Each `decide(request, rule)` reads as authlib's `validate_request`
+does, in four steps:
+
+1. **extract** the scheme's credentials: absent, unusable (a refusal), or there;
+2. **verify** them: the verifier's principal, a refusal, or an awaitable of either;
+3. **authorize**: the scopes the alternative needs, against those granted;
+4. **conclude**: the context the app reads, or the most useful refusal (`Outcome`).
+
+What belongs to one rule — its template, the contexts and remembered decisions of
+its requests — is the `RuleState` handed in, so sharing a decision shares no request's
+context with another rule.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Iterable, Mapping
+from enum import IntEnum
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Union
+
+from ._asgi import MAX_HEADER_VALUE, AmbiguousCredentials, HeaderTooLarge, RequestView
+from .context import AuthContext, Principal, SecurityScopes, granted_scopes
+from .errors import AuthError, ErrorResponse, InsufficientScope, InvalidCredentials, NotAuthenticated
+from .schemes.base import MALFORMED, SecurityScheme
+
+if TYPE_CHECKING:
+    from .requirement import Alternative, RuleState
+
+__all__ = ["Answers", "AnyOf", "Decided", "Decision", "OneScheme", "Outcome", "Public", "compile_decision"]
+
+logger = logging.getLogger("asgi_auth")
+
+Decided = Union[AuthContext, ErrorResponse]
+"""What a request gets: the context it goes on with, or the answer that refuses it."""
+
+Decision = Union["Public", "OneScheme", "AnyOf"]
+
+_NO_CLAIMS: Mapping[str, Any] = MappingProxyType({})
+_TOO_LARGE = ErrorResponse(AuthError("Request header fields too large", status_code=431))
+
+#: Contexts and remembered decisions kept per rule; emptied when full.
+CONTEXT_CACHE_SIZE = 4096
+
+
+class Outcome(IntEnum):
+    """Why an alternative failed. When none succeeds, the highest is answered: it tells
+    the client the most about what to fix."""
+
+    MISSING = 0  # no credentials for a scheme: 401 with every challenge
+    MALFORMED = 1  # credentials that do not parse: 401 with that scheme's challenges
+    REJECTED = 2  # the verifier said no: 401 `invalid_token` for bearer schemes
+    FORBIDDEN = 3  # authenticated without the scopes: 403 `insufficient_scope`
+    UNUSABLE = 4  # the request itself: a credential sent twice (400), too large (431)
+
+
+class Answers:
+    """Every refusal a decision can give, one table keyed by outcome, scheme and scopes.
+
+    Built on first use and kept, except the answers that carry a Digest challenge,
+    which holds a fresh nonce each time.
+    """
+
+    __slots__ = ("_kept", "_static", "schemes")
+
+    def __init__(self, schemes: tuple[SecurityScheme, ...]) -> None:
+        self.schemes = schemes
+        self._static = all(scheme.static_challenge for scheme in schemes)
+        self._kept: dict[tuple[Outcome, SecurityScheme | None, tuple[str, ...]], ErrorResponse] = {}
+
+    def __call__(
+        self, outcome: Outcome, scheme: SecurityScheme | None = None, scopes: tuple[str, ...] = ()
+    ) -> ErrorResponse:
+        key = (outcome, scheme, scopes)
+        found = self._kept.get(key)
+        if found is not None:
+            return found
+        if outcome is Outcome.FORBIDDEN and scheme is not None:
+            error: AuthError = InsufficientScope(headers=challenge_list([scheme.insufficient_challenge(scopes)]))
+            static = True
+        elif outcome is Outcome.MISSING or scheme is None:
+            error = NotAuthenticated(headers=challenge_list(c for s in self.schemes for c in s.challenges()))
+            static = self._static
+        elif outcome is Outcome.REJECTED:
+            error = InvalidCredentials(headers=challenge_list([scheme.invalid_challenge()]))
+            static = scheme.static_challenge
+        else:
+            error = NotAuthenticated(headers=challenge_list(scheme.challenges()))
+            static = scheme.static_challenge
+        response = ErrorResponse(error)
+        if static:
+            self._kept[key] = response
+        return response
+
+
+def challenge_list(challenges: Iterable[str | None]) -> list[tuple[str, str]]:
+    return [("WWW-Authenticate", c) for c in dict.fromkeys(challenges) if c]
+
+
+# -- the steps every decision shares ------------------------------------------------------
+
+
+def extract(scheme: SecurityScheme, request: RequestView, answers: Answers) -> Any:
+    """Step 1: `scheme`'s credentials, `None` when absent, or the refusal for credentials
+    that cannot be used (malformed, sent twice, or in an oversized header)."""
+    try:
+        credentials = scheme.extract(request)
+    except HeaderTooLarge as exc:
+        logger.warning("request refused: %s", exc)  # the name and the cap, never the value
+        return _TOO_LARGE
+    except AmbiguousCredentials as exc:
+        return ambiguous(scheme, exc)
+    if credentials is MALFORMED:
+        return answers(Outcome.MALFORMED, scheme)
+    return credentials
+
+
+def ambiguous(scheme: SecurityScheme, exc: AmbiguousCredentials) -> ErrorResponse:
+    """400 for a credential sent twice (RFC 6750 §3.1 `invalid_request` for bearer schemes)."""
+    headers = [("WWW-Authenticate", 'Bearer error="invalid_request"')] if scheme.bearer else []
+    return ErrorResponse(AuthError(f"Ambiguous credentials: {exc}", status_code=400, headers=headers))
+
+
+def is_principal(answer: Any) -> bool:
+    """Whether a verifier's answer vouches for the caller: any true value does.
+
+    `None` and `False` refuse, and so do the other false values (`0`, `""`, `[]`,
+    `{}`): a lookup that found nothing must not pass for one that found someone. An
+    answer that cannot even say whether it is true refuses too.
+    """
+    if type(answer) is Principal:  # always true: the common case skips the test
+        return True
+    try:
+        return bool(answer)
+    except Exception:
+        return False
+
+
+def verifier_failed(scheme: SecurityScheme, exc: Exception, answers: Answers) -> ErrorResponse:
+    """Step 2 went wrong: a verifier's `AuthError` answers as it is; any other exception
+    is a bug, which must neither let the request through nor leak into the answer."""
+    if isinstance(exc, AuthError):
+        if isinstance(exc, InvalidCredentials) and not exc.headers:
+            exc = exc.with_headers(challenge_list([scheme.invalid_challenge()]))
+        return ErrorResponse(exc)
+    logger.error("verifier of scheme %r raised %s; request refused", scheme.scheme_name, type(exc).__name__)
+    return answers(Outcome.REJECTED, scheme)
+
+
+def build_context(
+    verified: list[tuple[SecurityScheme, Any, Any]], security_scopes: SecurityScopes, rule: str | None
+) -> AuthContext:
+    """Step 4: the context for the schemes of the alternative that succeeded."""
+    vouched = [(s, c, p) for s, c, p in verified if s.verifier is not None]
+    scheme, credentials, principal = (vouched or verified)[0]
+    if len(verified) == 1:
+        scopes = granted_scopes(principal) if vouched else frozenset()
+    else:
+        scopes = frozenset().union(*(granted_scopes(p) for _, _, p in vouched))
+    claims = getattr(principal, "claims", _NO_CLAIMS)
+    if type(claims) is not MappingProxyType and not isinstance(claims, Mapping):  # the ABC check is slow
+        claims = _NO_CLAIMS
+    return AuthContext(
+        bool(vouched),
+        scheme.scheme_name,
+        principal,
+        credentials,
+        scopes,
+        security_scopes,
+        rule,
+        claims,
+        MappingProxyType({s.scheme_name: p for s, _, p in verified}),
+    )
+
+
+# -- the three decisions ------------------------------------------------------------------
+
+
+class Public:
+    """`require=[]`: nothing to check."""
+
+    public = True
+
+    def __init__(self) -> None:
+        self.schemes: tuple[SecurityScheme, ...] = ()
+        self.anonymous_allowed = True
+        self.anonymous_scopes = SecurityScopes()
+
+    def decide(self, request: RequestView, rule: RuleState) -> Decided:
+        return rule.anonymous_context
+
+
+class OneScheme:
+    """One alternative of one scheme, the common case: the four steps and nothing else.
+
+    When the credentials are one header's value and the verifier says how long its
+    answer holds (a cached JWT), the decision for that value is remembered per rule
+    for that long, so a repeated token skips all four steps.
+    """
+
+    public = False
+
+    def __init__(self, alternative: Alternative, anonymous_allowed: bool) -> None:
+        ((self.scheme, self.scopes),) = alternative.items
+        self.schemes = (self.scheme,)
+        self.anonymous_allowed = anonymous_allowed
+        self.answers = Answers(self.schemes)
+        self.needed = frozenset(self.scopes)
+        self.security_scopes = self.anonymous_scopes = SecurityScopes(self.scopes)
+        self.forbidden = self.answers(Outcome.FORBIDDEN, self.scheme, self.scopes)
+        self.source = self.scheme.source_header or b""
+        self.remembers = bool(self.source) and self.scheme.has_lifetime
+
+    def absent(self, rule: RuleState) -> Decided:
+        return rule.anonymous_context if self.anonymous_allowed else self.answers(Outcome.MISSING)
+
+    def decide(self, request: RequestView, rule: RuleState) -> Decided | Awaitable[Decided]:
+        if self.source:
+            try:
+                raw = request.raw_header(self.source)
+            except AmbiguousCredentials as exc:
+                return ambiguous(self.scheme, exc)
+            if raw is None:
+                return self.absent(rule)
+            if rule.decided is not None and len(raw) <= MAX_HEADER_VALUE:
+                remembered = rule.decided.get(raw)
+                if remembered is not None:
+                    if remembered[1] <= time.time() < remembered[2]:
+                        return remembered[0]
+                    del rule.decided[raw]
+        # 1. extract
+        scheme = self.scheme
+        credentials = extract(scheme, request, self.answers)
+        if credentials is None:
+            return self.absent(rule)
+        if type(credentials) is ErrorResponse:
+            return credentials
+        if scheme.extract_only:
+            return rule.kept_context(((scheme, credentials, None),), self.security_scopes, 0)
+        # 2. verify
+        try:
+            principal = scheme.verify(credentials)
+        except Exception as exc:
+            return verifier_failed(scheme, exc, self.answers)
+        if hasattr(principal, "__await__"):
+            return self._verified_later(request, rule, credentials, principal)
+        # 3. authorize
+        failed = self.authorize(principal)
+        if failed is Outcome.REJECTED:
+            return self.answers(Outcome.REJECTED, scheme)
+        # 4. conclude. An answer that came back at once is held by the verifier's cache
+        # or a table and will come again: its context is kept for the next request.
+        decided: Decided
+        if failed is Outcome.FORBIDDEN:
+            decided = self.forbidden
+        elif self.remembers:
+            decided = build_context([(scheme, credentials, principal)], self.security_scopes, rule.rule)
+        else:
+            decided = rule.kept_context(((scheme, credentials, principal),), self.security_scopes, 0)
+        if self.remembers:
+            self.remember(request, rule, credentials, decided)
+        return decided
+
+    async def _verified_later(
+        self, request: RequestView, rule: RuleState, credentials: Any, pending: Awaitable[Any]
+    ) -> Decided:
+        try:
+            principal = await pending
+        except Exception as exc:
+            return verifier_failed(self.scheme, exc, self.answers)
+        failed = self.authorize(principal)
+        if failed is Outcome.REJECTED:
+            return self.answers(Outcome.REJECTED, self.scheme)
+        # One just verified (a database hit, an introspection) is used once: built afresh.
+        decided: Decided = (
+            self.forbidden
+            if failed is Outcome.FORBIDDEN
+            else build_context([(self.scheme, credentials, principal)], self.security_scopes, rule.rule)
+        )
+        if self.remembers:
+            self.remember(request, rule, credentials, decided)
+        return decided
+
+    def authorize(self, principal: Any) -> Outcome | None:
+        """Step 3: why the principal falls short, or `None` when it has every scope needed."""
+        if not is_principal(principal):
+            return Outcome.REJECTED
+        if self.needed and not self.needed <= granted_scopes(principal):
+            return Outcome.FORBIDDEN
+        return None
+
+    def remember(self, request: RequestView, rule: RuleState, credentials: Any, decided: Decided) -> None:
+        """Keep `decided` for this header value for as long as the verifier vouches."""
+        window = self.scheme.lifetime(credentials)
+        raw = request.raw_header(self.source)  # read once already: not ambiguous
+        if window is None or raw is None or not canonical(raw):  # the verifier does not vouch
+            return
+        if rule.decided is None or len(rule.decided) >= CONTEXT_CACHE_SIZE:
+            rule.decided = {}  # made on first use, emptied when full
+        rule.decided[raw] = (decided, *window)
+
+
+class AnyOf:
+    """Several alternatives (OR) of one or more schemes each (AND).
+
+    The first alternative whose schemes all verify, with their scopes, wins; each
+    scheme's credentials are extracted and verified at most once per request. When
+    none wins, the highest `Outcome` among the failures is answered, and a requirement
+    that allows anonymous access lets the request through only if nothing sent failed.
+    """
+
+    public = False
+
+    def __init__(self, alternatives: tuple[Alternative, ...], anonymous_allowed: bool) -> None:
+        self.alternatives = alternatives
+        self.schemes: tuple[SecurityScheme, ...] = tuple(
+            dict.fromkeys(scheme for alt in alternatives for scheme, _ in alt.items)
+        )
+        self.anonymous_allowed = anonymous_allowed
+        self.answers = Answers(self.schemes)
+        self.security_scopes = [SecurityScopes(alt.scopes) for alt in alternatives]
+        # As FastAPI's dependency of an optional scheme sees its scopes whether or not
+        # credentials came, an anonymous pass carries those of the first alternative
+        # that names a scheme.
+        named = [index for index, alt in enumerate(alternatives) if alt.items]
+        self.anonymous_scopes = self.security_scopes[named[0]] if named else SecurityScopes()
+
+    def decide(self, request: RequestView, rule: RuleState) -> Awaitable[Decided]:
+        return self._decide(request, rule)
+
+    async def _decide(self, request: RequestView, rule: RuleState) -> Decided:
+        outcomes: dict[SecurityScheme, tuple[Any, Any] | ErrorResponse | None] = {}
+        best: tuple[Outcome, ErrorResponse | None] = (Outcome.MISSING, None)
+        for index, alt in enumerate(self.alternatives):
+            verified: list[tuple[SecurityScheme, Any, Any]] = []
+            failure: tuple[Outcome, ErrorResponse | None] | None = None
+            for scheme, scopes in alt.items:
+                if scheme not in outcomes:
+                    outcomes[scheme] = await self._verify(scheme, request)  # steps 1 and 2
+                outcome = outcomes[scheme]
+                if outcome is None:  # absent: fails the alternative unless optional
+                    if scheme.auto_error:
+                        failure = (Outcome.MISSING, None)
+                        break
+                    continue
+                if isinstance(outcome, ErrorResponse):
+                    failure = (_rank(outcome), outcome)
+                    break
+                credentials, principal = outcome
+                # 3. authorize
+                if scopes and scheme.verifier is not None and not set(scopes) <= granted_scopes(principal):
+                    failure = (Outcome.FORBIDDEN, self.answers(Outcome.FORBIDDEN, scheme, scopes))
+                    break
+                verified.append((scheme, credentials, principal))
+            # 4. conclude
+            if failure is None:
+                if verified:
+                    return rule.kept_context(tuple(verified), self.security_scopes[index], index)
+                continue  # an anonymous alternative: answered below, if nothing failed
+            if failure[0] > best[0]:
+                best = failure
+        if best[0] is Outcome.MISSING and self.anonymous_allowed:
+            return rule.anonymous_context
+        return best[1] if best[1] is not None else self.answers(Outcome.MISSING)
+
+    async def _verify(self, scheme: SecurityScheme, request: RequestView) -> tuple[Any, Any] | ErrorResponse | None:
+        credentials = extract(scheme, request, self.answers)
+        if credentials is None or type(credentials) is ErrorResponse:
+            return credentials
+        if scheme.extract_only:
+            return credentials, None
+        try:
+            principal = scheme.verify(credentials)
+            if hasattr(principal, "__await__"):
+                principal = await principal
+        except Exception as exc:
+            return verifier_failed(scheme, exc, self.answers)
+        if not is_principal(principal):
+            return self.answers(Outcome.REJECTED, scheme)
+        return credentials, principal
+
+
+def _rank(refusal: ErrorResponse) -> Outcome:
+    status = refusal.status
+    if status == 403:
+        return Outcome.FORBIDDEN
+    if status in (400, 431):
+        return Outcome.UNUSABLE
+    return Outcome.REJECTED
+
+
+def compile_decision(alternatives: tuple[Alternative, ...] | None) -> Decision:
+    """The decision for a normalised requirement (`None` is public)."""
+    if alternatives is None:
+        return Public()
+    anonymous_allowed = any(alt.anonymous for alt in alternatives)
+    if len(alternatives) == 1 and len(alternatives[0].items) == 1:
+        return OneScheme(alternatives[0], anonymous_allowed)
+    return AnyOf(alternatives, anonymous_allowed)
+
+
+def canonical(raw: bytes) -> bool:
+    """Whether a header value is spelled the one way a credential is remembered under.
+
+    Decisions are found by the header's bytes; if padded or re-cased copies of one valid
+    credential (`Bearer<many spaces>token`, `bEaReR token`) were remembered too, one
+    token could fill the table. Those are verified every time instead.
+    """
+    head, _, _ = raw.partition(b" ")
+    return (
+        raw == raw.strip()
+        and b"  " not in raw
+        and b"\t" not in raw
+        and (head == raw or (head[:1].isupper() and (len(head) == 1 or head[1:].islower())))
+    )
