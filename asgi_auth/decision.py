@@ -59,6 +59,11 @@ class Outcome(IntEnum):
     UNUSABLE = 4  # the request itself: a credential sent twice (400), too large (431)
 
 
+# Enum members read on every request are read once here: a class attribute lookup
+# through the enum's metaclass costs more than a global.
+_MISSING, _REJECTED, _FORBIDDEN = Outcome.MISSING, Outcome.REJECTED, Outcome.FORBIDDEN
+
+
 class Answers:
     """Every refusal a decision can give, one table keyed by outcome, scheme and scopes.
 
@@ -212,12 +217,20 @@ class OneScheme:
         self.answers = Answers(self.schemes)
         self.needed = frozenset(self.scopes)
         self.security_scopes = self.anonymous_scopes = SecurityScopes(self.scopes)
-        self.forbidden = self.answers(Outcome.FORBIDDEN, self.scheme, self.scopes)
+        self.forbidden = self.answers(_FORBIDDEN, self.scheme, self.scopes)
+        # Ready when they never change (not Digest's, whose challenges carry a fresh nonce).
+        static = self.scheme.static_challenge
+        self.missing = self.answers(_MISSING) if static else None
+        self.rejected = self.answers(_REJECTED, self.scheme) if static else None
+        #: What a request without credentials gets when that never changes, else `None`.
+        self.refuse_absent = self.missing if not anonymous_allowed else None
         self.source = self.scheme.source_header or b""
         self.remembers = bool(self.source) and self.scheme.has_lifetime
 
     def absent(self, rule: RuleState) -> Decided:
-        return rule.anonymous_context if self.anonymous_allowed else self.answers(Outcome.MISSING)
+        if self.anonymous_allowed:
+            return rule.anonymous_context
+        return self.missing or self.answers(_MISSING)
 
     def decide(self, request: RequestView, rule: RuleState) -> Decided | Awaitable[Decided]:
         if self.source:
@@ -225,8 +238,8 @@ class OneScheme:
                 raw = request.raw_header(self.source)
             except AmbiguousCredentials as exc:
                 return ambiguous(self.scheme, exc)
-            if raw is None:
-                return self.absent(rule)
+            if raw is None:  # no header, no credentials
+                return self.refuse_absent or self.absent(rule)
             if rule.decided is not None and len(raw) <= MAX_HEADER_VALUE:
                 remembered = rule.decided.get(raw)
                 if remembered is not None:
@@ -241,7 +254,7 @@ class OneScheme:
         if type(credentials) is ErrorResponse:
             return credentials
         if scheme.extract_only:
-            return rule.kept_context(((scheme, credentials, None),), self.security_scopes, 0)
+            return rule.kept_context(scheme, credentials, None, self.security_scopes, 0)
         # 2. verify
         try:
             principal = scheme.verify(credentials)
@@ -250,18 +263,17 @@ class OneScheme:
         if hasattr(principal, "__await__"):
             return self._verified_later(request, rule, credentials, principal)
         # 3. authorize
-        failed = self.authorize(principal)
-        if failed is Outcome.REJECTED:
-            return self.answers(Outcome.REJECTED, scheme)
+        if not is_principal(principal):
+            return self.rejected or self.answers(_REJECTED, scheme)
         # 4. conclude. An answer that came back at once is held by the verifier's cache
         # or a table and will come again: its context is kept for the next request.
         decided: Decided
-        if failed is Outcome.FORBIDDEN:
+        if self.needed and not self.needed <= granted_scopes(principal):
             decided = self.forbidden
         elif self.remembers:
             decided = build_context([(scheme, credentials, principal)], self.security_scopes, rule.rule)
         else:
-            decided = rule.kept_context(((scheme, credentials, principal),), self.security_scopes, 0)
+            decided = rule.kept_context(scheme, credentials, principal, self.security_scopes, 0)
         if self.remembers:
             self.remember(request, rule, credentials, decided)
         return decided
@@ -273,26 +285,18 @@ class OneScheme:
             principal = await pending
         except Exception as exc:
             return verifier_failed(self.scheme, exc, self.answers)
-        failed = self.authorize(principal)
-        if failed is Outcome.REJECTED:
-            return self.answers(Outcome.REJECTED, self.scheme)
-        # One just verified (a database hit, an introspection) is used once: built afresh.
-        decided: Decided = (
-            self.forbidden
-            if failed is Outcome.FORBIDDEN
-            else build_context([(self.scheme, credentials, principal)], self.security_scopes, rule.rule)
-        )
+        # 3. authorize
+        if not is_principal(principal):
+            return self.rejected or self.answers(_REJECTED, self.scheme)
+        # 4. conclude. One just verified (a database hit, an introspection) is used once.
+        decided: Decided
+        if self.needed and not self.needed <= granted_scopes(principal):
+            decided = self.forbidden
+        else:
+            decided = build_context([(self.scheme, credentials, principal)], self.security_scopes, rule.rule)
         if self.remembers:
             self.remember(request, rule, credentials, decided)
         return decided
-
-    def authorize(self, principal: Any) -> Outcome | None:
-        """Step 3: why the principal falls short, or `None` when it has every scope needed."""
-        if not is_principal(principal):
-            return Outcome.REJECTED
-        if self.needed and not self.needed <= granted_scopes(principal):
-            return Outcome.FORBIDDEN
-        return None
 
     def remember(self, request: RequestView, rule: RuleState, credentials: Any, decided: Decided) -> None:
         """Keep `decided` for this header value for as long as the verifier vouches."""
@@ -359,8 +363,10 @@ class AnyOf:
                 verified.append((scheme, credentials, principal))
             # 4. conclude
             if failure is None:
+                if len(verified) == 1:
+                    return rule.kept_context(*verified[0], self.security_scopes[index], index)
                 if verified:
-                    return rule.kept_context(tuple(verified), self.security_scopes[index], index)
+                    return build_context(verified, self.security_scopes[index], rule.rule)
                 continue  # an anonymous alternative: answered below, if nothing failed
             if failure[0] > best[0]:
                 best = failure

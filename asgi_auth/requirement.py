@@ -180,13 +180,10 @@ class Requirement:
         return self.decision.decide(request, self)
 
     def kept_context(
-        self, verified: tuple[tuple[SecurityScheme, Any, Any], ...], security_scopes: SecurityScopes, index: int
+        self, scheme: SecurityScheme, credentials: Any, principal: Any, security_scopes: SecurityScopes, index: int
     ) -> AuthContext:
         """The context for one verified scheme, the same object as last time when the
         verifier answered with the same principal for the same credentials."""
-        if len(verified) != 1:
-            return build_context(list(verified), security_scopes, self.rule)
-        scheme, credentials, principal = verified[0]
         contexts = self.contexts
         if contexts is None:
             contexts = self.contexts = {}
@@ -199,7 +196,7 @@ class Requirement:
             and kept.scheme == scheme.scheme_name
         ):
             return kept
-        context = build_context(list(verified), security_scopes, self.rule)
+        context = build_context([(scheme, credentials, principal)], security_scopes, self.rule)
         if len(contexts) >= CONTEXT_CACHE_SIZE:
             contexts.clear()
         contexts[key] = context
