@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -279,6 +280,13 @@ def test_docs_table_is_up_to_date(matrix: Matrix) -> None:
             json.dumps({"|".join(k): v for k, v in matrix.observed.items()}, indent=1)
         )
     old = DOCS.read_text(encoding="utf-8") if DOCS.exists() else ""
+    if old != text and _without_releases(old) == _without_releases(text):
+        return  # older peers (`nox -s tests_versions`) behave as the page says; it names the newest
     if old != text:
         DOCS.write_text(text, encoding="utf-8")
     assert old == text, f"{DOCS.name} was out of date and has been regenerated: commit it"
+
+
+def _without_releases(table: str) -> str:
+    """The table with each client's release left out of its row."""
+    return re.sub(r"^\| (\S+) \d+(?:\.\d+)* \|", r"| \1 |", table, flags=re.MULTILINE)
