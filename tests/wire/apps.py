@@ -10,7 +10,6 @@ than the one the guard verified.
 """
 
 # No `from __future__ import annotations`: Litestar reads the handlers' type hints.
-import asyncio
 import contextlib
 import http.cookies
 import json
@@ -22,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import asgi_auth as aa
+from tests.wire.dispatch import dispatcher, header_of
 
 TOKENS = {
     "tok-admin": aa.Principal("root", ["me", "items", "admin"]),
@@ -132,13 +132,6 @@ async def mounted(scope: Any, receive: Any, send: Any) -> None:
     body = json.dumps(report("mnt", scope, {"authorization": header_of(scope, b"authorization")})).encode()
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
     await send({"type": "http.response.body", "body": body})
-
-
-def header_of(scope: Any, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
 
 
 ROUTES = [  # (path template in Starlette's syntax, methods, handler)
@@ -395,44 +388,4 @@ WIRINGS: dict[str, Any] = {
 NO_LIFESPAN = {"django", "raw"}  # Django refuses lifespan scopes; the raw app has none
 
 
-async def app(scope: Any, receive: Any, send: Any) -> None:
-    """Hand the request to the wiring its `X-Wire-App` header names; fan lifespan out."""
-    if scope["type"] == "lifespan":
-        await lifespan(scope, receive, send)
-        return
-    name = header_of(scope, b"x-wire-app")
-    wiring = WIRINGS.get(name or "")
-    if wiring is None:
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1000})
-            return
-        await send({"type": "http.response.start", "status": 421, "headers": []})
-        await send({"type": "http.response.body", "body": b"no such wiring"})
-        return
-    await wiring(scope, receive, send)
-
-
-async def lifespan(scope: Any, receive: Any, send: Any) -> None:
-    """Run every wiring's lifespan alongside: startup for all, then shutdown for all."""
-    children: list[tuple[asyncio.Queue[Any], asyncio.Queue[Any], asyncio.Task[Any]]] = []
-    for name, wiring in WIRINGS.items():
-        if name in NO_LIFESPAN:
-            continue
-        inbox: asyncio.Queue[Any] = asyncio.Queue()
-        outbox: asyncio.Queue[Any] = asyncio.Queue()
-        task = asyncio.ensure_future(wiring(dict(scope, state={}), inbox.get, outbox.put))
-        children.append((inbox, outbox, task))
-    for phase in ("startup", "shutdown"):
-        message = await receive()
-        assert message["type"] == f"lifespan.{phase}"
-        failures = []
-        for inbox, outbox, _ in children:
-            await inbox.put({"type": f"lifespan.{phase}"})
-            answer = await asyncio.wait_for(outbox.get(), 20)
-            if answer["type"].endswith(".failed"):
-                failures.append(answer.get("message", ""))
-        if failures:
-            await send({"type": f"lifespan.{phase}.failed", "message": "; ".join(failures)})
-            return
-        await send({"type": f"lifespan.{phase}.complete"})
-    await asyncio.gather(*(task for _, _, task in children), return_exceptions=True)
+app = dispatcher(lambda: WIRINGS, NO_LIFESPAN)

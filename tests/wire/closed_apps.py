@@ -20,7 +20,6 @@ itself and what the guard decided.
 """
 
 # No `from __future__ import annotations`: Litestar reads the handlers' type hints.
-import asyncio
 import functools
 import json
 import os
@@ -33,6 +32,7 @@ from typing import Any
 from starlette.websockets import WebSocket as StarletteWebSocket
 
 import asgi_auth as aa
+from tests.wire.dispatch import dispatcher
 
 TOKEN = "tok-good"
 ROOT_PATH_ENV = "WIRE_ROOT_PATH"
@@ -79,13 +79,6 @@ def report(handler: str, scope: Any) -> dict[str, Any]:
     if not isinstance(context, aa.AuthContext):
         return {"handler": handler, "guarded": False, "authenticated": False}
     return {"handler": handler, "guarded": True, "authenticated": context.authenticated, "scheme": context.scheme}
-
-
-def header_of(scope: Any, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
 
 
 async def mounted(scope: Any, receive: Any, send: Any) -> None:
@@ -314,43 +307,4 @@ def wirings() -> dict[str, Any]:
     return built
 
 
-async def app(scope: Any, receive: Any, send: Any) -> None:
-    """Hand the request to the wiring its `X-Wire-App` header names; fan lifespan out."""
-    if scope["type"] == "lifespan":
-        await lifespan(scope, receive, send)
-        return
-    wiring = wirings().get(header_of(scope, b"x-wire-app") or "")
-    if wiring is None:
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1000})
-            return
-        await send({"type": "http.response.start", "status": 421, "headers": []})
-        await send({"type": "http.response.body", "body": b"no such wiring"})
-        return
-    await wiring(scope, receive, send)
-
-
-async def lifespan(scope: Any, receive: Any, send: Any) -> None:
-    """Run every wiring's lifespan alongside: startup for all, then shutdown for all."""
-    children: list[tuple[asyncio.Queue[Any], asyncio.Queue[Any], asyncio.Task[Any]]] = []
-    for name, wiring in wirings().items():
-        if name in NO_LIFESPAN:
-            continue
-        inbox: asyncio.Queue[Any] = asyncio.Queue()
-        outbox: asyncio.Queue[Any] = asyncio.Queue()
-        task = asyncio.ensure_future(wiring(dict(scope, state={}), inbox.get, outbox.put))
-        children.append((inbox, outbox, task))
-    for phase in ("startup", "shutdown"):
-        message = await receive()
-        assert message["type"] == f"lifespan.{phase}"
-        failures = []
-        for inbox, outbox, _ in children:
-            await inbox.put({"type": f"lifespan.{phase}"})
-            answer = await asyncio.wait_for(outbox.get(), 20)
-            if answer["type"].endswith(".failed"):
-                failures.append(answer.get("message", ""))
-        if failures:
-            await send({"type": f"lifespan.{phase}.failed", "message": "; ".join(failures)})
-            return
-        await send({"type": f"lifespan.{phase}.complete"})
-    await asyncio.gather(*(task for _, _, task in children), return_exceptions=True)
+app = dispatcher(wirings, NO_LIFESPAN)
