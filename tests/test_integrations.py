@@ -84,9 +84,24 @@ async def test_routes_added_after_install_are_documented() -> None:
         second = (await client.get("/openapi.json", headers={"Authorization": "Bearer ok"})).json()
     assert first["paths"]["/early"]["get"]["security"] == [{"HTTPBearer": []}]
     assert second["paths"]["/early"]["get"]["security"] == [{"HTTPBearer": []}]
+    assert app.openapi() is app.openapi()  # cached between rebuilds
+    if not fastapi_rebuilds_its_document():  # FastAPI before it rebuilt on new routes
+        assert "/late" not in second["paths"]
+        return
     assert second["paths"]["/late"]["get"]["security"] == [{"HTTPBearer": []}]
     assert "security" not in second["paths"]["/open"]["get"]
-    assert app.openapi() is app.openapi()  # cached between rebuilds
+
+
+def fastapi_rebuilds_its_document() -> bool:
+    """Whether the installed FastAPI documents routes added after its first `openapi()`."""
+    app = FastAPI()
+    app.openapi()
+
+    @app.get("/added")
+    def added() -> str:
+        return "a"
+
+    return "/added" in app.openapi()["paths"]
 
 
 async def test_the_assign_back_idiom_keeps_its_lock_icons_when_routes_are_added() -> None:
@@ -107,8 +122,11 @@ async def test_the_assign_back_idiom_keeps_its_lock_icons_when_routes_are_added(
     async with client_for(app) as client:
         spec = (await client.get("/openapi.json")).json()
     assert spec["paths"]["/early"]["get"]["security"] == [{"HTTPBearer": []}]
-    assert spec["paths"]["/late"]["get"]["security"] == [{"HTTPBearer": []}]
     assert spec["components"]["securitySchemes"] == {"HTTPBearer": {"type": "http", "scheme": "bearer"}}
+    if fastapi_rebuilds_its_document():
+        assert spec["paths"]["/late"]["get"]["security"] == [{"HTTPBearer": []}]
+    else:
+        assert "/late" not in spec["paths"]
 
 
 async def test_a_patched_copy_not_assigned_back_leaves_fastapis_document_alone() -> None:
