@@ -35,6 +35,7 @@ from .schemes import (
 )
 from .stores import MemoryNonceCounter, NonceCounter, NonceUse
 from .verifiers import DiscoveryVerifier, JWKSClient, JWTVerifier
+from .verifiers.base import Verdict
 
 __version__ = "0.1.0"
 
@@ -78,6 +79,7 @@ __all__ = [
     "SecurityScheme",
     "SecurityScopes",
     "ServiceUnavailable",
+    "Verdict",
     "get_auth",
     "get_security_scopes",
     "hash_password",

@@ -22,12 +22,13 @@ import time
 from collections.abc import Awaitable, Iterable, Mapping
 from enum import IntEnum
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Union, cast
 
 from ._asgi import MAX_HEADER_VALUE, AmbiguousCredentials, HeaderTooLarge, RequestView
 from .context import AuthContext, Principal, SecurityScopes, granted_scopes
 from .errors import AuthError, ErrorResponse, InsufficientScope, InvalidCredentials, NotAuthenticated
 from .schemes.base import MALFORMED, SecurityScheme
+from .verifiers.base import Answer, Verdict
 
 if TYPE_CHECKING:
     from .requirement import Alternative, RuleState
@@ -75,7 +76,7 @@ class Answers:
 
     def __init__(self, schemes: tuple[SecurityScheme, ...]) -> None:
         self.schemes = schemes
-        self._static = all(scheme.static_challenge for scheme in schemes)
+        self._static = not any(scheme.challenges_vary for scheme in schemes)
         self._kept: dict[tuple[Outcome, SecurityScheme | None, tuple[str, ...]], ErrorResponse] = {}
 
     def __call__(
@@ -93,10 +94,10 @@ class Answers:
             static = self._static
         elif outcome is Outcome.REJECTED:
             error = InvalidCredentials(headers=challenge_list([scheme.invalid_challenge()]))
-            static = scheme.static_challenge
+            static = not scheme.challenges_vary
         else:
             error = NotAuthenticated(headers=challenge_list(scheme.challenges()))
-            static = scheme.static_challenge
+            static = not scheme.challenges_vary
         response = ErrorResponse(error)
         if static:
             self._kept[key] = response
@@ -219,13 +220,14 @@ class OneScheme:
         self.security_scopes = self.anonymous_scopes = SecurityScopes(self.scopes)
         self.forbidden = self.answers(_FORBIDDEN, self.scheme, self.scopes)
         # Ready when they never change (not Digest's, whose challenges carry a fresh nonce).
-        static = self.scheme.static_challenge
+        static = not self.scheme.challenges_vary
         self.missing = self.answers(_MISSING) if static else None
         self.rejected = self.answers(_REJECTED, self.scheme) if static else None
         #: What a request without credentials gets when that never changes, else `None`.
         self.refuse_absent = self.missing if not anonymous_allowed else None
+        #: Credentials that are one header's value can have the decision for that value
+        #: remembered, when the verifier vouches for its answer with a `Verdict`.
         self.source = self.scheme.source_header or b""
-        self.remembers = bool(self.source) and self.scheme.has_lifetime
 
     def absent(self, rule: RuleState) -> Decided:
         if self.anonymous_allowed:
@@ -257,11 +259,13 @@ class OneScheme:
             return rule.kept_context(scheme, credentials, None, self.security_scopes, 0)
         # 2. verify
         try:
-            principal = scheme.verify(credentials)
+            answer = scheme.verify(credentials)
         except Exception as exc:
             return verifier_failed(scheme, exc, self.answers)
-        if hasattr(principal, "__await__"):
-            return self._verified_later(request, rule, credentials, principal)
+        if hasattr(answer, "__await__"):
+            return self._verified_later(request, rule, credentials, cast("Awaitable[Answer]", answer))
+        verdict = answer if type(answer) is Verdict else None
+        principal = answer if verdict is None else verdict.principal
         # 3. authorize
         if not is_principal(principal):
             return self.rejected or self.answers(_REJECTED, scheme)
@@ -270,21 +274,23 @@ class OneScheme:
         decided: Decided
         if self.needed and not self.needed <= granted_scopes(principal):
             decided = self.forbidden
-        elif self.remembers:
+        elif verdict is not None and self.source:  # remembered below, by header value
             decided = build_context([(scheme, credentials, principal)], self.security_scopes, rule.rule)
         else:
             decided = rule.kept_context(scheme, credentials, principal, self.security_scopes, 0)
-        if self.remembers:
-            self.remember(request, rule, credentials, decided)
+        if verdict is not None and self.source:
+            self.remember(request, rule, verdict, decided)
         return decided
 
     async def _verified_later(
-        self, request: RequestView, rule: RuleState, credentials: Any, pending: Awaitable[Any]
+        self, request: RequestView, rule: RuleState, credentials: Any, pending: Awaitable[Answer]
     ) -> Decided:
         try:
-            principal = await pending
+            answer = await pending
         except Exception as exc:
             return verifier_failed(self.scheme, exc, self.answers)
+        verdict = answer if type(answer) is Verdict else None
+        principal = answer if verdict is None else verdict.principal
         # 3. authorize
         if not is_principal(principal):
             return self.rejected or self.answers(_REJECTED, self.scheme)
@@ -294,19 +300,18 @@ class OneScheme:
             decided = self.forbidden
         else:
             decided = build_context([(self.scheme, credentials, principal)], self.security_scopes, rule.rule)
-        if self.remembers:
-            self.remember(request, rule, credentials, decided)
+        if verdict is not None and self.source:
+            self.remember(request, rule, verdict, decided)
         return decided
 
-    def remember(self, request: RequestView, rule: RuleState, credentials: Any, decided: Decided) -> None:
+    def remember(self, request: RequestView, rule: RuleState, verdict: Verdict, decided: Decided) -> None:
         """Keep `decided` for this header value for as long as the verifier vouches."""
-        window = self.scheme.lifetime(credentials)
         raw = request.raw_header(self.source)  # read once already: not ambiguous
-        if window is None or raw is None or not canonical(raw):  # the verifier does not vouch
+        if raw is None or not canonical(raw):
             return
         if rule.decided is None or len(rule.decided) >= CONTEXT_CACHE_SIZE:
             rule.decided = {}  # made on first use, emptied when full
-        rule.decided[raw] = (decided, *window)
+        rule.decided[raw] = (decided, verdict.valid_from, verdict.valid_until)
 
 
 class AnyOf:
@@ -383,9 +388,11 @@ class AnyOf:
         try:
             principal = scheme.verify(credentials)
             if hasattr(principal, "__await__"):
-                principal = await principal
+                principal = await cast("Awaitable[Answer]", principal)
         except Exception as exc:
             return verifier_failed(scheme, exc, self.answers)
+        if type(principal) is Verdict:  # vouched for, but AnyOf remembers nothing
+            principal = principal.principal
         if not is_principal(principal):
             return self.answers(Outcome.REJECTED, scheme)
         return credentials, principal

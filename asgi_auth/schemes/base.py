@@ -1,25 +1,20 @@
 """What every security scheme is: where credentials come from, how to ask for them,
-how to describe itself in OpenAPI, and how its verifier is called.
+how to describe itself in OpenAPI, and what it hands its verifier.
+
+What a verifier is and how it is called is declared in verifiers/base.py.
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from enum import Enum
-from typing import Any, ClassVar, TypeVar, Union, cast
-
-import anyio.to_thread
+from typing import Any, ClassVar, Union, cast
 
 from .._asgi import RequestView
 from ..errors import ConfigurationError, check_header_value, quote
+from ..verifiers.base import Answer, Answerer, InlineVerifier, Verifier, answerer, inline, is_pending, is_verifier
 
 __all__ = ["EXTRACT_ONLY", "MALFORMED", "SecurityScheme", "Verifier", "VerifierOption", "inline"]
-
-Verifier = Callable[[Any], Union[Any, Awaitable[Any]]]
-"""Takes the extracted credentials; returns a principal, or `None` to reject them."""
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class _Malformed(Enum):
@@ -44,67 +39,8 @@ That is what FastAPI's classes do, and in a guard it is a hole unless chosen, so
 never the default: a scheme with no verifier at all cannot be used in a policy.
 """
 
-VerifierOption = Union[Verifier, _ExtractOnly, None]
+VerifierOption = Union[Verifier, InlineVerifier, _ExtractOnly, None]
 """What `verifier=` takes: a verifier, `EXTRACT_ONLY`, or nothing (refused by a policy)."""
-
-
-def inline(verifier: F) -> F:
-    """Mark a *sync* verifier as fast enough to run on the event loop.
-
-    By default a sync verifier runs in a worker thread (as FastAPI runs sync
-    dependencies) so that a database call cannot stall every other request. A verifier
-    that only looks in a dict or checks a hash in a few microseconds is better called
-    directly: decorate it with `@inline` to skip the thread hop (~50 µs). Built-ins
-    such as `TOKENS.get` work too.
-    """
-    try:
-        verifier.__asgi_auth_inline__ = True  # type: ignore[attr-defined]
-    except (AttributeError, TypeError):  # a built-in or slotted callable: wrap it
-        return cast(F, _Inline(verifier))
-    return verifier
-
-
-class _Inline:
-    __slots__ = ("function",)
-    __asgi_auth_inline__ = True
-
-    def __init__(self, function: Callable[[Any], Any]) -> None:
-        self.function = function
-
-    def __call__(self, argument: Any) -> Any:
-        return self.function(argument)
-
-
-def _is_verifier(value: Any) -> bool:
-    """A callable, or an object answering through `verify_inline` (see `_caller`)."""
-    return callable(value) or callable(getattr(value, "verify_inline", None))
-
-
-def _caller(verifier: Verifier) -> Callable[[Any], Any]:
-    """How to call `verifier` so that it runs as it asks to: a callable returning the
-    principal, or an awaitable of it.
-
-    A verifier object with a `verify_inline(credentials)` method (JWTVerifier) is asked
-    through it: it answers on the event loop when it can (a cached token, a static
-    key) and returns an awaitable only when it must wait. Otherwise async verifiers
-    are called as they are (the coroutine is awaited by the caller), `@inline` ones
-    run on the loop, and other sync ones go to a worker thread.
-    """
-    verify_inline = getattr(verifier, "verify_inline", None)
-    if callable(verify_inline):
-        return cast(Callable[[Any], Any], verify_inline)
-    if inspect.iscoroutinefunction(verifier) or inspect.iscoroutinefunction(type(verifier).__call__):
-        return verifier
-    if getattr(verifier, "__asgi_auth_inline__", False):
-        return verifier
-
-    async def call(argument: Any) -> Any:
-        result = await anyio.to_thread.run_sync(verifier, argument)
-        if hasattr(result, "__await__"):  # a sync callable that returned an awaitable
-            result = await result
-        return result
-
-    return call
 
 
 class SecurityScheme:
@@ -127,7 +63,7 @@ class SecurityScheme:
         self.scheme_name = scheme_name or type(self).__name__
         self.description = description
         self.auto_error = auto_error
-        if verifier is not None and not isinstance(verifier, _ExtractOnly) and not _is_verifier(verifier):
+        if verifier is not None and not isinstance(verifier, _ExtractOnly) and not is_verifier(verifier):
             raise ConfigurationError(
                 f"{type(self).__name__}: verifier={verifier!r} is not callable; pass a function (sync or async) "
                 f"or an object such as aa.JWTVerifier(...) that takes the credentials and returns a principal"
@@ -136,21 +72,19 @@ class SecurityScheme:
         self.extract_only = verifier is EXTRACT_ONLY
         if isinstance(verifier, _ExtractOnly):
             verifier = None
-        self.verifier: Verifier | None = verifier
-        self._call = _caller(verifier) if verifier is not None else None
+        self.verifier: Verifier | InlineVerifier | None = verifier
+        self._call: Answerer | None = answerer(verifier) if verifier is not None else None
         if self._call is not None and type(self).verify is SecurityScheme.verify:
-            self.verify = self._call  # type: ignore[method-assign,assignment]  # nothing to adapt
-        lifetime = getattr(verifier, "lifetime", None)
-        self._lifetime: Callable[[Any], tuple[float, float] | None] | None = lifetime if callable(lifetime) else None
+            self.verify = self._call  # type: ignore[method-assign,assignment]  # nothing to adapt: skip a call
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(scheme_name={self.scheme_name!r})"
 
     # -- extraction -------------------------------------------------------------------
 
-    #: The header the credentials are read from, when they come from that header's
-    #: value alone (equal values, equal credentials). A requirement may then remember
-    #: its decision for a value, for as long as the verifier says the answer holds.
+    #: The one header whose value alone is the credentials, if there is one: equal
+    #: values are equal credentials (`Authorization`, an API-key header). `None` when
+    #: they come from elsewhere or depend on more of the request (a query, Digest).
     source_header: bytes | None = None
 
     def extract(self, request: RequestView) -> Any:
@@ -159,9 +93,9 @@ class SecurityScheme:
 
     # -- verification -----------------------------------------------------------------
 
-    def verify(self, credentials: Any) -> Any:
-        """The verifier's answer for `credentials`: a principal (`None` rejects), or an
-        awaitable of one.
+    def verify(self, credentials: Any) -> Answer | Awaitable[Answer]:
+        """The verifier's answer for `credentials` (verifiers/base.py's `Answer`), or an
+        awaitable of it.
 
         Answers that need no waiting (an `@inline` verifier, a cache hit) come back as
         they are, so that the common request builds no coroutine. A scheme that hands
@@ -169,25 +103,14 @@ class SecurityScheme:
         """
         return self._call(credentials) if self._call is not None else None
 
-    async def call_verifier(self, argument: Any) -> Any:
+    async def call_verifier(self, argument: Any) -> Answer:
         """The verifier's answer for `argument`, awaited (Digest's password lookup)."""
         if self._call is None:
             return None
         result = self._call(argument)
-        if hasattr(result, "__await__"):
-            result = await result
+        if is_pending(result):
+            result = await cast(Awaitable[Answer], result)
         return result
-
-    @property
-    def has_lifetime(self) -> bool:
-        """Whether the verifier can say how long its answers hold (`lifetime()`)."""
-        return self._lifetime is not None
-
-    def lifetime(self, credentials: Any) -> tuple[float, float] | None:
-        """When the verifier's answer for `credentials` holds, as `(not_before, expires)`
-        wall-clock times, if its verifier says (`JWTVerifier.lifetime`); `None` when the
-        verifier must be asked again for every request."""
-        return self._lifetime(credentials) if self._lifetime is not None else None
 
     # -- challenges -------------------------------------------------------------------
 
@@ -199,8 +122,9 @@ class SecurityScheme:
         """`WWW-Authenticate` value for credentials that were rejected."""
         return 'Bearer error="invalid_token"' if self.bearer else self.challenge()
 
-    #: False when challenges change per response (Digest's fresh nonces).
-    static_challenge: ClassVar[bool] = True
+    #: Whether `challenges()` differ from one response to the next (Digest's fresh
+    #: nonces); when they don't, an answer carrying them can be built once.
+    challenges_vary: bool = False
 
     def challenges(self) -> list[str]:
         """Every `WWW-Authenticate` value asking for credentials (Digest: one per algorithm)."""

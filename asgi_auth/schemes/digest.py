@@ -151,7 +151,7 @@ _REQUIRED = ("realm", "nonce", "uri", "response", "qop", "nc", "cnonce")
 class _ExtractOnly:
     """`verifier=EXTRACT_ONLY`: FastAPI's stub, which only splits the header."""
 
-    static_challenge = True
+    challenges_vary = False
 
     def __init__(self, scheme: HTTPDigest) -> None:
         self.scheme = scheme
@@ -169,7 +169,7 @@ class _ExtractOnly:
 class _Challenger:
     """RFC 7616 proper: challenges with fresh nonces, and parsed responses."""
 
-    static_challenge = False
+    challenges_vary = True
 
     def __init__(self, scheme: HTTPDigest) -> None:
         self.scheme = scheme
@@ -276,10 +276,7 @@ class HTTPDigest(HTTPBase):
         self.opaque = hmac.new(self._secret, b"opaque:" + self.realm.encode(), hashlib.sha256).hexdigest()[:32]
         # Extract-only is its own path: it never sees a nonce or a parsed response.
         self._mode: _ExtractOnly | _Challenger = _ExtractOnly(self) if self.verifier is None else _Challenger(self)
-
-    @property
-    def static_challenge(self) -> bool:  # type: ignore[override]
-        return self._mode.static_challenge
+        self.challenges_vary = self._mode.challenges_vary
 
     # -- nonces -----------------------------------------------------------------------
 

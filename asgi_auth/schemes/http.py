@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import binascii
 from base64 import b64decode
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel
 
 from .._asgi import RequestView
 from ..errors import ConfigurationError, check_header_value, quote
+from ..verifiers.base import Answer
 from .base import MALFORMED, SecurityScheme, VerifierOption, split_authorization
 
 __all__ = ["HTTPAuthorizationCredentials", "HTTPBase", "HTTPBasic", "HTTPBasicCredentials", "HTTPBearer"]
@@ -165,11 +166,8 @@ class HTTPBearer(HTTPBase):
             return None
         return credentials
 
-    def verify(self, credentials: Any) -> Any:
+    def verify(self, credentials: HTTPAuthorizationCredentials) -> Answer | Awaitable[Answer]:
         return super().verify(credentials.credentials)
-
-    def lifetime(self, credentials: Any) -> tuple[float, float] | None:
-        return super().lifetime(credentials.credentials)
 
     def challenge(self) -> str:
         return "Bearer"

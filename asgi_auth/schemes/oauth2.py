@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from .._asgi import RequestView
+from ..verifiers.base import Answer
 from .base import SecurityScheme, VerifierOption, clean, split_authorization
 from .http import AUTHORIZATION
 
@@ -34,11 +35,8 @@ class AuthorizationValue(SecurityScheme):
                 return None
         return authorization
 
-    def verify(self, credentials: Any) -> Any:
+    def verify(self, credentials: str) -> Answer | Awaitable[Answer]:
         return super().verify(split_authorization(credentials)[1])
-
-    def lifetime(self, credentials: Any) -> tuple[float, float] | None:
-        return super().lifetime(split_authorization(credentials)[1])
 
     def challenge(self) -> str:
         return "Bearer"
@@ -82,7 +80,6 @@ class _OAuth2Bearer(OAuth2):
     alone, and so `credentials` is the token here too."""
 
     verify = SecurityScheme.verify  # the credentials are the token: nothing to adapt
-    lifetime = SecurityScheme.lifetime
 
     def extract(self, request: RequestView) -> Any:
         authorization = request.header(AUTHORIZATION)

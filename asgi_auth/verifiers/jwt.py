@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import jwt
@@ -26,6 +26,7 @@ from jwt.algorithms import Algorithm, HMACAlgorithm, OKPAlgorithm, get_default_a
 from ..context import Principal
 from ..errors import ConfigurationError
 from ._keys import FAMILIES, KeySet, UnusableKey, VerifyingKey, key_from_jwk, key_from_object
+from .base import Verdict
 from .jwks import JWKSClient
 
 logger = logging.getLogger("asgi_auth")
@@ -104,7 +105,7 @@ class JWTVerifier:
         self.cache_enabled = cache
         self.cache_size = cache_size
         self.cache_ttl = cache_ttl
-        self._cache: OrderedDict[bytes, tuple[Principal, float, float]] = OrderedDict()
+        self._cache: OrderedDict[bytes, Verdict] = OrderedDict()
         self.jwks = jwks
         self._keys: KeySet | None = None
         if key is not None:
@@ -223,8 +224,21 @@ class JWTVerifier:
         or an awaitable when keys must be fetched first (a JWKS).
 
         A cached token costs a dict lookup; with a static key the signature is checked
-        right here, as `__call__` would; only a JWKS lookup can make it wait. This is
-        how the middleware calls a verifier that has it (docs/schemes.md).
+        right here, as `__call__` would; only a JWKS lookup can make it wait.
+        """
+        answer = self.verdict_inline(credentials)
+        if isinstance(answer, Verdict):
+            return cast(Principal, answer.principal)
+        if answer is None or isinstance(answer, Principal):
+            return answer
+        return self._principal_later(answer)
+
+    def verdict_inline(self, credentials: Any) -> Verdict | Principal | Awaitable[Verdict | Principal | None] | None:
+        """As `verify_inline`, with the window the answer holds for: a `Verdict` when
+        the token is (now) cached, the bare principal with `cache=False`.
+
+        The token is hashed once: the digest finds the cached verdict and keys the new
+        one. This is how a scheme asks this verifier (verifiers/base.py).
         """
         token = credentials if type(credentials) is str else getattr(credentials, "credentials", None)
         if not isinstance(token, str) or not token:
@@ -253,36 +267,41 @@ class JWTVerifier:
     def lifetime(self, credentials: Any) -> tuple[float, float] | None:
         """`(not_before, expires)` of the cached verification of a token, else `None`.
 
-        Within that window this verifier gives the same principal for the token, so a
-        requirement may keep its decision for it as long (and no longer).
+        Within that window this verifier gives the same principal for the token. The
+        middleware reads it from `verdict_inline`'s `Verdict` instead, without hashing
+        the token again; this stays for callers who ask separately.
         """
         if not self.cache_enabled or type(credentials) is not str:
             return None
         hit = self._cache.get(_digest(credentials))
-        return None if hit is None else (hit[1], hit[2])
+        return None if hit is None else (hit.valid_from, hit.valid_until)
 
-    def _lookup(self, digest: bytes) -> Principal | None:
+    def _lookup(self, digest: bytes) -> Verdict | None:
         hit = self._cache.get(digest)
         if hit is None:
             return None
-        principal, not_before, expires = hit
-        if not_before <= time.time() < expires:
+        if hit.valid_from <= time.time() < hit.valid_until:
             self._cache.move_to_end(digest)
-            return principal
+            return hit
         del self._cache[digest]
         return None
 
     def _remember(
         self, digest: bytes, principal: Principal | None, not_before: float, expires: float
-    ) -> Principal | None:
-        if principal is not None and self.cache_enabled:
-            self._cache[digest] = (principal, not_before, expires)
-            if len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-        return principal
+    ) -> Verdict | Principal | None:
+        if principal is None or not self.cache_enabled:
+            return principal
+        verdict = self._cache[digest] = Verdict(principal, not_before, expires)
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return verdict
 
-    async def _verify_later(self, token: str, digest: bytes) -> Principal | None:
+    async def _verify_later(self, token: str, digest: bytes) -> Verdict | Principal | None:
         return self._remember(digest, *(await self._decode(token)))
+
+    async def _principal_later(self, pending: Awaitable[Verdict | Principal | None]) -> Principal | None:
+        answer = await pending
+        return cast(Principal, answer.principal) if isinstance(answer, Verdict) else answer
 
     async def _decode(self, token: str) -> tuple[Principal | None, float, float]:
         """Choose the keys by the token's header (`alg`, `kid`, `typ`), then verify.

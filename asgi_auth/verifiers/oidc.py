@@ -23,6 +23,7 @@ import httpx
 from ..context import Principal
 from ..errors import ConfigurationError
 from ._fetch import BadDocument, Fetcher, redact
+from .base import Verdict
 from .jwt import _ASYMMETRIC, JWTVerifier
 
 __all__ = ["DiscoveryVerifier"]
@@ -89,6 +90,20 @@ class DiscoveryVerifier:
         if self.verifier is not None:
             return self.verifier.verify_inline(credentials)
         return self(credentials)
+
+    def verdict_inline(self, credentials: Any) -> Verdict | Principal | Awaitable[Verdict | Principal | None] | None:
+        """Once discovered, `JWTVerifier.verdict_inline`; before, an awaitable that discovers."""
+        if self.verifier is not None:
+            return self.verifier.verdict_inline(credentials)
+        return self._discovered_verdict(credentials)
+
+    async def _discovered_verdict(self, credentials: Any) -> Verdict | Principal | None:
+        verifier = self.verifier or await self._fetcher.get()
+        self.verifier = verifier
+        answer = verifier.verdict_inline(credentials)
+        if answer is None or isinstance(answer, (Verdict, Principal)):
+            return answer
+        return await answer
 
     def lifetime(self, credentials: Any) -> tuple[float, float] | None:
         """See `JWTVerifier.lifetime`."""

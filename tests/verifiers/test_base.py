@@ -1,0 +1,149 @@
+"""The declared verifier protocol (verifiers/base.py): verdicts, and how a verifier is asked."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import time
+from typing import Any
+
+import jwt
+import pytest
+
+import asgi_auth as aa
+from asgi_auth.verifiers import base
+from asgi_auth.verifiers import jwt as jwt_module
+from tests.conftest import Recorder, client_for
+from tests.verifiers.keys import HMAC_SECRET
+
+pytestmark = pytest.mark.anyio
+
+
+def token(sub: str = "u", ttl: int = 60) -> str:
+    return jwt.encode({"sub": sub, "scope": "me", "exp": int(time.time()) + ttl}, HMAC_SECRET)
+
+
+def test_a_verdict_is_frozen_and_slotted() -> None:
+    verdict = aa.Verdict(aa.Principal("u"), 1.0, 2.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        verdict.valid_until = 3.0  # type: ignore[misc]
+    assert not hasattr(verdict, "__dict__")
+
+
+def test_the_jwt_verdict_is_the_cached_window_and_the_principal_verify_inline_gives() -> None:
+    verifier = aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"])
+    good = token()
+    verdict = verifier.verdict_inline(good)
+    assert isinstance(verdict, aa.Verdict)
+    assert verifier.verdict_inline(good) is verdict  # the cache holds the verdict itself
+    assert verifier.verify_inline(good) is verdict.principal
+    assert verifier.lifetime(good) == (verdict.valid_from, verdict.valid_until)
+    assert verifier.verdict_inline(good + "x") is None
+    uncached = aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"], cache=False)
+    assert isinstance(uncached.verdict_inline(good), aa.Principal)  # vouches for nothing
+
+
+@pytest.mark.parametrize("make", [aa.HTTPBearer, lambda **kw: aa.OAuth2PasswordBearer("token", **kw)])
+async def test_a_token_is_hashed_once_per_request(make: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 22: the decision reads the window from the verdict; asking `lifetime()`
+    after `verify_inline()` hashed the token a second time."""
+    hashed: list[str] = []
+    real = jwt_module._digest
+
+    def counting(value: str) -> bytes:
+        hashed.append(value)
+        return real(value)
+
+    monkeypatch.setattr(jwt_module, "_digest", counting)
+    scheme = make(verifier=aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"]))
+    inner = Recorder()
+    good = token()
+    async with client_for(aa.AuthMiddleware(inner, aa.AuthPolicy([], default=scheme))) as client:
+        first = await client.get("/", headers={"authorization": f"Bearer {good}"})
+        again = await client.get("/", headers={"authorization": f"Bearer {good}"})
+    assert first.status_code == again.status_code == 200
+    assert hashed == [good]  # once for the first request, none for the remembered one
+    assert inner.scopes[0]["state"]["auth"] is inner.scopes[1]["state"]["auth"]
+
+
+async def test_a_verifier_may_vouch_with_a_verdict_of_its_own() -> None:
+    asked: list[str] = []
+
+    @aa.inline
+    def vouching(key: str) -> aa.Verdict | None:
+        asked.append(key)
+        if key == "k-0":  # a false principal inside a verdict is still a refusal
+            return aa.Verdict(None, 0.0, time.time() + 60)
+        now = time.time()
+        return aa.Verdict(aa.Principal(key), now - 1, now + 60) if key.startswith("k-") else None
+
+    scheme = aa.APIKeyHeader(name="k", verifier=vouching)
+    inner = Recorder()
+    async with client_for(aa.AuthMiddleware(inner, aa.AuthPolicy([], default=scheme))) as client:
+        statuses = [(await client.get("/", headers={"k": k})).status_code for k in ("k-1", "k-1", "k-0", "k-0", "x")]
+    assert statuses == [200, 200, 401, 401, 401]
+    assert asked == ["k-1", "k-0", "k-0", "x"]  # k-1's decision was remembered
+    assert inner.scopes[0]["state"]["auth"].principal == aa.Principal("k-1")
+
+
+async def test_an_awaited_verdict_is_remembered_and_unwrapped_in_any_of() -> None:
+    asked: list[str] = []
+
+    async def vouching(key: str) -> aa.Verdict:
+        asked.append(key)
+        return aa.Verdict(aa.Principal(key), time.time() - 1, time.time() + 60)
+
+    one = aa.APIKeyHeader(name="k", verifier=vouching)
+    other = aa.APIKeyHeader(name="o", scheme_name="other", verifier=aa.inline(lambda key: None))
+    policy = aa.AuthPolicy([aa.Rule("/any", require=[other, one])], default=one)
+    inner = Recorder()
+    async with client_for(aa.AuthMiddleware(inner, policy)) as client:
+        statuses = [(await client.get(path, headers={"k": "k-1"})).status_code for path in ("/", "/", "/any")]
+    assert statuses == [200, 200, 200]
+    assert asked == ["k-1", "k-1"]  # remembered on "/", asked again by the other rule
+    assert [s["state"]["auth"].principal for s in inner.scopes] == [aa.Principal("k-1")] * 3
+
+
+def test_how_each_kind_of_verifier_is_asked() -> None:
+    jwt_verifier = aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"])
+    assert base.answerer(jwt_verifier) == jwt_verifier.verdict_inline
+
+    class Inline:
+        def verify_inline(self, key: str) -> aa.Principal:
+            return aa.Principal(key)
+
+    inline = Inline()
+    assert isinstance(inline, base.InlineVerifier) and not isinstance(inline, base.LifetimeVerifier)
+    assert base.answerer(inline) == inline.verify_inline
+
+    class Lasting(Inline):
+        def lifetime(self, key: str) -> tuple[float, float] | None:
+            return (1.0, 2.0) if key == "lasting" else None
+
+    ask = base.answerer(Lasting())
+    assert ask("lasting") == aa.Verdict(aa.Principal("lasting"), 1.0, 2.0)
+    assert ask("brief") == aa.Principal("brief")
+
+    def fast(key: str) -> None:
+        return None
+
+    def sync(key: str) -> None:
+        return None
+
+    assert base.answerer(aa.inline(fast)) is fast
+    threaded = base.answerer(sync)
+    pending = threaded("k")
+    assert threaded is not sync and inspect.iscoroutine(pending)  # to a worker thread
+    pending.close()
+
+
+def test_schemes_state_facts_about_themselves_not_for_a_cache() -> None:
+    digest = aa.HTTPDigest(verifier=lambda u: "pw", secret=b"s" * 32)
+    assert digest.challenges_vary and digest.source_header is None  # fresh nonces
+    assert not aa.HTTPDigest(verifier=aa.EXTRACT_ONLY).challenges_vary
+    bearer = aa.HTTPBearer(verifier=aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"]))
+    assert not bearer.challenges_vary and bearer.source_header == b"authorization"
+    assert aa.APIKeyHeader(name="X-Key", verifier=aa.EXTRACT_ONLY).source_header == b"x-key"
+    assert aa.APIKeyQuery(name="k", verifier=aa.EXTRACT_ONLY).source_header is None
+    for scheme in (digest, bearer):
+        assert not hasattr(scheme, "lifetime") and not hasattr(scheme, "has_lifetime")
