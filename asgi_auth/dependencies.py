@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 
+from ._headers import insufficient_scope
 from .context import AuthContext, SecurityScopes
-from .errors import NOT_AUTHENTICATED, NOT_ENOUGH_PERMISSIONS, quote
+from .errors import NOT_AUTHENTICATED, NOT_ENOUGH_PERMISSIONS
 
 __all__ = ["check_granted", "get_auth", "get_security_scopes", "require_scopes"]
 
@@ -69,6 +70,6 @@ def check_granted(context: AuthContext, scopes: Sequence[str]) -> AuthContext:
     if not context.authenticated:
         raise HTTPException(401, NOT_AUTHENTICATED, headers={"WWW-Authenticate": "Bearer"})
     if not context.scopes.issuperset(scopes):
-        challenge = f'Bearer error="insufficient_scope", scope={quote(" ".join(scopes))}'
+        challenge = insufficient_scope(scopes)
         raise HTTPException(403, NOT_ENOUGH_PERMISSIONS, headers={"WWW-Authenticate": challenge})
     return context

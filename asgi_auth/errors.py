@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Sequence
 
+from ._headers import quote as quote  # its home is _headers; kept importable here
 from ._types import ASGIApp, Receive, Scope, Send
 
 __all__ = [
@@ -143,11 +144,6 @@ async def websocket_deny(scope: Scope, receive: Receive, send: Send, response: E
         await send({"type": "websocket.http.response.body", "body": response.body})
     else:
         await send({"type": "websocket.close", "code": 1008, "reason": response.error.detail})
-
-
-def quote(value: str) -> str:
-    """An RFC 9110 quoted-string."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def check_header_value(value: str, what: str) -> str:

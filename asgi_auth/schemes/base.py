@@ -11,7 +11,8 @@ from enum import Enum
 from typing import Any, ClassVar, Union, cast
 
 from .._asgi import RequestView
-from ..errors import ConfigurationError, check_header_value, quote
+from .._headers import BEARER_INVALID_TOKEN, insufficient_scope
+from ..errors import ConfigurationError, check_header_value
 from ..verifiers.base import Answer, Answerer, InlineVerifier, Verifier, answerer, inline, is_pending, is_verifier
 
 __all__ = ["EXTRACT_ONLY", "MALFORMED", "SecurityScheme", "Verifier", "VerifierOption", "inline"]
@@ -120,7 +121,7 @@ class SecurityScheme:
 
     def invalid_challenge(self) -> str:
         """`WWW-Authenticate` value for credentials that were rejected."""
-        return 'Bearer error="invalid_token"' if self.bearer else self.challenge()
+        return BEARER_INVALID_TOKEN if self.bearer else self.challenge()
 
     #: Whether `challenges()` differ from one response to the next (Digest's fresh
     #: nonces); when they don't, an answer carrying them can be built once.
@@ -134,7 +135,7 @@ class SecurityScheme:
         """`WWW-Authenticate` value for a 403 (RFC 6750 §3.1), bearer schemes only."""
         if not self.bearer:
             return None
-        return f'Bearer error="insufficient_scope", scope={quote(" ".join(scopes))}'
+        return insufficient_scope(scopes)
 
     # -- description ------------------------------------------------------------------
 
@@ -172,11 +173,3 @@ def clean(model: Mapping[str, Any]) -> dict[str, Any]:
 def header_name(name: str) -> bytes:
     """Lower-case latin-1 bytes for looking a header up in an ASGI scope."""
     return check_header_value(name, "header name").lower().encode("latin-1")
-
-
-def split_authorization(value: str | None) -> tuple[str, str]:
-    """FastAPI's `get_authorization_scheme_param`: ("Bearer", "token")."""
-    if not value:
-        return "", ""
-    scheme, _, param = value.partition(" ")
-    return scheme, param.strip()

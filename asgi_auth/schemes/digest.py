@@ -21,73 +21,20 @@ from typing import Any
 from urllib.parse import unquote
 
 from .._asgi import RequestView
+from .._headers import MAX_PARAMS_LENGTH, parse_auth_params, quote
 from ..context import Principal
-from ..errors import AuthError, ConfigurationError, InvalidCredentials, check_header_value, quote
+from ..errors import AuthError, ConfigurationError, InvalidCredentials, check_header_value
 from ..stores import MemoryNonceCounter, NonceCounter, NonceUse
 from .base import MALFORMED, VerifierOption
 from .http import AUTHORIZATION, HTTPBase
 
-__all__ = ["DigestCredentials", "HTTPDigest", "parse_auth_params"]
+__all__ = ["DigestCredentials", "HTTPDigest"]
 
 logger = logging.getLogger("asgi_auth")
 
 _HASHES: dict[str, Callable[[bytes], Any]] = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
 ALGORITHMS = ("SHA-256", "SHA-256-sess", "MD5", "MD5-sess")
-MAX_PARAMS_LENGTH = 4096
-MAX_PARAMS = 20
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _NC = re.compile(r"[0-9a-fA-F]{8}")
-
-
-def parse_auth_params(text: str) -> dict[str, str] | None:
-    """RFC 9110 auth-params (`a=b, c="d"`); `None` for anything malformed or duplicated."""
-    if len(text) > MAX_PARAMS_LENGTH:
-        return None
-    params: dict[str, str] = {}
-    i, n = 0, len(text)
-    while i < n:
-        while i < n and text[i] in " \t,":
-            i += 1
-        if i >= n:
-            break
-        match = _TOKEN.match(text, i)
-        if match is None:
-            return None
-        key = match.group(0).lower()
-        i = match.end()
-        while i < n and text[i] in " \t":
-            i += 1
-        if i >= n or text[i] != "=":
-            return None
-        i += 1
-        while i < n and text[i] in " \t":
-            i += 1
-        if i < n and text[i] == '"':
-            i += 1
-            chars: list[str] = []
-            while i < n and text[i] != '"':
-                if text[i] == "\\" and i + 1 < n:
-                    i += 1
-                chars.append(text[i])
-                i += 1
-            if i >= n:
-                return None  # unterminated quoted-string
-            i += 1
-            value = "".join(chars)
-        else:
-            match = _TOKEN.match(text, i)
-            if match is None:
-                return None
-            value = match.group(0)
-            i = match.end()
-        if key in params or len(params) >= MAX_PARAMS:
-            return None
-        params[key] = value
-        while i < n and text[i] in " \t":
-            i += 1
-        if i < n and text[i] != ",":
-            return None
-    return params
 
 
 @dataclass(frozen=True, slots=True, repr=False)

@@ -10,9 +10,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from .._asgi import RequestView
-from ..errors import ConfigurationError, check_header_value, quote
+from .._headers import quote, split_authorization
+from ..errors import ConfigurationError, check_header_value
 from ..verifiers.base import Answer
-from .base import MALFORMED, SecurityScheme, VerifierOption, split_authorization
+from .base import MALFORMED, SecurityScheme, VerifierOption
 
 __all__ = ["HTTPAuthorizationCredentials", "HTTPBase", "HTTPBasic", "HTTPBasicCredentials", "HTTPBearer"]
 

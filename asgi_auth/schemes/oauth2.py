@@ -6,8 +6,9 @@ from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from .._asgi import RequestView
+from .._headers import split_authorization
 from ..verifiers.base import Answer
-from .base import SecurityScheme, VerifierOption, clean, split_authorization
+from .base import SecurityScheme, VerifierOption, clean
 from .http import AUTHORIZATION
 
 __all__ = ["AuthorizationValue", "OAuth2", "OAuth2AuthorizationCodeBearer", "OAuth2PasswordBearer"]
