@@ -14,7 +14,7 @@ from asgi_auth.schemes import digest
 
 def test_each_helper_has_one_home() -> None:
     assert errors.quote is _headers.quote
-    assert digest.parse_auth_params is _headers.parse_auth_params
+    assert digest.parse_auth_params is _headers.parse_auth_params  # type: ignore[attr-defined]
     assert "parse_auth_params" not in digest.__all__
 
 
