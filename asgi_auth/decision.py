@@ -6,7 +6,8 @@ is equal shares it. Each `decide(request, rule)` reads as authlib's `validate_re
 does, in four steps:
 
 1. **extract** the scheme's credentials: absent, unusable (a refusal), or there;
-2. **verify** them: the verifier's principal, a refusal, or an awaitable of either;
+2. **verify** them: the verifier's principal, or a `Verdict` vouching for one (its
+   window), a refusal, or an awaitable of these (verifiers/base.py);
 3. **authorize**: the scopes the alternative needs, against those granted;
 4. **conclude**: the context the app reads, or the most useful refusal (`Outcome`).
 
@@ -205,9 +206,9 @@ class Public:
 class OneScheme:
     """One alternative of one scheme, the common case: the four steps and nothing else.
 
-    When the credentials are one header's value and the verifier says how long its
-    answer holds (a cached JWT), the decision for that value is remembered per rule
-    for that long, so a repeated token skips all four steps.
+    When the credentials are one header's value and the verifier answers with a
+    `Verdict` (a cached JWT), the decision for that value is remembered per rule for
+    the window it vouches for, so a repeated token skips all four steps.
     """
 
     public = False
@@ -265,23 +266,16 @@ class OneScheme:
             return verifier_failed(scheme, exc, self.answers)
         if hasattr(answer, "__await__"):
             return self._verified_later(request, rule, credentials, cast("Awaitable[Answer]", answer))
-        verdict = answer if type(answer) is Verdict else None
-        principal = answer if verdict is None else verdict.principal
+        if type(answer) is Verdict:
+            return self.vouched(request, rule, credentials, answer, answer.principal)
         # 3. authorize
-        if not is_principal(principal):
+        if not is_principal(answer):
             return self.rejected or self.answers(_REJECTED, scheme)
         # 4. conclude. An answer that came back at once is held by the verifier's cache
         # or a table and will come again: its context is kept for the next request.
-        decided: Decided
-        if self.needed and not self.needed <= granted_scopes(principal):
-            decided = self.forbidden
-        elif verdict is not None and self.source:  # remembered below, by header value
-            decided = build_context([(scheme, credentials, principal)], self.security_scopes, rule.rule)
-        else:
-            decided = rule.kept_context(scheme, credentials, principal, self.security_scopes, 0)
-        if verdict is not None and self.source:
-            self.remember(request, rule, verdict, decided)
-        return decided
+        if self.needed and not self.needed <= granted_scopes(answer):
+            return self.forbidden
+        return rule.kept_context(scheme, credentials, answer, self.security_scopes, 0)
 
     async def _verified_later(
         self, request: RequestView, rule: RuleState, credentials: Any, pending: Awaitable[Answer]
@@ -290,24 +284,36 @@ class OneScheme:
             answer = await pending
         except Exception as exc:
             return verifier_failed(self.scheme, exc, self.answers)
-        verdict = answer if type(answer) is Verdict else None
-        principal = answer if verdict is None else verdict.principal
+        if type(answer) is Verdict:
+            return self.vouched(request, rule, credentials, answer, answer.principal)
         # 3. authorize
-        if not is_principal(principal):
+        if not is_principal(answer):
             return self.rejected or self.answers(_REJECTED, self.scheme)
         # 4. conclude. One just verified (a database hit, an introspection) is used once.
+        if self.needed and not self.needed <= granted_scopes(answer):
+            return self.forbidden
+        return build_context([(self.scheme, credentials, answer)], self.security_scopes, rule.rule)
+
+    def vouched(
+        self, request: RequestView, rule: RuleState, credentials: Any, verdict: Verdict, principal: object
+    ) -> Decided:
+        """Steps 3 and 4 for an answer the verifier vouches for (a `Verdict`): the
+        decision, remembered for this header value while the verdict holds."""
+        if not is_principal(principal):
+            return self.rejected or self.answers(_REJECTED, self.scheme)
         decided: Decided
         if self.needed and not self.needed <= granted_scopes(principal):
             decided = self.forbidden
-        else:
+        elif self.source:
             decided = build_context([(self.scheme, credentials, principal)], self.security_scopes, rule.rule)
-        if verdict is not None and self.source:
-            self.remember(request, rule, verdict, decided)
+        else:  # nothing to remember it by: kept as any other
+            return rule.kept_context(self.scheme, credentials, principal, self.security_scopes, 0)
+        self.remember(request, rule, verdict, decided)
         return decided
 
     def remember(self, request: RequestView, rule: RuleState, verdict: Verdict, decided: Decided) -> None:
         """Keep `decided` for this header value for as long as the verifier vouches."""
-        raw = request.raw_header(self.source)  # read once already: not ambiguous
+        raw = request.raw_header(self.source) if self.source else None  # read once already: not ambiguous
         if raw is None or not canonical(raw):
             return
         if rule.decided is None or len(rule.decided) >= CONTEXT_CACHE_SIZE:
