@@ -304,11 +304,14 @@ class OneScheme:
         decided: Decided
         if self.needed and not self.needed <= granted_scopes(principal):
             decided = self.forbidden
+        elif not verdict.lasting:  # this request only (JWTVerifier(cache=False)): built, not kept
+            return build_context([(self.scheme, credentials, principal)], self.security_scopes, rule.rule)
         elif self.source:
             decided = build_context([(self.scheme, credentials, principal)], self.security_scopes, rule.rule)
         else:  # nothing to remember it by: kept as any other
             return rule.kept_context(self.scheme, credentials, principal, self.security_scopes, 0)
-        self.remember(request, rule, verdict, decided)
+        if verdict.lasting:
+            self.remember(request, rule, verdict, decided)
         return decided
 
     def remember(self, request: RequestView, rule: RuleState, verdict: Verdict, decided: Decided) -> None:

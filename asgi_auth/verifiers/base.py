@@ -43,12 +43,19 @@ class Verdict:
     the verifier vouches for it (a cached JWT: from `nbf` to `exp`, with leeway).
 
     Returned instead of the bare principal, it lets the decision for the same header
-    value be remembered for that long without asking the verifier again.
+    value be remembered for that long without asking the verifier again. An empty
+    window (`valid_until <= valid_from`) vouches for this request only: nothing about
+    it is kept (`JWTVerifier(cache=False)` answers so).
     """
 
     principal: object
     valid_from: float
     valid_until: float
+
+    @property
+    def lasting(self) -> bool:
+        """Whether the window holds beyond this instant."""
+        return self.valid_until > self.valid_from
 
 
 Answer = Union[object, Verdict, None]

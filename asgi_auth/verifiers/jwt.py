@@ -235,7 +235,8 @@ class JWTVerifier:
 
     def verdict_inline(self, credentials: Any) -> Verdict | Principal | Awaitable[Verdict | Principal | None] | None:
         """As `verify_inline`, with the window the answer holds for: a `Verdict` when
-        the token is (now) cached, the bare principal with `cache=False`.
+        the token is (now) cached; with `cache=False`, one whose window is empty (this
+        request only).
 
         The token is hashed once: the digest finds the cached verdict and keys the new
         one. This is how a scheme asks this verifier (verifiers/base.py).
@@ -289,8 +290,10 @@ class JWTVerifier:
     def _remember(
         self, digest: bytes, principal: Principal | None, not_before: float, expires: float
     ) -> Verdict | Principal | None:
-        if principal is None or not self.cache_enabled:
-            return principal
+        if principal is None:
+            return None
+        if not self.cache_enabled:  # vouched for this request only: nothing is kept of it
+            return Verdict(principal, not_before, not_before)
         verdict = self._cache[digest] = Verdict(principal, not_before, expires)
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)

@@ -13,7 +13,7 @@ import pytest
 import asgi_auth as aa
 from asgi_auth.verifiers import base
 from asgi_auth.verifiers import jwt as jwt_module
-from tests.conftest import Recorder, client_for
+from tests.conftest import Recorder, call_asgi, client_for, http_scope
 from tests.verifiers.keys import HMAC_SECRET
 
 pytestmark = pytest.mark.anyio
@@ -40,7 +40,23 @@ def test_the_jwt_verdict_is_the_cached_window_and_the_principal_verify_inline_gi
     assert verifier.lifetime(good) == (verdict.valid_from, verdict.valid_until)
     assert verifier.verdict_inline(good + "x") is None
     uncached = aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"], cache=False)
-    assert isinstance(uncached.verdict_inline(good), aa.Principal)  # vouches for nothing
+    once = uncached.verdict_inline(good)
+    assert isinstance(once, aa.Verdict) and not once.lasting  # vouches for this request only
+    assert isinstance(uncached.verify_inline(good), aa.Principal)
+
+
+async def test_with_the_cache_off_nothing_of_a_request_is_kept() -> None:
+    """`cache=False` decodes every request: its fresh principals are neither remembered
+    by header nor kept as contexts, so the rule's tables stay empty."""
+    scheme = aa.HTTPBearer(verifier=aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"], cache=False))
+    policy = aa.AuthPolicy([], default=scheme)
+    inner = Recorder()
+    app = aa.AuthMiddleware(inner, policy)
+    for _ in range(5):
+        await call_asgi(app, http_scope("/", headers=[(b"authorization", f"Bearer {token()}".encode())]))
+    assert len(inner.scopes) == 5
+    assert all(scope["state"]["auth"].authenticated for scope in inner.scopes)
+    assert not policy.default.decided and not policy.default.contexts
 
 
 @pytest.mark.parametrize("make", [aa.HTTPBearer, lambda **kw: aa.OAuth2PasswordBearer("token", **kw)])
