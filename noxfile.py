@@ -42,7 +42,11 @@ def tests_versions(session: nox.Session, versions: str) -> None:
     else:
         session.install("--upgrade", "starlette", "fastapi", "litestar[jwt]", "pyjwt[crypto]", "httpx")
     session.run("python", "-m", "pip", "freeze", silent=False)
-    session.run("python", "-m", "pytest", "-x", "-q", *session.posargs)
+    # Under Starlette 0.40 and anyio 4.2 Schemathesis's ASGI client leaves a blocking
+    # portal running, so the process never exits; what it checks (the documents
+    # patch_openapi writes) does not depend on those versions, and the newest run has it.
+    leave_out = ["--ignore=tests/test_schemathesis.py"] if versions == "oldest" else []
+    session.run("python", "-m", "pytest", "-x", "-q", *leave_out, *session.posargs)
 
 
 @nox.session
