@@ -10,6 +10,7 @@ import asgi_auth as aa
 from asgi_auth import _headers, errors
 from asgi_auth.dependencies import check_granted
 from asgi_auth.schemes import digest
+from tests.schemes.peer import FASTAPI_STRIPS
 
 
 def test_each_helper_has_one_home() -> None:
@@ -22,7 +23,9 @@ def test_each_helper_has_one_home() -> None:
     "value", [None, "", "Bearer", "Bearer abc", "bearer  abc ", "Basic dTpw", "Bearer a b", " Bearer abc", "x\tb"]
 )
 def test_split_authorization_is_fastapis(value: str | None) -> None:
-    assert _headers.split_authorization(value) == get_authorization_scheme_param(value)
+    scheme, param = get_authorization_scheme_param(value)
+    expected = (scheme, param if FASTAPI_STRIPS else param.strip())  # as FastAPI after 0.123 reads it
+    assert _headers.split_authorization(value) == expected
 
 
 def test_the_rfc_6750_challenges_are_the_same_from_the_middleware_and_the_dependency() -> None:
