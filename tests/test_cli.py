@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import pytest
+import yaml
 from fastapi import FastAPI, WebSocket
 from litestar.params import Parameter
 from starlette.applications import Starlette
@@ -227,7 +228,6 @@ def test_usage_errors_are_one_line_and_exit_2(args: list[str], message: str) -> 
 
 
 def test_yaml_in_yaml_out(tmp_path: Path) -> None:
-    yaml = pytest.importorskip("yaml")
     source = tmp_path / "spec.yaml"
     source.write_text(
         "openapi: 3.1.0\ninfo: {title: t, version: '1'}\n"

@@ -7,7 +7,6 @@ The screenshot lands in `test-output/` (or $ASGI_AUTH_TEST_OUTPUT).
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,19 +14,9 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from examples.oauth2_scopes import app
+from tests.browser import CHROMIUM, FLAGS
 from tests.loopback import serve
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # .ci/run installs Debian's package
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
 OUTPUT = Path(os.environ.get("ASGI_AUTH_TEST_OUTPUT", "test-output"))
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,20 +26,10 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 import asgi_auth as aa
+from tests.browser import CHROMIUM, FLAGS
 from tests.loopback import serve
 from tests.peers.drivers import DRIVERS, Plan, version
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # .ci/run installs Debian's package
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "interop-clients.md"
 
 USERS = {"mufasa": "Circle of Life", "jäsøn": "pässwörd"}
