@@ -14,14 +14,13 @@ import contextlib
 import http.cookies
 import json
 import re
-import sys
 import types
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
 import asgi_auth as aa
-from tests.wire.dispatch import dispatcher, header_of
+from tests.wire.dispatch import configure_django, dispatcher, header_of
 
 TOKENS = {
     "tok-admin": aa.Principal("root", ["me", "items", "admin"]),
@@ -270,8 +269,6 @@ def make_quart() -> Any:
 
 
 def make_django() -> Any:
-    import django
-    from django.conf import settings
     from django.http import HttpRequest, HttpResponseNotAllowed, JsonResponse
     from django.urls import path as django_path
 
@@ -315,17 +312,7 @@ def make_django() -> Any:
         )
         for path, (methods, names) in by_path.items()
     ]
-    sys.modules[urls.__name__] = urls
-    if not settings.configured:
-        settings.configure(
-            DEBUG=False,
-            SECRET_KEY="wire-test-only-" + "x" * 40,
-            ROOT_URLCONF=urls.__name__,
-            ALLOWED_HOSTS=["*"],
-            MIDDLEWARE=[],
-            INSTALLED_APPS=[],
-        )
-        django.setup()
+    configure_django(urls)
     from django.core.asgi import get_asgi_application
 
     from asgi_auth.integrations.django import guard

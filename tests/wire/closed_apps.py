@@ -24,7 +24,6 @@ import functools
 import json
 import os
 import re
-import sys
 import types
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -32,7 +31,7 @@ from typing import Any
 from starlette.websockets import WebSocket as StarletteWebSocket
 
 import asgi_auth as aa
-from tests.wire.dispatch import dispatcher
+from tests.wire.dispatch import configure_django, dispatcher
 
 TOKEN = "tok-good"
 ROOT_PATH_ENV = "WIRE_ROOT_PATH"
@@ -223,8 +222,6 @@ def make_quart(policy: aa.AuthPolicy) -> Any:
 
 
 def make_django(policy: aa.AuthPolicy) -> Any:
-    import django
-    from django.conf import settings
     from django.http import HttpRequest, JsonResponse
     from django.urls import path as django_path
 
@@ -238,18 +235,7 @@ def make_django(policy: aa.AuthPolicy) -> Any:
     urls.urlpatterns = [  # type: ignore[attr-defined]
         django_path(werkzeug_rule(path).lstrip("/"), make(name)) for path, name in [*ROUTES, *EXTRA_ROUTES]
     ]
-    sys.modules[urls.__name__] = urls
-    # Django's settings are per process: this module is served alone in its server process.
-    settings.configure(
-        DEBUG=False,
-        SECRET_KEY="wire-test-only-" + "x" * 40,
-        ROOT_URLCONF=urls.__name__,
-        ALLOWED_HOSTS=["*"],
-        MIDDLEWARE=[],
-        INSTALLED_APPS=[],
-        APPEND_SLASH=False,
-    )
-    django.setup()
+    configure_django(urls, APPEND_SLASH=False)
     from django.core.asgi import get_asgi_application
 
     from asgi_auth.integrations.django import guard

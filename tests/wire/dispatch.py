@@ -62,3 +62,29 @@ def dispatcher(wirings: Wirings, no_lifespan: Collection[str]) -> Callable[..., 
         await asyncio.gather(*(task for _, _, task in children), return_exceptions=True)
 
     return app
+
+
+def configure_django(urls: Any, **settings: Any) -> None:
+    """Django's settings for a wire server process, routing on the `urls` module.
+
+    Settings are per process, so each module that serves Django runs alone in its
+    server process and calls this once, before `get_asgi_application()`.
+    """
+    import sys
+
+    import django
+    from django.conf import settings as django_settings
+
+    sys.modules[urls.__name__] = urls
+    if django_settings.configured:
+        return
+    django_settings.configure(
+        DEBUG=False,
+        SECRET_KEY="wire-test-only-" + "x" * 40,
+        ROOT_URLCONF=urls.__name__,
+        ALLOWED_HOSTS=["*"],
+        MIDDLEWARE=[],
+        INSTALLED_APPS=[],
+        **settings,
+    )
+    django.setup()

@@ -6,17 +6,15 @@
 
 from __future__ import annotations
 
-import sys
 import types
 from typing import Any
 
-import django
-from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
 import asgi_auth as aa
 from asgi_auth.integrations.django import guard
+from tests.wire.dispatch import configure_django
 
 
 async def admin(request: HttpRequest) -> JsonResponse:
@@ -26,17 +24,7 @@ async def admin(request: HttpRequest) -> JsonResponse:
 
 urls = types.ModuleType("tests_wire_django_script_name_urls")
 urls.urlpatterns = [path("admin", admin)]  # type: ignore[attr-defined]
-sys.modules[urls.__name__] = urls
-settings.configure(
-    DEBUG=False,
-    SECRET_KEY="wire-test-only-" + "x" * 40,
-    ROOT_URLCONF=urls.__name__,
-    ALLOWED_HOSTS=["*"],
-    MIDDLEWARE=[],
-    INSTALLED_APPS=[],
-    FORCE_SCRIPT_NAME="/prefix",
-)
-django.setup()
+configure_django(urls, FORCE_SCRIPT_NAME="/prefix")
 
 from django.core.asgi import get_asgi_application  # noqa: E402
 
