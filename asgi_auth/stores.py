@@ -1,7 +1,9 @@
-"""State that outlives a request: which Digest nonce counts were used.
+"""State that outlives a request: Digest nonce counts, revoked tokens, one-time proofs.
 
-In memory by default. A deployment with several workers gives every worker the same
-store (e.g. one backed by Redis) by implementing `NonceCounter`'s single method.
+Each kind of state is a small Protocol here, in memory by default. A deployment with
+several workers gives every worker the same store (one backed by Redis) by passing an
+implementation of the Protocol. A store that cannot answer raises
+`aa.ServiceUnavailable`, which the request meets as a 503: never a pass.
 
 RFC 7616 §3.4 calls only a *repeated* nonce count a replay: a client sending requests
 in parallel on one nonce lets them arrive out of order. So a nonce keeps the highest
@@ -19,12 +21,13 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 
-__all__ = ["MemoryNonceCounter", "NonceCounter", "NonceUse"]
+__all__ = ["MemoryNonceCounter", "NonceCounter", "NonceUse", "ReplayCache", "ResultCache", "RevocationList"]
 
 WINDOW = 64
 """Counts this far below the highest one seen on a nonce are still told apart."""
@@ -48,6 +51,49 @@ class NonceCounter(Protocol):
         """Record one use of `count` on `nonce` (issued to `username` at `issued_at`,
         valid until `expires_at`) and say whether it is the first."""
         ...
+
+
+class RevocationList(Protocol):
+    """Tokens revoked before they expire: one by its issuer and `jti`, or all of a
+    subject's issued (`iat`) at or before a cut-off.
+
+    `revoked` is synchronous because it is asked on the hot path, each time a remembered
+    decision would be reused: an implementation answers from local memory (a shared one
+    from a local copy it refreshes, so its staleness has a stated bound) and raises
+    `aa.ServiceUnavailable` when its copy is older than that bound.
+    """
+
+    def revoked(self, claims: Mapping[str, Any]) -> bool:
+        """Whether the token with these verified claims is revoked."""
+        ...
+
+    async def revoke_token(self, *, issuer: str | None, jti: str, expires_at: float) -> None:
+        """Revoke one token until it would have expired anyway."""
+        ...
+
+    async def revoke_subject(
+        self, *, issuer: str | None, subject: str, issued_before: float, expires_at: float
+    ) -> None:
+        """Revoke every token of `subject` issued at or before `issued_before`; kept
+        until `expires_at` (the longest lifetime a token of theirs can have)."""
+        ...
+
+
+class ReplayCache(Protocol):
+    """One-time values (a DPoP proof's `jti`, ...) seen within their validity window."""
+
+    async def first_use(self, key: str, *, expires_at: float) -> bool:
+        """Record `key` until `expires_at`; true the first time it is seen, false after."""
+        ...
+
+
+class ResultCache(Protocol):
+    """Answers worth sharing between workers (RFC 7662 introspection results), keyed by
+    a digest of the credential, never the credential itself."""
+
+    async def get(self, key: bytes) -> bytes | None: ...
+
+    async def set(self, key: bytes, value: bytes, *, expires_at: float) -> None: ...
 
 
 class _Nonce:
