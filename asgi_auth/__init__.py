@@ -15,6 +15,7 @@ from .middleware import AuthMiddleware
 from .openapi import patch_openapi
 from .passwords import BasicPasswordVerifier, HashingBusy, HashingPool, hash_password, verify_password
 from .policy import AuthPolicy, Rule
+from .rfc9728 import ProtectedResource
 from .schemes import (
     EXTRACT_ONLY,
     APIKeyCookie,
@@ -28,13 +29,14 @@ from .schemes import (
     HTTPDigest,
     OAuth2,
     OAuth2AuthorizationCodeBearer,
+    OAuth2ClientCredentials,
     OAuth2PasswordBearer,
     OpenIdConnect,
     SecurityScheme,
     inline,
 )
 from .stores import MemoryNonceCounter, NonceCounter, NonceUse
-from .verifiers import DiscoveryVerifier, JWKSClient, JWTVerifier
+from .verifiers import DiscoveryVerifier, Issuer, JWKSClient, JWTVerifier, TrustedIssuers
 from .verifiers.base import Verdict
 
 __version__ = "0.1.0"
@@ -61,6 +63,7 @@ __all__ = [
     "HashingPool",
     "InsufficientScope",
     "InvalidCredentials",
+    "Issuer",
     "JWKSClient",
     "JWTVerifier",
     "MemoryNonceCounter",
@@ -69,16 +72,19 @@ __all__ = [
     "NotAuthenticated",
     "OAuth2",
     "OAuth2AuthorizationCodeBearer",
+    "OAuth2ClientCredentials",
     "OAuth2FormError",
     "OAuth2PasswordBearer",
     "OAuth2PasswordRequestForm",
     "OAuth2PasswordRequestFormStrict",
     "OpenIdConnect",
     "Principal",
+    "ProtectedResource",
     "Rule",
     "SecurityScheme",
     "SecurityScopes",
     "ServiceUnavailable",
+    "TrustedIssuers",
     "Verdict",
     "get_auth",
     "get_security_scopes",

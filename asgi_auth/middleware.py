@@ -33,11 +33,16 @@ class AuthMiddleware:
         self.app = app
         self.policy = policy
         self.on_error = on_error if on_error is not None else policy.on_error
+        self.resource = policy.resource_metadata  # RFC 9728, when declared (rfc9728.py)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]
         if scope_type != "http" and scope_type != "websocket":
             await self.app(scope, receive, send)
+            return
+        resource = self.resource
+        if resource is not None and scope_type == "http" and resource.serves(scope["path"]):
+            await resource(scope, receive, send)
             return
         # A websocket handshake is an HTTP GET on the wire, and is matched as one.
         method = scope["method"] if scope_type == "http" else "GET"
@@ -48,6 +53,8 @@ class AuthMiddleware:
             if not isinstance(decision, (AuthContext, ErrorResponse)):
                 decision = await decision  # a verifier had to be awaited
             if isinstance(decision, ErrorResponse):
+                if resource is not None:
+                    decision = resource.challenged(decision)
                 if self.on_error is None:
                     await decision(scope, receive, send)
                 else:

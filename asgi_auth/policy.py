@@ -8,13 +8,14 @@ application at start-up with a message that names the rule, never a request late
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Union
 
 from .decision import Decision, compile_decision
 from .errors import ConfigurationError, OnError
 from .matching import MAX_PATH_LENGTH, AllOf, Refusal, candidate_methods, is_method_token, readings
 from .requirement import MAX_SCHEMES_PER_REQUIREMENT, Alternative, Requirement, RequireSpec, normalize
+from .rfc9728 import ProtectedResource, ResourceMetadata
 from .routing import Router, Template, parse_template
 from .schemes.base import SecurityScheme, not_a_scheme
 
@@ -72,7 +73,9 @@ class AuthPolicy:
     declared with `schemes=[...]`. `root_path` is the prefix the server is configured
     to report (`--root-path`) or the app sets itself, and strips before routing: the
     guard trusts that value, and no other, in `scope["root_path"]`. A raw app routing on
-    the whole `scope["path"]` declares none.
+    the whole `scope["path"]` declares none. `resource=aa.ProtectedResource(...)` makes
+    the app an RFC 9728 resource server (rfc9728.py): the middleware publishes its
+    metadata, with the scopes these rules require, and names it in Bearer challenges.
     """
 
     def __init__(
@@ -83,6 +86,7 @@ class AuthPolicy:
         schemes: Iterable[SecurityScheme] = (),
         on_error: OnError | None = None,
         root_path: str = "",
+        resource: ProtectedResource | None = None,
     ) -> None:
         if default is _NO_DEFAULT:
             raise ConfigurationError(
@@ -118,6 +122,15 @@ class AuthPolicy:
         for rule in self.rules:
             self.router.add(rule.template, rule.methods, self._requirement(rule.require, rule.path))
         del self._normalized  # only for building
+        if resource is not None and not isinstance(resource, ProtectedResource):
+            raise ConfigurationError(f"AuthPolicy: resource= takes aa.ProtectedResource(...), not {resource!r}")
+        #: The RFC 9728 metadata the middleware serves, when a `resource=` is declared.
+        self.resource_metadata = None if resource is None else ResourceMetadata(resource, self)
+
+    def alternatives(self) -> Iterator[Alternative]:
+        """Every distinct alternative the rules and the default require."""
+        for alternatives in self._decisions:
+            yield from alternatives or ()
 
     def _requirement(self, spec: RequireSpec, rule: str | None) -> Requirement:
         where = f"rule {rule!r}" if rule else "default"

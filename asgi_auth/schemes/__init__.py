@@ -4,7 +4,7 @@ from .api_key import APIKeyBase, APIKeyCookie, APIKeyHeader, APIKeyQuery
 from .base import EXTRACT_ONLY, SecurityScheme, inline
 from .digest import HTTPDigest
 from .http import HTTPAuthorizationCredentials, HTTPBase, HTTPBasic, HTTPBasicCredentials, HTTPBearer
-from .oauth2 import OAuth2, OAuth2AuthorizationCodeBearer, OAuth2PasswordBearer
+from .oauth2 import OAuth2, OAuth2AuthorizationCodeBearer, OAuth2ClientCredentials, OAuth2PasswordBearer
 from .openid_connect import OpenIdConnect
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "HTTPDigest",
     "OAuth2",
     "OAuth2AuthorizationCodeBearer",
+    "OAuth2ClientCredentials",
     "OAuth2PasswordBearer",
     "OpenIdConnect",
     "SecurityScheme",

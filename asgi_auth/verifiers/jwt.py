@@ -95,6 +95,7 @@ class JWTVerifier:
             raise ConfigurationError("JWTVerifier needs exactly one of key=, jwks_url= or jwks=")
         self.issuer = issuer
         self.audience = audience
+        self.verify_audience = verify_audience
         self.leeway = leeway
         self.clock_skew = max(clock_skew, leeway)
         self.required_claims = list(required_claims)

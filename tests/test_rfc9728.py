@@ -1,0 +1,301 @@
+"""RFC 9728 Protected Resource Metadata, served by the middleware behind real uvicorn.
+
+The document is checked field by field against RFC 9728 §2-§3 and read by the `mcp`
+package's own client model and discovery helpers; the challenges are parsed by
+Werkzeug's `WWWAuthenticate`, a client-side parser we did not write.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+from werkzeug.datastructures import WWWAuthenticate
+
+import asgi_auth as aa
+from asgi_auth.rfc9728 import with_resource_metadata
+from tests.loopback import free_port, serve
+from tests.verifiers.keys import public_pem, rsa_key
+
+ISSUER = "https://id.example.com"
+ALGORITHMS = ["RS256"]
+
+
+def token(audience: str | list[str], scope: str = "read", **claims: Any) -> str:
+    body = {"iss": ISSUER, "sub": "alice", "aud": audience, "scope": scope, "exp": int(time.time()) + 300, **claims}
+    return jwt.encode(body, rsa_key(), "RS256")
+
+
+def make_app(resource_url: str, **options: Any) -> Starlette:
+    verifier = aa.JWTVerifier(key=public_pem(rsa_key()), algorithms=ALGORITHMS, issuer=ISSUER, audience=resource_url)
+    bearer = aa.HTTPBearer(verifier=verifier)
+    resource = aa.ProtectedResource(
+        resource_url,
+        authorization_servers=[ISSUER],
+        resource_signing_alg_values_supported=ALGORITHMS,
+        resource_documentation="https://docs.example.com/api",
+        resource_name="Example API",
+        **options,
+    )
+    policy = aa.AuthPolicy(
+        [
+            aa.Rule("/api/items", require={bearer: ["read"]}),
+            aa.Rule("/api/items", methods=["POST"], require={bearer: ["read", "write"]}),
+            aa.Rule("/api/health", require=[]),
+        ],
+        default=bearer,
+        resource=resource,
+    )
+
+    async def items(request: Request) -> JSONResponse:
+        return JSONResponse({"sub": aa.get_auth(request).principal.subject})
+
+    app = Starlette(
+        routes=[
+            Route("/api/items", items, methods=["GET", "POST"]),
+            Route("/api/health", lambda r: PlainTextResponse("ok")),
+        ]
+    )
+    app.add_middleware(aa.AuthMiddleware, policy=policy)
+    return app
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[str, str]]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    resource_url = f"{base}/api"
+    with serve(make_app(resource_url), port=port):
+        yield base, resource_url
+
+
+def test_document_is_served_at_the_rfc_9728_location_with_every_field_as_specified(server: tuple[str, str]) -> None:
+    base, resource_url = server
+    with httpx.Client(base_url=base) as client:
+        answer = client.get("/.well-known/oauth-protected-resource/api")  # §3.1: suffix between host and path
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/json"  # §3.2
+    assert answer.headers["cache-control"] == "public, max-age=3600"
+    assert answer.headers["access-control-allow-origin"] == "*"
+    document = answer.json()
+    # §3.3: resource is identical to the identifier the URL was made from.
+    assert document["resource"] == resource_url
+    assert document["authorization_servers"] == [ISSUER]
+    # The scopes are the policy's: those its rules require of the bearer scheme.
+    assert document["scopes_supported"] == ["read", "write"]
+    assert document["bearer_methods_supported"] == ["header"]
+    assert document["resource_signing_alg_values_supported"] == ALGORITHMS
+    assert document["resource_documentation"] == "https://docs.example.com/api"
+    assert document["resource_name"] == "Example API"
+    # §2: every member is one the RFC defines (nothing unspecified is published), none null.
+    rfc_members = {
+        "resource",
+        "authorization_servers",
+        "jwks_uri",
+        "scopes_supported",
+        "bearer_methods_supported",
+        "resource_signing_alg_values_supported",
+        "resource_name",
+        "resource_documentation",
+        "resource_policy_uri",
+        "resource_tos_uri",
+        "tls_client_certificate_bound_access_tokens",
+        "authorization_details_types_supported",
+        "dpop_signing_alg_values_supported",
+        "dpop_bound_access_tokens_required",
+    }
+    assert set(document) <= rfc_members and None not in document.values()
+    assert "none" not in document["resource_signing_alg_values_supported"]  # §2: "none" MUST NOT be used
+
+
+def test_the_mcp_clients_model_and_discovery_read_the_document(server: tuple[str, str]) -> None:
+    """`mcp`'s client builds the discovery URLs and validates the document with its own model."""
+    from mcp.client.auth.utils import build_protected_resource_metadata_discovery_urls
+    from mcp.shared.auth import ProtectedResourceMetadata
+    from mcp.shared.auth_utils import check_resource_allowed, resource_url_from_server_url
+
+    base, resource_url = server
+    urls = build_protected_resource_metadata_discovery_urls(None, resource_url)
+    assert urls == [f"{base}/.well-known/oauth-protected-resource/api", f"{base}/.well-known/oauth-protected-resource"]
+    with httpx.Client() as client:
+        for url in urls:  # both the path form and the root form the client falls back to
+            metadata = ProtectedResourceMetadata.model_validate_json(client.get(url).content)
+            assert str(metadata.resource) == resource_url
+            assert [str(s) for s in metadata.authorization_servers] == [ISSUER]
+            assert check_resource_allowed(resource_url_from_server_url(resource_url), str(metadata.resource))
+
+
+def test_head_conditional_and_other_methods(server: tuple[str, str]) -> None:
+    base, _ = server
+    path = "/.well-known/oauth-protected-resource/api"
+    with httpx.Client(base_url=base) as client:
+        get = client.get(path)
+        head = client.head(path)
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["content-length"] == get.headers["content-length"] == str(len(get.content))
+        assert head.headers["etag"] == get.headers["etag"]
+        again = client.get(path, headers={"If-None-Match": get.headers["etag"]})
+        assert (again.status_code, again.content) == (304, b"")
+        for method in ("POST", "PUT", "DELETE", "PATCH"):
+            refused = client.request(method, path)
+            assert refused.status_code == 405, method
+            assert refused.headers["allow"] == "GET, HEAD, OPTIONS"
+        ask = {"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}
+        preflight = client.options(path, headers=ask)
+        assert preflight.status_code == 204 and preflight.headers["access-control-allow-origin"] == "*"
+        # Nothing else under the well-known prefix is answered by it: the policy decides.
+        assert client.get("/.well-known/oauth-protected-resource/other").status_code == 401
+
+
+def _challenge(response: httpx.Response) -> WWWAuthenticate:
+    parsed = WWWAuthenticate.from_header(response.headers["www-authenticate"])
+    assert parsed is not None and parsed.type == "bearer"
+    return parsed
+
+
+def test_every_bearer_challenge_names_the_metadata(server: tuple[str, str]) -> None:
+    base, resource_url = server
+    metadata_url = f"{base}/.well-known/oauth-protected-resource/api"
+    good, reader = token(resource_url, "read write"), token(resource_url, "read")
+    with httpx.Client(base_url=base) as client:
+        missing = client.get("/api/items")
+        assert missing.status_code == 401
+        assert dict(_challenge(missing).parameters) == {"resource_metadata": metadata_url}
+        rejected = client.get("/api/items", headers={"Authorization": "Bearer nope"})
+        assert rejected.status_code == 401
+        assert dict(_challenge(rejected).parameters) == {"error": "invalid_token", "resource_metadata": metadata_url}
+        forbidden = client.post("/api/items", headers={"Authorization": f"Bearer {reader}"})
+        assert forbidden.status_code == 403
+        assert dict(_challenge(forbidden).parameters) == {
+            "error": "insufficient_scope",
+            "scope": "read write",
+            "resource_metadata": metadata_url,
+        }
+        twice = client.get("/api/items", headers=[("Authorization", f"Bearer {good}"), ("Authorization", "Bearer x")])
+        assert twice.status_code == 400
+        assert _challenge(twice).parameters["resource_metadata"] == metadata_url
+        assert client.post("/api/items", headers={"Authorization": f"Bearer {good}"}).json() == {"sub": "alice"}
+        assert client.get("/api/health").text == "ok"
+
+
+def test_mcp_clients_extractor_finds_the_url_in_the_challenge(server: tuple[str, str]) -> None:
+    import httpx2
+    from mcp.client.auth.utils import extract_resource_metadata_from_www_auth
+
+    base, _ = server
+    with httpx2.Client(base_url=base) as client:
+        refused = client.get("/api/items")
+    assert extract_resource_metadata_from_www_auth(refused) == f"{base}/.well-known/oauth-protected-resource/api"
+
+
+def test_rfc_8707_a_token_for_another_resource_is_refused(server: tuple[str, str]) -> None:
+    base, resource_url = server
+    with httpx.Client(base_url=base) as client:
+        for audience in ("https://other.example.com/api", f"{base}/api/", f"{base}"):
+            r = client.get("/api/items", headers={"Authorization": f"Bearer {token(audience)}"})
+            assert r.status_code == 401, audience
+        both = token([resource_url, "https://other.example.com"])  # aud *contains* the resource
+        assert client.get("/api/items", headers={"Authorization": f"Bearer {both}"}).status_code == 200
+
+
+def test_the_on_error_hook_sees_the_decorated_challenge() -> None:
+    resource = aa.ProtectedResource("https://api.example.com/")
+    verifier = aa.JWTVerifier(key=public_pem(rsa_key()), algorithms=ALGORITHMS, audience="https://api.example.com/")
+    seen: list[list[str]] = []
+
+    def hook(scope: Any, error: aa.AuthError) -> Any:
+        seen.append(error.challenges)
+        return PlainTextResponse("no", status_code=error.status_code, headers=dict(error.headers))
+
+    policy = aa.AuthPolicy([], default=aa.HTTPBearer(verifier=verifier), resource=resource, on_error=hook)
+    app = Starlette(routes=[Route("/", lambda r: PlainTextResponse("ok"))])
+    app.add_middleware(aa.AuthMiddleware, policy=policy)
+    with serve(app) as url, httpx.Client(base_url=url) as client:
+        assert client.get("/").status_code == 401
+        # A resource without a path: its metadata is at the bare well-known path (§3.1).
+        assert client.get("/.well-known/oauth-protected-resource").json()["resource"] == "https://api.example.com/"
+    assert seen == [['Bearer resource_metadata="https://api.example.com/.well-known/oauth-protected-resource"']]
+
+
+def test_scopes_come_from_the_policy_and_only_from_bearer_schemes() -> None:
+    verifier = aa.JWTVerifier(key=public_pem(rsa_key()), algorithms=ALGORITHMS, audience="https://r.example")
+    scopes = {"a": "", "b": "", "c": ""}
+    bearer = aa.OAuth2ClientCredentials(tokenUrl="https://id.example/token", scopes=scopes, verifier=verifier)
+    key = aa.APIKeyHeader(name="X-Key", verifier=lambda k: aa.Principal("k", {"admin"}))
+    policy = aa.AuthPolicy(
+        [aa.Rule("/x", require={bearer: ["a"]}), aa.Rule("/y", require=[{bearer: ["b"]}, {key: ["admin"]}])],
+        default=[],
+        resource=aa.ProtectedResource("https://r.example"),
+    )
+    assert policy.resource_metadata is not None
+    # `c` is declared but no rule requires it; `admin` is the API key's.
+    assert policy.resource_metadata.document["scopes_supported"] == ["a", "b"]
+    assert json.loads(policy.resource_metadata.body) == policy.resource_metadata.document
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"audience": None}, "checks no audience"),
+        ({"audience": "https://elsewhere.example"}, "pass audience='https://r.example'"),
+        ({"audience": ["https://r.example", "https://b.example"]}, "RFC 8707"),
+        ({"audience": "https://r.example", "verify_audience": False}, "checks no audience"),
+    ],
+)
+def test_a_verifier_that_would_accept_other_audiences_is_a_start_up_error(options: dict[str, Any], words: str) -> None:
+    verifier = aa.JWTVerifier(key=public_pem(rsa_key()), algorithms=ALGORITHMS, **options)
+    with pytest.raises(aa.ConfigurationError) as refused:
+        aa.AuthPolicy([], default=aa.HTTPBearer(verifier=verifier), resource=aa.ProtectedResource("https://r.example"))
+    assert words in str(refused.value)
+
+
+def test_a_users_callable_cannot_be_checked_and_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="asgi_auth"):
+        aa.AuthPolicy(
+            [], default=aa.HTTPBearer(verifier=lambda t: None), resource=aa.ProtectedResource("https://r.example")
+        )
+    assert "RFC 8707" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("resource", "options", "words"),
+    [
+        ("http://api.example.com", {}, "must use https"),
+        ("https://api.example.com/a#frag", {}, "without fragment"),
+        ("https://api.example.com/a?x=1", {}, "must not have a query"),
+        ("api.example.com", {}, "absolute"),
+        ("https://api.example.com", {"bearer_methods_supported": ["query"]}, "header"),
+        ("https://api.example.com", {"resource_documentation": "javascript:alert(1)"}, "absolute"),
+    ],
+)
+def test_declarations_that_would_publish_something_false_are_refused(
+    resource: str, options: dict[str, Any], words: str
+) -> None:
+    with pytest.raises(aa.ConfigurationError) as refused:
+        aa.ProtectedResource(resource, **options)
+    assert words in str(refused.value)
+
+
+def test_a_policy_without_a_bearer_scheme_has_no_resource_to_describe() -> None:
+    key = aa.APIKeyHeader(name="X-Key", verifier=lambda k: None)
+    with pytest.raises(aa.ConfigurationError, match="no bearer scheme"):
+        aa.AuthPolicy([], default=key, resource=aa.ProtectedResource("https://r.example"))
+
+
+def test_challenge_decoration_leaves_other_schemes_alone() -> None:
+    url = "https://r.example/.well-known/oauth-protected-resource"
+    assert with_resource_metadata('Basic realm="x"', url) == 'Basic realm="x"'
+    assert with_resource_metadata("Bearer", url) == f'Bearer resource_metadata="{url}"'
+    assert with_resource_metadata('Bearer error="invalid_token"', url) == (
+        f'Bearer error="invalid_token", resource_metadata="{url}"'
+    )
