@@ -1,0 +1,296 @@
+"""`TrustedIssuers`: one bearer scheme, several issuers, against real OpenID providers.
+
+Three `oidc-provider-mock` instances on three loopback ports are three issuers, each
+with its own signing key: two trusted, one not. Each provider counts the requests it
+gets, so "an untrusted `iss` never triggers a fetch" is asserted on the wire.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import jwt
+import oidc_provider_mock
+import pytest
+import werkzeug.serving
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+import asgi_auth as aa
+from asgi_auth.verifiers.issuers import unverified_issuer
+from tests.loopback import free_port, serve
+from tests.verifiers.keys import public_pem, rsa_key
+from tests.verifiers.test_oidc_provider import id_token
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the provider's authlib
+CLIENT, OTHER_CLIENT = "api-one", "api-two"
+
+
+class Provider:
+    """A provider on loopback and the (Host, path) of every request it answered."""
+
+    def __init__(self, base: str, hits: list[tuple[str, str]]) -> None:
+        self.base = base
+        self.hits = hits
+
+    def count(self) -> int:
+        return len(self.hits)
+
+
+@contextmanager
+def provider() -> Iterator[Provider]:
+    """`oidc-provider-mock` on a free port."""
+    with provider_on(free_port()) as found:
+        yield found
+
+
+@contextmanager
+def provider_on(port: int, public_host: str | None = None) -> Iterator[Provider]:
+    """`oidc-provider-mock` on `port`. With `public_host`, it answers as that host
+    whatever name it was reached by, as Keycloak with `KC_HOSTNAME` does in Docker."""
+    inner = oidc_provider_mock.app(issue_refresh_token=False)
+    hits: list[tuple[str, str]] = []
+    lock = threading.Lock()
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        with lock:
+            hits.append((environ.get("HTTP_HOST", ""), environ.get("PATH_INFO", "")))
+        if public_host is not None:
+            environ["HTTP_HOST"] = public_host
+        return inner(environ, start_response)
+
+    server = werkzeug.serving.make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield Provider(f"http://127.0.0.1:{port}", hits)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def insecure_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")
+
+
+def app_for(verifier: Any) -> Starlette:
+    async def me(request: Request) -> JSONResponse:
+        auth = aa.get_auth(request)
+        return JSONResponse({"iss": auth.claims["iss"], "sub": auth.claims["sub"]})
+
+    app = Starlette(routes=[Route("/me", me)])
+    app.add_middleware(aa.AuthMiddleware, policy=aa.AuthPolicy([], default=aa.HTTPBearer(verifier=verifier)))
+    return app
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def with_claims(token: str, **changes: Any) -> str:
+    """The token with its payload changed and its signature kept (so no longer valid)."""
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims.update(changes)
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    return f"{header}.{forged}.{signature}"
+
+
+def test_two_issuers_each_with_its_own_keys_and_an_untrusted_one_never_fetched() -> None:
+    with provider() as one, provider() as two, provider() as stranger:
+        verifier = aa.TrustedIssuers(
+            aa.Issuer(one.base, discovery=True, audience=CLIENT),
+            aa.Issuer(two.base, jwks_url=f"{two.base}/jwks", algorithms=["RS256"], audience=OTHER_CLIENT),
+        )
+        from_one, from_two = id_token(one.base, client=CLIENT), id_token(two.base, client=OTHER_CLIENT, sub="bob")
+        from_stranger = id_token(stranger.base, client=CLIENT, sub="mallory")
+        one_for_two = id_token(one.base, client=OTHER_CLIENT)  # issuer one, but issuer two's audience
+        issued = (one.count(), two.count(), stranger.count())
+        with serve(app_for(verifier)) as url, httpx.Client(base_url=url) as client:
+            # The untrusted issuer first: nothing is fetched from anyone.
+            for _ in range(3):
+                assert client.get("/me", headers=bearer(from_stranger)).status_code == 401
+            assert (one.count(), two.count(), stranger.count()) == issued
+            # Each trusted issuer's tokens pass with its own keys and audience.
+            assert client.get("/me", headers=bearer(from_one)).json() == {"iss": one.base, "sub": "alice"}
+            assert client.get("/me", headers=bearer(from_two)).json() == {"iss": two.base, "sub": "bob"}
+            assert client.get("/me", headers=bearer(one_for_two)).status_code == 401
+            assert stranger.count() == issued[2]
+            assert [path for _, path in one.hits[issued[0] :]] == ["/.well-known/openid-configuration", "/jwks"]
+            assert [path for _, path in two.hits[issued[1] :]] == ["/jwks"]  # no discovery: a JWKS URL
+            # A stranger's token relabelled as issuer one's is checked with one's keys: refused.
+            relabelled = with_claims(from_stranger, iss=one.base)
+            refused = client.get("/me", headers=bearer(relabelled))
+            assert (refused.status_code, refused.headers["www-authenticate"]) == (401, 'Bearer error="invalid_token"')
+            # A token without iss, or not a JWT, picks no issuer.
+            for junk in (with_claims(from_one, iss=None), "a.b.c", "opaque-token"):
+                assert client.get("/me", headers=bearer(junk)).status_code == 401
+            assert stranger.count() == issued[2]
+
+
+def test_discovery_url_beside_issuer_the_docker_case() -> None:
+    """The app reaches the provider as 127.0.0.1 ("keycloak:8080"); the provider and its
+    tokens name itself localhost ("the public URL"). The `iss` checked is the public one."""
+    port = free_port()
+    public = f"http://localhost:{port}"
+    with provider_on(port, public_host=f"localhost:{port}") as idp:
+        internal = idp.base
+        token = id_token(public, client=CLIENT)
+        assert jwt.decode(token, options={"verify_signature": False})["iss"] == public
+        issuer = aa.Issuer(
+            public,
+            discovery_url=f"{internal}/.well-known/openid-configuration",
+            jwks_url=f"{internal}/jwks",  # the document's jwks_uri names the public host
+            audience=CLIENT,
+        )
+        before = idp.count()
+        with serve(app_for(aa.TrustedIssuers(issuer))) as url, httpx.Client(base_url=url) as client:
+            assert client.get("/me", headers=bearer(token)).json() == {"iss": public, "sub": "alice"}
+            # The app used the internal name only.
+            assert {host for host, _ in idp.hits[before:]} == {f"127.0.0.1:{port}"}
+            # Without discovery_url, the public name is the one tried, and fails closed.
+        unreachable = aa.Issuer(
+            "http://localhost:9", discovery_url="http://127.0.0.1:9/.well-known/openid-configuration", audience=CLIENT
+        )
+        with serve(app_for(aa.TrustedIssuers(unreachable))) as url, httpx.Client(base_url=url) as client:
+            answer = client.get("/me", headers=bearer(with_claims(token, iss="http://localhost:9")))
+            assert answer.status_code == 503
+
+
+def test_a_resolver_adds_tenants_bounded_and_cached() -> None:
+    with provider() as one, provider() as two, provider() as stranger:
+        tenants = {
+            one.base: aa.Issuer(one.base, discovery=True, audience=CLIENT),
+            two.base: aa.Issuer(two.base, discovery=True, audience=CLIENT),
+        }
+        asked: list[str] = []
+
+        async def resolve(iss: str) -> aa.Issuer | None:
+            asked.append(iss)
+            return tenants.get(iss)
+
+        verifier = aa.TrustedIssuers(resolver=resolve, audience=CLIENT, cache_size=1)
+        tokens = {p.base: id_token(p.base, client=CLIENT) for p in (one, two, stranger)}
+        stranger_count = stranger.count()
+        with serve(app_for(verifier)) as url, httpx.Client(base_url=url) as client:
+            for _ in range(3):
+                assert client.get("/me", headers=bearer(tokens[one.base])).status_code == 200
+                assert client.get("/me", headers=bearer(tokens[stranger.base])).status_code == 401
+            # Asked once each: the answer, trusted or not, is kept.
+            assert asked == [one.base, stranger.base]
+            assert stranger.count() == stranger_count
+            # cache_size=1: a second tenant evicts the first, which is asked again.
+            assert client.get("/me", headers=bearer(tokens[two.base])).json()["iss"] == two.base
+            assert client.get("/me", headers=bearer(with_claims(tokens[one.base], sub="x"))).status_code == 401
+            assert asked == [one.base, stranger.base, two.base, one.base]
+
+
+def test_a_resolver_cannot_widen_what_is_trusted() -> None:
+    key = public_pem(rsa_key())
+    elsewhere = aa.Issuer("https://b.example", key=key, algorithms=["RS256"], audience="api")
+    wrong_audience = aa.Issuer("https://c.example", key=key, algorithms=["RS256"], audience="other")
+
+    def resolve(iss: str) -> Any:
+        return {
+            "https://a.example": elsewhere,  # an Issuer for another iss
+            "https://c.example": wrong_audience,
+            "https://d.example": "not an issuer",
+        }.get(iss)
+
+    def boom(iss: str) -> aa.Issuer | None:
+        raise RuntimeError("database down")
+
+    def signed(iss: str) -> str:
+        claims = {"iss": iss, "aud": "api", "sub": "x", "exp": int(time.time()) + 60}
+        return jwt.encode(claims, rsa_key(), "RS256")
+
+    with serve(app_for(aa.TrustedIssuers(resolver=resolve, audience="api"))) as url, httpx.Client(base_url=url) as c:
+        for iss in ("https://a.example", "https://c.example", "https://d.example", "https://e.example"):
+            assert c.get("/me", headers=bearer(signed(iss))).status_code == 401, iss
+    with serve(app_for(aa.TrustedIssuers(resolver=aa.inline(boom)))) as url, httpx.Client(base_url=url) as c:
+        assert c.get("/me", headers=bearer(signed("https://a.example"))).status_code == 401
+
+
+def test_static_keys_verify_in_line_and_vouch_with_a_verdict() -> None:
+    key = public_pem(rsa_key())
+    verifier = aa.TrustedIssuers(aa.Issuer("https://a.example", key=key, algorithms=["RS256"], audience="api"))
+    token = jwt.encode(
+        {"iss": "https://a.example", "aud": "api", "sub": "x", "exp": int(time.time()) + 60}, rsa_key(), "RS256"
+    )
+    answer = verifier.verdict_inline(token)
+    assert isinstance(answer, aa.Verdict) and answer.lasting
+    assert verifier.verdict_inline(token.replace("e", "E", 1)) is None
+    assert verifier.verdict_inline("x" * 9000) is None
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["", "a.b", "a.b.c.d", "a.!!!.c", "a." + base64.urlsafe_b64encode(b"[1]").decode() + ".c", "a.e30.c"],
+)
+def test_unverified_issuer_of_junk_is_none(token: str) -> None:
+    assert unverified_issuer(token) is None
+
+
+def test_unverified_issuer_refuses_non_strings_and_huge_values() -> None:
+    def of(claims: Any) -> str:
+        return "a." + base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=") + ".c"
+
+    assert unverified_issuer(of({"iss": "https://a.example"})) == "https://a.example"
+    assert unverified_issuer(of({"iss": ["https://a.example"]})) is None
+    assert unverified_issuer(of({"iss": "x" * 600})) is None
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({}, "audience="),
+        ({"audience": "api"}, "one key source"),
+        ({"audience": "api", "key": public_pem(rsa_key()), "jwks_url": "https://a.example/jwks"}, "one key source"),
+        ({"audience": "api", "key": public_pem(rsa_key()), "discovery": True}, "two key sources"),
+        ({"audience": "api", "key": public_pem(rsa_key())}, "algorithms="),
+    ],
+)
+def test_issuer_misconfigurations_are_start_up_errors(options: dict[str, Any], words: str) -> None:
+    with pytest.raises(aa.ConfigurationError) as refused:
+        aa.Issuer("https://a.example", **options)
+    assert words in str(refused.value)
+
+
+def test_trusted_issuers_misconfigurations_are_start_up_errors() -> None:
+    one = aa.Issuer("https://a.example", key=public_pem(rsa_key()), algorithms=["RS256"], audience="api")
+    with pytest.raises(aa.ConfigurationError, match="given twice"):
+        aa.TrustedIssuers(one, one)
+    with pytest.raises(aa.ConfigurationError, match="at least one"):
+        aa.TrustedIssuers()
+
+
+def test_rfc_9728_resource_checks_every_issuers_audience() -> None:
+    resource = aa.ProtectedResource("https://api.example.com")
+    key = public_pem(rsa_key())
+
+    def issuer(name: str, audience: str) -> aa.Issuer:
+        return aa.Issuer(name, key=key, algorithms=["RS256"], audience=audience)
+
+    good = aa.TrustedIssuers(issuer("https://a", resource.resource), issuer("https://b", resource.resource))
+    aa.AuthPolicy([], default=aa.HTTPBearer(verifier=good), resource=resource)
+    mixed = aa.TrustedIssuers(issuer("https://a", resource.resource), issuer("https://b", "other"))
+    tenants = aa.TrustedIssuers(resolver=lambda iss: None)  # no audience= for what it resolves
+    for verifier in (mixed, tenants):
+        with pytest.raises(aa.ConfigurationError, match="RFC 8707"):
+            aa.AuthPolicy([], default=aa.HTTPBearer(verifier=verifier), resource=resource)
+    aa.AuthPolicy(
+        [],
+        default=aa.HTTPBearer(verifier=aa.TrustedIssuers(resolver=lambda i: None, audience=resource.resource)),
+        resource=resource,
+    )
