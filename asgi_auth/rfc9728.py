@@ -199,6 +199,7 @@ class ResourceMetadata:
         self.document = resource.document(scopes)
         self.body = json.dumps(self.document, separators=(",", ":")).encode()
         self.etag = '"' + hashlib.sha256(self.body).hexdigest()[:32] + '"'
+        self._etag = self.etag.encode("latin-1")
         self.paths = frozenset({resource.metadata_path} | ({WELL_KNOWN} if resource.serve_root else set()))
         self.url = resource.metadata_url
         self._headers = [
@@ -253,15 +254,18 @@ class ResourceMetadata:
         self._decorated[id(refusal)] = (refusal, decorated)  # holding it keeps its id unique
         return decorated
 
+    def _matches(self, value: bytes) -> bool:
+        """RFC 9110 §13.1.2: `If-None-Match` compares weakly; `*` matches any."""
+        tags = [tag.strip().removeprefix(b"W/") for tag in value[:1024].split(b",")]
+        return b"*" in tags or self._etag in tags
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer a request for the document (§3.2): 200 JSON, 304, or 405."""
         method = scope["method"]
         status, body, headers = 200, self.body, list(self._headers)
         if method in ("GET", "HEAD"):
-            for name, value in scope.get("headers", ()):
-                if name == b"if-none-match" and self.etag.encode("latin-1") in value.split(b", "):
-                    status, body = 304, b""
-                    break
+            if any(name == b"if-none-match" and self._matches(value) for name, value in scope.get("headers", ())):
+                status, body = 304, b""
         elif method == "OPTIONS":  # a CORS preflight: the document is public
             status, body = 204, b""
             headers.append((b"access-control-allow-methods", b"GET, HEAD, OPTIONS"))

@@ -146,6 +146,9 @@ def test_head_conditional_and_other_methods(server: tuple[str, str]) -> None:
         assert head.headers["etag"] == get.headers["etag"]
         again = client.get(path, headers={"If-None-Match": get.headers["etag"]})
         assert (again.status_code, again.content) == (304, b"")
+        for tags in (f'"other", W/{get.headers["etag"]}', "*"):  # RFC 9110 §13.1.2: weak comparison
+            assert client.get(path, headers={"If-None-Match": tags}).status_code == 304, tags
+        assert client.get(path, headers={"If-None-Match": '"other"'}).status_code == 200
         for method in ("POST", "PUT", "DELETE", "PATCH"):
             refused = client.request(method, path)
             assert refused.status_code == 405, method
