@@ -12,7 +12,8 @@ A `resolver(iss)` (sync, async, or `@inline`) adds issuers on demand for multi-t
 apps: it returns an `Issuer` for a trusted `iss`, or `None`. Its answers are kept in
 two bounded LRU tables, the trusted for the process's life (until evicted), the
 untrusted for `negative_ttl` seconds, so that a flood of made-up issuers neither calls
-the resolver on every request nor pushes the real tenants (and their fetched keys) out.
+the resolver on every request nor pushes the real tenants (and their fetched keys) out;
+requests for one new `iss` that arrive together share one resolver call.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Union, cast
 
+import anyio
 import httpx
 
 from ..context import Principal
@@ -173,6 +175,7 @@ class TrustedIssuers:
         self.max_token_size = max_token_size
         self._resolved: OrderedDict[str, Issuer] = OrderedDict()
         self._untrusted: OrderedDict[str, float] = OrderedDict()
+        self._pending: dict[str, _Pending] = {}  # one resolver call per iss at a time
 
     def __repr__(self) -> str:
         more = ", resolver=..." if self.resolver is not None else ""
@@ -212,6 +215,21 @@ class TrustedIssuers:
         return self._resolved_later(iss)
 
     async def _resolved_later(self, iss: str) -> Issuer | None:
+        """The resolver's answer for `iss`; requests that ask while it runs wait for it
+        rather than calling it again (each call could build an Issuer, and fetch keys)."""
+        pending = self._pending.get(iss)
+        if pending is not None:
+            await pending.done.wait()
+            return pending.issuer
+        pending = self._pending[iss] = _Pending()
+        try:
+            pending.issuer = await self._ask_resolver(iss)
+        finally:
+            del self._pending[iss]
+            pending.done.set()
+        return pending.issuer
+
+    async def _ask_resolver(self, iss: str) -> Issuer | None:
         assert self._resolve is not None  # noqa: S101 - only called with a resolver
         try:
             answer = self._resolve(iss)
@@ -285,6 +303,16 @@ class TrustedIssuers:
         if answer is None or isinstance(answer, Principal):
             return answer
         return await answer
+
+
+class _Pending:
+    """A resolver call in progress, and its answer once it is there."""
+
+    __slots__ = ("done", "issuer")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.issuer: Issuer | None = None
 
 
 def _principal(answer: Answer) -> Principal | None:

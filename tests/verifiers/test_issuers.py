@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import anyio
 import httpx
 import jwt
 import oidc_provider_mock
@@ -220,6 +221,38 @@ def test_a_resolver_cannot_widen_what_is_trusted() -> None:
             assert c.get("/me", headers=bearer(signed(iss))).status_code == 401, iss
     with serve(app_for(aa.TrustedIssuers(resolver=aa.inline(boom)))) as url, httpx.Client(base_url=url) as c:
         assert c.get("/me", headers=bearer(signed("https://a.example"))).status_code == 401
+
+
+def test_requests_for_one_new_tenant_share_one_resolver_call() -> None:
+    key = public_pem(rsa_key())
+    calls: list[str] = []
+    release = anyio.Event()
+
+    async def resolve(iss: str) -> aa.Issuer | None:
+        calls.append(iss)
+        await release.wait()  # every request arrives while the first call runs
+        return aa.Issuer(iss, key=key, algorithms=["RS256"], audience="api")
+
+    verifier = aa.TrustedIssuers(resolver=resolve)
+    claims = {"iss": "https://t.example", "aud": "api", "sub": "x", "exp": int(time.time()) + 60}
+    token = jwt.encode(claims, rsa_key(), "RS256")
+
+    async def main() -> list[Any]:
+        answers: list[Any] = []
+
+        async def one() -> None:
+            answers.append(await verifier(token))
+
+        async with anyio.create_task_group() as tasks:
+            for _ in range(20):
+                tasks.start_soon(one)
+            await anyio.wait_all_tasks_blocked()
+            release.set()
+        return answers
+
+    answers = anyio.run(main)
+    assert calls == ["https://t.example"]
+    assert len(answers) == 20 and all(a is not None and a.subject == "x" for a in answers)
 
 
 def test_static_keys_verify_in_line_and_vouch_with_a_verdict() -> None:
