@@ -9,8 +9,8 @@ the policy publishes the same document. The middleware then
 - answers `GET`/`HEAD` at the §3.1 location, `/.well-known/oauth-protected-resource`
   with the resource's path appended (and at the bare well-known path too, where MCP
   clients look last), before any rule is consulted: the document is public;
-- adds `resource_metadata="<that URL>"` (§5.1) to every `Bearer` challenge it sends,
-  401 and 403 alike, so a client that was refused learns where to get a token.
+- adds `resource_metadata="<that URL>"` (§5.1) to every `Bearer` (and `DPoP`) challenge
+  it sends, 401 and 403 alike, so a client that was refused learns where to get a token.
 
 The document is encoded once; its answers carry an `ETag` and `Cache-Control`, and
 `Access-Control-Allow-Origin: *` since it is public and browser-based clients (the MCP
@@ -43,6 +43,7 @@ logger = logging.getLogger("asgi_auth")
 
 #: RFC 9728 §3's well-known URI suffix.
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
+_OAUTH_SCHEMES = frozenset({"bearer", "dpop"})  # the challenges `resource_metadata` goes in
 _BEARER_METHODS = frozenset({"header"})  # what asgi_auth's bearer schemes read
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 _KEPT = 1024  # decorated refusals remembered (the policy's tables are small and fixed)
@@ -169,9 +170,10 @@ def accepted_audiences(verifier: Any) -> frozenset[str] | None:
 
 
 def with_resource_metadata(challenge: str, url: str) -> str:
-    """A `Bearer` challenge with §5.1's `resource_metadata` parameter; others unchanged."""
+    """A challenge of an OAuth scheme (`Bearer`, and RFC 9449's `DPoP`) with §5.1's
+    `resource_metadata` parameter; others (`Basic`, `Digest`, `APIKey`) unchanged."""
     scheme, _, params = challenge.partition(" ")
-    if scheme.lower() != "bearer" or "resource_metadata=" in params:
+    if scheme.lower() not in _OAUTH_SCHEMES or "resource_metadata=" in params:
         return challenge
     parameter = f"resource_metadata={quote(url)}"
     return f"{scheme} {params}, {parameter}" if params.strip() else f"{scheme} {parameter}"

@@ -298,6 +298,9 @@ def test_a_policy_without_a_bearer_scheme_has_no_resource_to_describe() -> None:
 def test_challenge_decoration_leaves_other_schemes_alone() -> None:
     url = "https://r.example/.well-known/oauth-protected-resource"
     assert with_resource_metadata('Basic realm="x"', url) == 'Basic realm="x"'
+    assert with_resource_metadata("APIKey", url) == "APIKey"
+    assert with_resource_metadata('DPoP algs="ES256"', url) == f'DPoP algs="ES256", resource_metadata="{url}"'
+    assert with_resource_metadata(f'Bearer resource_metadata="{url}"', url) == f'Bearer resource_metadata="{url}"'
     assert with_resource_metadata("Bearer", url) == f'Bearer resource_metadata="{url}"'
     assert with_resource_metadata('Bearer error="invalid_token"', url) == (
         f'Bearer error="invalid_token", resource_metadata="{url}"'
