@@ -155,10 +155,10 @@ def _optional_url(value: str | None, what: str) -> str | None:
 def accepted_audiences(verifier: Any) -> frozenset[str] | None:
     """The audiences a verifier accepts tokens for; `None` when it cannot say (a user's
     callable). An empty set means it checks none (`verify_audience=False`, no audience)."""
-    audiences = getattr(verifier, "audiences", None)
-    if callable(audiences):
-        found = audiences()
-        return None if found is None else frozenset(found)
+    if hasattr(verifier, "audiences"):  # a method (TrustedIssuers) or a set (`None`: no check)
+        audiences = verifier.audiences
+        found = audiences() if callable(audiences) else audiences
+        return frozenset() if found is None else frozenset(found)
     if not hasattr(verifier, "audience"):
         return None
     if getattr(verifier, "verify_audience", True) is False:

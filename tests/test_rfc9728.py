@@ -262,6 +262,23 @@ def test_a_verifier_that_would_accept_other_audiences_is_a_start_up_error(option
     assert words in str(refused.value)
 
 
+def test_a_verifier_saying_its_audiences_as_a_set_is_checked_too() -> None:
+    class Introspecting:  # the shape of a verifier that keeps `audiences` as a set
+        def __init__(self, audiences: frozenset[str] | None) -> None:
+            self.audiences = audiences
+
+        def __call__(self, token: str) -> None:
+            return None
+
+    resource = aa.ProtectedResource("https://r.example")
+    aa.AuthPolicy(
+        [], default=aa.HTTPBearer(verifier=Introspecting(frozenset({"https://r.example"}))), resource=resource
+    )
+    for wrong in (None, frozenset({"https://r.example", "https://other.example"})):
+        with pytest.raises(aa.ConfigurationError, match="RFC 8707"):
+            aa.AuthPolicy([], default=aa.HTTPBearer(verifier=Introspecting(wrong)), resource=resource)
+
+
 def test_a_users_callable_cannot_be_checked_and_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="asgi_auth"):
         aa.AuthPolicy(
