@@ -170,3 +170,83 @@ def test_tokens_from_a_real_openid_provider() -> None:
             with httpx.Client() as client:
                 document = client.get(resource.replace("/mcp", "/.well-known/oauth-protected-resource/mcp")).json()
             assert document["authorization_servers"] == [idp] and "scopes_supported" in document
+
+
+class _Memory:
+    """The SDK's `TokenStorage`, in memory."""
+
+    def __init__(self) -> None:
+        self.tokens: Any = None
+        self.client: Any = None
+
+    async def get_tokens(self) -> Any:
+        return self.tokens
+
+    async def set_tokens(self, tokens: Any) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> Any:
+        return self.client
+
+    async def set_client_info(self, client_info: Any) -> None:
+        self.client = client_info
+
+
+class _Redirected(Exception):
+    """Where the SDK's OAuth client sent the user: the test stops there."""
+
+
+def test_the_sdks_oauth_client_follows_the_metadata_to_the_provider_for_this_resource() -> None:
+    """`mcp`'s `OAuthClientProvider` meets the 401, reads the metadata the challenge names,
+    discovers and registers with the authorization server it lists, and sends the user
+    there asking for a token for this resource (RFC 8707 `resource=`)."""
+    from mcp.client.auth import OAuthClientProvider
+    from mcp.shared.auth import OAuthClientMetadata
+
+    from tests.verifiers.test_issuers import provider as counting_provider
+
+    with counting_provider() as idp:
+
+        def issuers(resource: str) -> list[aa.Issuer]:
+            return [aa.Issuer(idp.base, discovery=True, audience=resource)]
+
+        with mcp_server(issuers) as resource:
+            sent_to: list[str] = []
+
+            async def redirect(url: str) -> None:
+                sent_to.append(url)
+                raise _Redirected(url)
+
+            async def callback() -> Any:
+                raise AssertionError("the test stops at the redirect")
+
+            oauth = OAuthClientProvider(
+                server_url=resource,
+                client_metadata=OAuthClientMetadata(redirect_uris=[REDIRECT], client_name="asgi_auth test"),
+                storage=_Memory(),
+                redirect_handler=redirect,
+                callback_handler=callback,
+            )
+
+            async def connect() -> Any:
+                async with httpx2.AsyncClient(auth=oauth, timeout=10) as http:
+                    try:
+                        with anyio.fail_after(20):
+                            async with (
+                                streamable_http_client(resource, http_client=http) as (read, write),
+                                ClientSession(read, write) as session,
+                            ):
+                                await session.initialize()
+                    except Exception as exc:
+                        return exc
+                return None
+
+            failed = anyio.run(connect)
+            assert failed is not None
+            assert len(sent_to) == 1, failed
+            query = parse_qs(urlsplit(sent_to[0]).query)
+            assert sent_to[0].startswith(f"{idp.base}/oauth2/authorize")
+            assert query["resource"] == [resource]  # RFC 8707, from the metadata's `resource`
+            assert query["scope"] == ["mcp:tools"]  # from scopes_supported: the 401 names no scope
+            paths = [path for _, path in idp.hits]
+            assert "/.well-known/openid-configuration" in paths and "/oauth2/clients" in paths
