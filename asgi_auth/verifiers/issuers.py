@@ -33,7 +33,7 @@ import httpx
 from ..context import Principal
 from ..errors import ConfigurationError
 from .base import Verdict, answerer, is_pending
-from .jwt import JWTVerifier
+from .jwt import JWTVerifier, _digest
 from .oidc import NEEDS_AUDIENCE, DiscoveryVerifier
 
 __all__ = ["Issuer", "TrustedIssuers", "unverified_issuer"]
@@ -176,6 +176,10 @@ class TrustedIssuers:
         self._resolved: OrderedDict[str, Issuer] = OrderedDict()
         self._untrusted: OrderedDict[str, float] = OrderedDict()
         self._pending: dict[str, _Pending] = {}  # one resolver call per iss at a time
+        # The issuer that accepted a token, by the token's digest: a token seen again goes
+        # to its issuer's cache without its payload being read again.
+        self._chosen: OrderedDict[bytes, Issuer] = OrderedDict()
+        self.chosen_size = 10_000
 
     def __repr__(self) -> str:
         more = ", resolver=..." if self.resolver is not None else ""
@@ -270,6 +274,10 @@ class TrustedIssuers:
         token = credentials if type(credentials) is str else getattr(credentials, "credentials", None)
         if not isinstance(token, str) or not token or len(token) > self.max_token_size:
             return None
+        digest = _digest(token)
+        chosen = self._chosen.get(digest)
+        if chosen is not None:
+            return self._kept(digest, chosen, chosen.verifier.verdict_inline(token))
         iss = unverified_issuer(token)
         if iss is None:
             return None
@@ -277,14 +285,30 @@ class TrustedIssuers:
         if issuer is None:
             return None
         if isinstance(issuer, Issuer):
-            return issuer.verifier.verdict_inline(token)
-        return self._verified_later(issuer, token)
+            return self._kept(digest, issuer, issuer.verifier.verdict_inline(token))
+        return self._verified_later(issuer, token, digest)
 
-    async def _verified_later(self, pending: Awaitable[Issuer | None], token: str) -> Answer:
+    def _kept(self, digest: bytes, issuer: Issuer, answer: Any) -> Answer | Awaitable[Answer]:
+        """`answer`, remembering which issuer gave it when it vouches beyond this request."""
+        if is_pending(answer):
+            return self._kept_later(digest, issuer, cast("Awaitable[Answer]", answer))
+        if isinstance(answer, Verdict) and answer.lasting:
+            self._chosen[digest] = issuer
+            self._chosen.move_to_end(digest)
+            if len(self._chosen) > self.chosen_size:
+                self._chosen.popitem(last=False)
+        elif answer is None:
+            self._chosen.pop(digest, None)
+        return cast(Answer, answer)
+
+    async def _kept_later(self, digest: bytes, issuer: Issuer, pending: Awaitable[Answer]) -> Answer:
+        return cast(Answer, self._kept(digest, issuer, await pending))
+
+    async def _verified_later(self, pending: Awaitable[Issuer | None], token: str, digest: bytes) -> Answer:
         issuer = await pending
         if issuer is None:
             return None
-        answer = issuer.verifier.verdict_inline(token)
+        answer = self._kept(digest, issuer, issuer.verifier.verdict_inline(token))
         if is_pending(answer):
             answer = await cast("Awaitable[Answer]", answer)
         return cast(Answer, answer)

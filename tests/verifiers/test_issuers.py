@@ -267,6 +267,32 @@ def test_static_keys_verify_in_line_and_vouch_with_a_verdict() -> None:
     assert verifier.verdict_inline("x" * 9000) is None
 
 
+def test_a_token_seen_again_goes_to_its_issuer_without_its_payload_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asgi_auth.verifiers.issuers as issuers
+
+    reads: list[str] = []
+    monkeypatch.setattr(issuers, "unverified_issuer", lambda token: reads.append(token) or unverified_issuer(token))
+    key = public_pem(rsa_key())
+    verifier = aa.TrustedIssuers(aa.Issuer("https://a.example", key=key, algorithms=["RS256"], audience="api"))
+    verifier.chosen_size = 2
+    tokens = [
+        jwt.encode(
+            {"iss": "https://a.example", "aud": "api", "sub": str(i), "exp": int(time.time()) + 60}, rsa_key(), "RS256"
+        )
+        for i in range(3)
+    ]
+    for _ in range(3):
+        assert isinstance(verifier.verdict_inline(tokens[0]), aa.Verdict)
+    assert reads == [tokens[0]]
+    refused = with_claims(tokens[0], sub="mallory")
+    for _ in range(2):
+        assert verifier.verdict_inline(refused) is None  # a refusal is not remembered
+    assert reads == [tokens[0], refused, refused]
+    for token in tokens[1:]:
+        verifier.verdict_inline(token)
+    assert len(verifier._chosen) == 2  # bounded: the first was evicted
+
+
 @pytest.mark.parametrize(
     "token",
     ["", "a.b", "a.b.c.d", "a.!!!.c", "a." + base64.urlsafe_b64encode(b"[1]").decode() + ".c", "a.e30.c"],
