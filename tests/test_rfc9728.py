@@ -322,3 +322,33 @@ def test_challenge_decoration_leaves_other_schemes_alone() -> None:
     assert with_resource_metadata('Bearer error="invalid_token"', url) == (
         f'Bearer error="invalid_token", resource_metadata="{url}"'
     )
+
+
+def test_litestars_plugin_serves_the_document_in_front_of_its_router() -> None:
+    """`AuthPlugin` wraps Litestar's outermost handler in the middleware at start-up, so the
+    document is served there too, with no route of the app's own."""
+    from litestar import Litestar, get
+
+    from asgi_auth.integrations.litestar import AuthPlugin
+
+    verifier = aa.JWTVerifier(key=public_pem(rsa_key()), algorithms=ALGORITHMS, audience="https://r.example/api")
+    bearer = aa.HTTPBearer(verifier=verifier)
+    policy = aa.AuthPolicy(
+        [aa.Rule("/api", require={bearer: ["read"]})],
+        default=bearer,
+        resource=aa.ProtectedResource("https://r.example/api"),
+    )
+
+    @get("/api", sync_to_thread=False)
+    def api() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    app = Litestar([api], plugins=[AuthPlugin(policy)])
+    with serve(app, lifespan="on") as url, httpx.Client(base_url=url) as client:
+        document = client.get("/.well-known/oauth-protected-resource/api")
+        assert document.status_code == 200 and document.json()["scopes_supported"] == ["read"]
+        refused = client.get("/api")
+        assert refused.status_code == 401
+        assert _challenge(refused).parameters["resource_metadata"] == (
+            "https://r.example/.well-known/oauth-protected-resource/api"
+        )
