@@ -36,7 +36,15 @@ from .schemes import (
     inline,
 )
 from .stores import MemoryNonceCounter, NonceCounter, NonceUse
-from .verifiers import DiscoveryVerifier, Issuer, JWKSClient, JWTVerifier, TrustedIssuers
+from .verifiers import (
+    DiscoveryVerifier,
+    IntrospectionVerifier,
+    Issuer,
+    JWKSClient,
+    JWTOrIntrospection,
+    JWTVerifier,
+    TrustedIssuers,
+)
 from .verifiers.base import Verdict
 
 __version__ = "0.1.0"
@@ -62,9 +70,11 @@ __all__ = [
     "HashingBusy",
     "HashingPool",
     "InsufficientScope",
+    "IntrospectionVerifier",
     "InvalidCredentials",
     "Issuer",
     "JWKSClient",
+    "JWTOrIntrospection",
     "JWTVerifier",
     "MemoryNonceCounter",
     "NonceCounter",

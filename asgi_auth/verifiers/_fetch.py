@@ -24,7 +24,7 @@ import httpx
 
 from ..errors import ServiceUnavailable
 
-__all__ = ["BadDocument", "Fetcher", "redact"]
+__all__ = ["BadDocument", "Fetcher", "read_capped", "redact"]
 
 logger = logging.getLogger("asgi_auth")
 T = TypeVar("T")
@@ -43,6 +43,24 @@ def redact(url: str) -> str:
 
 class _FetchFailed(Exception):
     pass
+
+
+class TooLarge(_FetchFailed):
+    """A body over the size cap: read no further."""
+
+
+async def read_capped(response: httpx.Response, max_bytes: int) -> bytes:
+    """The body of a streamed `response`, refused (`TooLarge`) past `max_bytes`.
+
+    Read chunk by chunk so that an endless or huge body costs at most the cap; the
+    caller's deadline bounds how long a dripping one can take.
+    """
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > max_bytes:
+            raise TooLarge("body over the size cap")
+    return bytes(body)
 
 
 class BadDocument(ValueError):
@@ -158,9 +176,4 @@ class Fetcher(Generic[T]):
             ) as response,
         ):
             response.raise_for_status()
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > self.max_bytes:
-                    raise _FetchFailed("body over the size cap")
-            return json.loads(body), response.headers
+            return json.loads(await read_capped(response, self.max_bytes)), response.headers

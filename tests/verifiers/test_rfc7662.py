@@ -1,0 +1,344 @@
+"""`IntrospectionVerifier` against a real RFC 7662 endpoint (authlib's, on loopback),
+behind the middleware of a real FastAPI app."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import httpx
+import jwt as pyjwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi import Depends, FastAPI
+from joserfc.jwk import ECKey
+
+import asgi_auth as aa
+from asgi_auth.verifiers.either import jwt_shaped
+from tests.loopback import free_port
+from tests.peers.introspection_server import ISSUER, AuthorizationServerPeer, Client, Token, authorization_server
+
+pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
+SECRET = "s3cr3t: with/odd+chars"
+PRIVATE = ec.generate_private_key(ec.SECP256R1())
+PUBLIC_JWK = ECKey.import_key(PRIVATE.public_key()).as_dict()
+CLIENTS = [
+    Client("rs-basic", "client_secret_basic", secret=SECRET),
+    Client("rs-post", "client_secret_post", secret=SECRET),
+    Client("rs-jwt", "private_key_jwt", public_jwks={"keys": [{**PUBLIC_JWK, "kid": "k1"}]}),
+]
+HS_KEY = "k" * 32
+
+
+@pytest.fixture(autouse=True)
+def insecure_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")  # loopback is plain http
+
+
+@pytest.fixture
+def peer() -> Iterator[AuthorizationServerPeer]:
+    with authorization_server(CLIENTS) as found:
+        found.tokens["good"] = Token(scope="items read")
+        yield found
+
+
+def verifier(
+    peer: AuthorizationServerPeer, method: str = "client_secret_basic", **options: Any
+) -> aa.IntrospectionVerifier:
+    options.setdefault("audience", "https://api.example")
+    options.setdefault("issuer", ISSUER)
+    if method == "private_key_jwt":
+        return aa.IntrospectionVerifier(
+            options.pop("url", peer.introspection_url),
+            client_id="rs-jwt",
+            auth_method="private_key_jwt",
+            private_key=PRIVATE,
+            algorithm="ES256",
+            key_id="k1",
+            **options,
+        )
+    client = "rs-basic" if method == "client_secret_basic" else "rs-post"
+    return aa.IntrospectionVerifier(
+        options.pop("url", peer.introspection_url),
+        client_id=client,
+        client_secret=options.pop("secret", SECRET),
+        auth_method=method,  # type: ignore[arg-type]
+        **options,
+    )
+
+
+def app_for(bearer_verifier: Any, scopes: list[str] | None = None) -> FastAPI:
+    bearer = aa.OAuth2PasswordBearer(
+        tokenUrl="token", scopes={"items": "Items", "read": "Read"}, verifier=bearer_verifier
+    )
+    app = FastAPI()
+
+    @app.get("/items")
+    async def items(auth: aa.AuthContext = Depends(aa.get_auth)) -> dict[str, Any]:
+        return {"sub": auth.principal.subject, "scopes": sorted(auth.scopes), "client": auth.claims.get("client_id")}
+
+    policy = aa.AuthPolicy([aa.Rule("/items", require={bearer: scopes or ["items"]})], default=bearer)
+    app.add_middleware(aa.AuthMiddleware, policy=policy)
+    return app
+
+
+def client(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+
+
+async def get(http: httpx.AsyncClient, token: str) -> httpx.Response:
+    return await http.get("/items", headers={"Authorization": f"Bearer {token}"})
+
+
+@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post", "private_key_jwt"])
+async def test_active_token_with_each_client_authentication(peer: AuthorizationServerPeer, method: str) -> None:
+    async with client(app_for(verifier(peer, method))) as http:
+        response = await get(http, "good")
+    assert response.status_code == 200
+    assert response.json() == {"sub": "alice", "scopes": ["items", "read"], "client": "app"}
+    assert peer.posts == [{"client_secret_basic": "rs-basic", "client_secret_post": "rs-post"}.get(method, "rs-jwt")]
+
+
+@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
+async def test_a_wrong_client_secret_is_refused_by_the_server_and_answered_503(
+    peer: AuthorizationServerPeer, method: str
+) -> None:
+    async with client(app_for(verifier(peer, method, secret="wrong"))) as http:
+        response = await get(http, "good")
+    assert response.status_code == 503
+    assert response.json() == {"detail": "Token introspection is unavailable"}
+    assert peer.posts == []  # authlib refused the client before introspecting
+
+
+async def test_a_method_the_client_is_not_registered_for_is_refused_by_the_server(
+    peer: AuthorizationServerPeer,
+) -> None:
+    wrong = aa.IntrospectionVerifier(
+        peer.introspection_url, client_id="rs-post", client_secret=SECRET, auth_method="client_secret_basic"
+    )
+    async with client(app_for(wrong)) as http:
+        assert (await get(http, "good")).status_code == 503
+
+
+async def test_inactive_token_is_401_and_remembered_briefly(peer: AuthorizationServerPeer) -> None:
+    peer.tokens["revoked"] = Token(revoked=True)
+    async with client(app_for(verifier(peer))) as http:
+        for token in ("unknown", "revoked", "unknown", "revoked"):
+            response = await get(http, token)
+            assert response.status_code == 401
+            assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+    assert len(peer.posts) == 2  # the repeats were answered from the negative cache
+
+
+async def test_negative_cache_is_bounded(peer: AuthorizationServerPeer) -> None:
+    checker = verifier(peer, negative_cache_size=2)
+    for token in ("a", "b", "c", "a"):
+        assert await checker(token) is None
+    assert len(peer.posts) == 4  # "a" had made room for "c"
+
+
+async def test_expired_by_exp_though_the_server_says_active(peer: AuthorizationServerPeer) -> None:
+    # The server's clock is two hours behind: it still calls a token active whose exp passed.
+    peer.tokens["stale"] = Token(issued_at=time.time() - 3700, lifetime=3600, clock_offset=-7200)
+    async with client(app_for(verifier(peer))) as http:
+        assert (await get(http, "stale")).status_code == 401
+    assert len(peer.posts) == 1
+
+
+async def test_not_yet_valid_by_nbf(peer: AuthorizationServerPeer) -> None:
+    peer.tokens["early"] = Token(extra={"nbf": int(time.time()) + 600})
+    assert await verifier(peer)("early") is None
+
+
+async def test_wrong_audience_issuer_or_token_type(peer: AuthorizationServerPeer) -> None:
+    peer.tokens["other-api"] = Token(aud="https://other.example")
+    peer.tokens["listed"] = Token(aud=["https://other.example", "https://api.example"])
+    peer.tokens["no-aud"] = Token(aud=[])
+    peer.tokens["other-iss"] = Token(extra={"iss": "https://evil.example"})
+    peer.tokens["refresh"] = Token(extra={"token_type": "refresh_token"})
+    peer.tokens["dpop"] = Token(extra={"token_type": "DPoP"})
+    checker = verifier(peer)
+    assert await checker("other-api") is None
+    assert await checker("no-aud") is None
+    assert await checker("other-iss") is None
+    assert await checker("refresh") is None
+    assert await checker("dpop") is None
+    listed = await checker("listed")
+    assert listed is not None and listed.subject == "alice"
+    assert await verifier(peer, token_types=["bearer", "dpop"])("dpop") is not None
+
+
+async def test_active_must_be_literally_true(peer: AuthorizationServerPeer) -> None:
+    checker = verifier(peer, audience=None, issuer=None)
+    base = {"exp": time.time() + 60, "scope": "items"}
+    for active in ("true", 1, [True], None):
+        assert checker.judge({**base, "active": active}) is None
+    assert checker.judge({**base, "active": True}) is not None
+
+
+@pytest.mark.parametrize("route", ["/broken", "/garbage", "/huge"])
+async def test_5xx_garbage_or_oversized_is_503_and_not_kept(peer: AuthorizationServerPeer, route: str) -> None:
+    checker = verifier(peer, url=peer.base + route, cooldown=0)
+    async with client(app_for(checker)) as http:
+        first = await get(http, "good")
+        assert first.status_code == 503
+        checker.url = peer.introspection_url  # the server is back: nothing was kept of the failure
+        assert (await get(http, "good")).status_code == 200
+
+
+async def test_outage_is_503_and_the_endpoint_is_left_alone_for_the_cooldown(peer: AuthorizationServerPeer) -> None:
+    checker = verifier(peer, url=f"http://127.0.0.1:{free_port()}/introspect", cooldown=600)
+    async with client(app_for(checker)) as http:
+        for _ in range(3):
+            response = await get(http, "good")
+            assert response.status_code == 503
+            assert response.json() == {"detail": "Token introspection is unavailable"}
+    assert checker.requests == 1  # the outage was not turned into a flood
+
+
+async def test_slow_server_past_the_deadline_is_503(peer: AuthorizationServerPeer) -> None:
+    checker = verifier(peer, url=peer.base + "/slow", timeout=0.3)
+    async with client(app_for(checker)) as http:
+        assert (await get(http, "good")).status_code == 503
+    peer.release.set()
+
+
+async def test_single_flight_per_token(peer: AuthorizationServerPeer) -> None:
+    peer.hold.set()
+    statuses: list[int] = []
+    async with client(app_for(verifier(peer))) as http:
+
+        async def one() -> None:
+            statuses.append((await get(http, "good")).status_code)
+
+        async with anyio.create_task_group() as group:
+            for _ in range(20):
+                group.start_soon(one)
+            # The first POST reached the server, which holds it; the rest wait for it.
+            assert await anyio.to_thread.run_sync(peer.arrived.wait, 10)
+            peer.release.set()
+    assert statuses == [200] * 20
+    assert peer.posts == ["rs-basic"]
+
+
+async def test_cache_never_outlives_exp_nor_the_ceiling(peer: AuthorizationServerPeer) -> None:
+    now = time.time()
+    peer.tokens["short"] = Token(issued_at=now, lifetime=2)
+    peer.tokens["long"] = Token(issued_at=now, lifetime=86_400)
+    checker = verifier(peer, cache_ttl=30)
+    short = checker.verdict_inline("short")
+    assert not isinstance(short, aa.Verdict) and short is not None
+    verdict = await short
+    assert isinstance(verdict, aa.Verdict)
+    assert verdict.valid_until == int(now + 2)  # the token's exp
+    long = checker.verdict_inline("long")
+    assert not isinstance(long, aa.Verdict) and long is not None
+    held = await long
+    assert isinstance(held, aa.Verdict) and held.valid_until <= time.time() + 30 < int(now + 86_400)
+    assert checker.verdict_inline("short") is verdict  # kept: answered at once, no POST
+    assert len(peer.posts) == 2
+    async with client(app_for(checker)) as http:
+        assert (await get(http, "short")).status_code == 200
+        assert len(peer.posts) == 2
+        await anyio.sleep(max(0.0, int(now + 2) - time.time()) + 0.05)
+        assert (await get(http, "short")).status_code == 401  # past exp: asked again, and now inactive
+    assert len(peer.posts) == 3
+
+
+async def test_cache_is_bounded(peer: AuthorizationServerPeer) -> None:
+    for name in "abc":
+        peer.tokens[name] = Token()
+    checker = verifier(peer, cache_size=2)
+    for token in ("a", "b", "c", "a"):
+        assert await checker(token) is not None
+    assert len(peer.posts) == 4
+
+
+class MemoryResultCache:
+    """A `ResultCache` the way another worker's would be: bytes in, bytes out."""
+
+    def __init__(self) -> None:
+        self.entries: dict[bytes, tuple[bytes, float]] = {}
+
+    async def get(self, key: bytes) -> bytes | None:
+        found = self.entries.get(key)
+        return found[0] if found and found[1] > time.time() else None
+
+    async def set(self, key: bytes, value: bytes, *, expires_at: float) -> None:
+        self.entries[key] = (value, expires_at)
+
+
+async def test_a_shared_cache_lets_another_worker_skip_the_post(peer: AuthorizationServerPeer) -> None:
+    shared = MemoryResultCache()
+    first, second = verifier(peer, shared_cache=shared), verifier(peer, shared_cache=shared)
+    assert await first("good") is not None
+    assert await first("unknown") is None
+    assert await second("good") is not None
+    assert await second("unknown") is None
+    assert len(peer.posts) == 2
+    assert all(b"good" not in key for key in shared.entries)  # keyed by digest, never the token
+
+
+async def test_what_a_shared_cache_returns_is_judged_again(peer: AuthorizationServerPeer) -> None:
+    shared = MemoryResultCache()
+    checker = verifier(peer, shared_cache=shared)
+    forged = b'{"active": true, "aud": "https://other.example", "iss": "https://as.example", "exp": 9999999999}'
+    shared.entries[checker.digest("planted")] = (forged, time.time() + 60)
+    shared.entries[checker.digest("good")] = (b"not json", time.time() + 60)
+    assert await checker("planted") is None  # wrong audience, whoever wrote it
+    assert await checker("good") is not None  # garbage is a miss: the endpoint is asked
+    assert len(peer.posts) == 1
+
+
+def test_configuration_errors() -> None:
+    with pytest.raises(aa.ConfigurationError, match="client_secret="):
+        aa.IntrospectionVerifier("https://as/introspect", client_id="rs")
+    with pytest.raises(aa.ConfigurationError, match="private_key="):
+        aa.IntrospectionVerifier("https://as/introspect", client_id="rs", auth_method="private_key_jwt")
+    with pytest.raises(aa.ConfigurationError, match="cannot sign"):
+        aa.IntrospectionVerifier(
+            "https://as/introspect",
+            client_id="rs",
+            auth_method="private_key_jwt",
+            private_key="nope",
+            algorithm="ES256",
+        )
+    with pytest.raises(aa.ConfigurationError, match="auth_method"):
+        aa.IntrospectionVerifier("https://as/introspect", client_id="rs", client_secret="x", auth_method="tls")  # type: ignore[arg-type]
+
+
+# -- one scheme, JWTs and opaque tokens --------------------------------------------------
+
+
+def test_jwt_shape() -> None:
+    token = pyjwt.encode({"sub": "a"}, HS_KEY, algorithm="HS256")
+    assert jwt_shaped(token)
+    assert not jwt_shaped("opaque-handle")
+    assert not jwt_shaped("v4.public.eyJmb28iOiJiYXIifQ")  # a PASETO: three segments, no JOSE header
+    assert not jwt_shaped("a.b.c.d.e")  # a JWE goes to introspection
+    assert not jwt_shaped("eyJ0eXAiOiJKV1QifQ.e30.")  # no alg
+
+
+async def test_jwt_or_introspection(peer: AuthorizationServerPeer) -> None:
+    local = aa.JWTVerifier(key=HS_KEY, algorithms=["HS256"], audience="https://api.example")
+    both = aa.JWTOrIntrospection(jwt=local, introspection=verifier(peer))
+    good_jwt = pyjwt.encode(
+        {"sub": "bob", "scope": "items", "aud": "https://api.example", "exp": time.time() + 60}, HS_KEY, "HS256"
+    )
+    forged = pyjwt.encode({"sub": "eve", "scope": "items", "exp": time.time() + 60}, "x" * 32, "HS256")
+    async with client(app_for(both)) as http:
+        assert (await get(http, good_jwt)).json()["sub"] == "bob"
+        assert peer.posts == []  # verified locally
+        assert (await get(http, "good")).json()["sub"] == "alice"
+        assert len(peer.posts) == 1
+        assert (await get(http, forged)).status_code == 401
+        assert len(peer.posts) == 1  # a JWT-shaped token that fails is not introspected
+    peer.tokens[forged] = Token(sub="known-to-the-server")
+    asking = aa.JWTOrIntrospection(jwt=local, introspection=verifier(peer), introspect_rejected=True)
+    async with client(app_for(asking)) as http:
+        assert (await get(http, forged)).json()["sub"] == "known-to-the-server"
+    assert len(peer.posts) == 2
