@@ -1,5 +1,6 @@
 """asgi_auth: FastAPI's security schemes as one pure ASGI middleware, for any framework."""
 
+from .claims import Claim
 from .context import AuthContext, Principal, SecurityScopes
 from .dependencies import get_auth, get_security_scopes, require_scopes
 from .errors import (
@@ -59,6 +60,7 @@ __all__ = [
     "AuthMiddleware",
     "AuthPolicy",
     "BasicPasswordVerifier",
+    "Claim",
     "ConfigurationError",
     "DiscoveryVerifier",
     "HTTPAuthorizationCredentials",

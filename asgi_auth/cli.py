@@ -20,12 +20,13 @@ import importlib
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from . import coverage
 from ._routes import ANY, HTTP_METHODS, WEBSOCKET, Route, list_routes, router_of
+from .claims import Claim
 from .coverage import Coverage
 from .openapi import document_parameters, patch_openapi
 from .policy import AuthPolicy
@@ -71,7 +72,9 @@ def load_policy(target: str) -> AuthPolicy:
     return policy
 
 
-def _describe(security: list[dict[str, list[str]]]) -> str:
+def _describe(security: list[dict[str, list[str]]], claims: Sequence[Mapping[str, Any]] = ()) -> str:
+    """`bearer[me items]{realm_access.roles contains "admin"} | api_key`: scopes in
+    brackets, the claims a scheme's principal must carry in braces."""
     if not security:
         return "public"
     parts = []
@@ -79,10 +82,16 @@ def _describe(security: list[dict[str, list[str]]]) -> str:
         if not alternative:
             parts.append("anonymous")
             continue
-        parts.append(
-            " + ".join(f"{name}[{' '.join(scopes)}]" if scopes else name for name, scopes in alternative.items())
-        )
+        tests: Mapping[str, Any] = next((c["claims"] for c in claims if c["security"] == alternative), {})
+        parts.append(" + ".join(_one(name, scopes, tests.get(name, ())) for name, scopes in alternative.items()))
     return " | ".join(parts)
+
+
+def _one(name: str, scopes: list[str], tests: Sequence[Mapping[str, Any]]) -> str:
+    out = f"{name}[{' '.join(scopes)}]" if scopes else name
+    if tests:
+        out += "{" + "; ".join(Claim.from_openapi(test).describe() for test in tests) + "}"
+    return out
 
 
 def _sources(found: Coverage) -> str:
@@ -168,7 +177,8 @@ def routes_command(args: argparse.Namespace) -> int:
             met.update(found.found)
             flagged = ("default" in fail_on and found.on_default) or ("public" in fail_on and found.public)
             failures += flagged
-            rows.append((method, route.path, _describe(found.openapi()), _sources(found), flagged, found.uniform))
+            described = _describe(found.openapi(), found.claims_openapi())
+            rows.append((method, route.path, described, _sources(found), flagged, found.uniform))
     widths = [max((len(str(row[i])) for row in rows), default=0) for i in (0, 1, 2)]
     for method, path, requirement, source, flagged, uniform in rows:
         mark = ("  <-- partly covered" if not uniform else "") + ("  <-- flagged" if flagged else "")

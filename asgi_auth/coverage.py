@@ -313,7 +313,19 @@ class Coverage:
 
     @property
     def scoped(self) -> bool:
-        return any(scopes for r in self.found for alt in r.alternatives for _, scopes in alt.items)
+        """Some request may be refused with 403: scopes or claims are required."""
+        return any(scopes for r in self.found for alt in r.alternatives for _, scopes in alt.items) or any(
+            alt.claims for r in self.found for alt in r.alternatives
+        )
+
+    def claims_openapi(self) -> list[dict[str, Any]]:
+        """`x-asgi-auth-claims`: the claims each `security` entry also requires."""
+        out: list[dict[str, Any]] = []
+        for requirement in self.requirements:
+            for entry in requirement.claims_openapi():
+                if entry not in out:
+                    out.append(entry)
+        return out
 
     def openapi(self) -> list[dict[str, list[str]]]:
         """OpenAPI `security`: the one requirement, or the weakest that is true of all.

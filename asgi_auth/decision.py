@@ -8,7 +8,8 @@ does, in four steps:
 1. **extract** the scheme's credentials: absent, unusable (a refusal), or there;
 2. **verify** them: the verifier's principal, or a `Verdict` vouching for one (its
    window), a refusal, or an awaitable of these (verifiers/base.py);
-3. **authorize**: the scopes the alternative needs, against those granted;
+3. **authorize**: the scopes the alternative needs, against those granted, and the
+   claims it requires (`aa.Claim`) against the principal's;
 4. **conclude**: the context the app reads, or the most useful refusal (`Outcome`).
 
 What belongs to one rule — its template, the contexts and remembered decisions of
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Union, cast
 
 from ._asgi import MAX_HEADER_VALUE, AmbiguousCredentials, HeaderTooLarge, RequestView
 from ._headers import BEARER_INVALID_REQUEST
+from .claims import Claim, failing
 from .context import AuthContext, Principal, SecurityScopes, granted_scopes
 from .errors import AuthError, ErrorResponse, InsufficientScope, InvalidCredentials, NotAuthenticated
 from .schemes.base import MALFORMED, SecurityScheme
@@ -74,12 +76,25 @@ class Answers:
     which holds a fresh nonce each time.
     """
 
-    __slots__ = ("_kept", "_static", "schemes")
+    __slots__ = ("_claims", "_kept", "_static", "schemes")
 
     def __init__(self, schemes: tuple[SecurityScheme, ...]) -> None:
         self.schemes = schemes
         self._static = not any(scheme.challenges_vary for scheme in schemes)
         self._kept: dict[tuple[Outcome, SecurityScheme | None, tuple[str, ...]], ErrorResponse] = {}
+        self._claims: dict[tuple[SecurityScheme, tuple[str, ...], Claim], ErrorResponse] = {}
+
+    def claim_failed(self, scheme: SecurityScheme, scopes: tuple[str, ...], claim: Claim) -> ErrorResponse:
+        """403 for a principal without a claim the alternative requires: the detail says
+        which requirement (`claim realm_access.roles contains "admin"`), never the
+        token's value; bearer schemes add RFC 6750's `insufficient_scope` challenge."""
+        key = (scheme, scopes, claim)
+        found = self._claims.get(key)
+        if found is None:
+            detail = f"{InsufficientScope.default_detail}: claim {claim.describe()}"
+            error = InsufficientScope(detail, headers=challenge_list([scheme.insufficient_challenge(scopes)]))
+            found = self._claims[key] = ErrorResponse(error)
+        return found
 
     def __call__(
         self, outcome: Outcome, scheme: SecurityScheme | None = None, scopes: tuple[str, ...] = ()
@@ -219,6 +234,7 @@ class OneScheme:
         self.anonymous_allowed = anonymous_allowed
         self.answers = Answers(self.schemes)
         self.needed = frozenset(self.scopes)
+        self.claims = alternative.claims_of(self.scheme)
         self.security_scopes = self.anonymous_scopes = SecurityScopes(self.scopes)
         self.forbidden = self.answers(_FORBIDDEN, self.scheme, self.scopes)
         # Ready when they never change (not Digest's, whose challenges carry a fresh nonce).
@@ -275,6 +291,8 @@ class OneScheme:
         # or a table and will come again: its context is kept for the next request.
         if self.needed and not self.needed <= granted_scopes(answer):
             return self.forbidden
+        if self.claims and failing(self.claims, answer) is not None:
+            return self.claim_failed(answer)
         return rule.kept_context(scheme, credentials, answer, self.security_scopes, 0)
 
     async def _verified_later(
@@ -292,6 +310,8 @@ class OneScheme:
         # 4. conclude. One just verified (a database hit, an introspection) is used once.
         if self.needed and not self.needed <= granted_scopes(answer):
             return self.forbidden
+        if self.claims and failing(self.claims, answer) is not None:
+            return self.claim_failed(answer)
         return build_context([(self.scheme, credentials, answer)], self.security_scopes, rule.rule)
 
     def vouched(
@@ -304,6 +324,8 @@ class OneScheme:
         decided: Decided
         if self.needed and not self.needed <= granted_scopes(principal):
             decided = self.forbidden
+        elif self.claims and failing(self.claims, principal) is not None:
+            decided = self.claim_failed(principal)  # the token's claims: remembered with it
         elif not verdict.lasting:  # this request only (JWTVerifier(cache=False)): built, not kept
             return build_context([(self.scheme, credentials, principal)], self.security_scopes, rule.rule)
         elif self.source:
@@ -313,6 +335,11 @@ class OneScheme:
         if verdict.lasting:
             self.remember(request, rule, verdict, decided)
         return decided
+
+    def claim_failed(self, principal: object) -> ErrorResponse:
+        claim = failing(self.claims, principal)
+        assert claim is not None  # noqa: S101 - asked only after a claim failed
+        return self.answers.claim_failed(self.scheme, self.scopes, claim)
 
     def remember(self, request: RequestView, rule: RuleState, verdict: Verdict, decided: Decided) -> None:
         """Keep `decided` for this header value for as long as the verifier vouches."""
@@ -374,6 +401,10 @@ class AnyOf:
                 # 3. authorize
                 if scopes and scheme.verifier is not None and not set(scopes) <= granted_scopes(principal):
                     failure = (Outcome.FORBIDDEN, self.answers(Outcome.FORBIDDEN, scheme, scopes))
+                    break
+                claim = failing(alt.claims_of(scheme), principal) if alt.claims else None
+                if claim is not None:
+                    failure = (Outcome.FORBIDDEN, self.answers.claim_failed(scheme, scopes, claim))
                     break
                 verified.append((scheme, credentials, principal))
             # 4. conclude

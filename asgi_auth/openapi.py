@@ -6,7 +6,9 @@ a typed or mixed rule covering only some of a `{param}`'s values, a one-segment 
 under a `{name:path}` route — the weakest is documented and a warning names the
 operation, the rules and an example path of each. The `components.securitySchemes`
 entries are the schemes' own, as FastAPI emits them. `webhooks` (OpenAPI 3.1) are
-documented as the paths `/<name>`.
+documented as the paths `/<name>`. Claims a requirement asks of a principal
+(`aa.Claim`), which `security` has no field for, are written beside it in the
+operation's `x-asgi-auth-claims` extension (`CLAIMS_EXTENSION`).
 
 A FastAPI app's cached document (`app.openapi()`) is rebuilt by FastAPI when routes are
 added; so when `patch_openapi` is handed that very document it keeps the app's
@@ -28,7 +30,12 @@ from ._routes import ANY, WEBSOCKET, list_routes
 from .coverage import Coverage
 from .policy import AuthPolicy
 
-__all__ = ["keep_patched", "patch_openapi"]
+__all__ = ["CLAIMS_EXTENSION", "keep_patched", "patch_openapi"]
+
+#: Where an operation's claim requirements are written: OpenAPI's `security` holds
+#: scopes only. A list of `{"security": <one entry of security>, "claims": {scheme:
+#: [{"claim": [path...], "<test>": value}]}}`.
+CLAIMS_EXTENSION = "x-asgi-auth-claims"
 
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
@@ -133,6 +140,11 @@ def _patch(
                     operation["security"] = security
                 else:
                     operation.pop("security", None)
+                claims = found.claims_openapi()
+                if claims:
+                    operation[CLAIMS_EXTENSION] = claims
+                else:
+                    operation.pop(CLAIMS_EXTENSION, None)
                 for scheme in found.schemes:
                     used[scheme.scheme_name] = scheme.openapi()
                 if responses and found.may_refuse:

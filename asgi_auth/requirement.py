@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from ._asgi import RequestView
+from .claims import Claim
 from .context import AuthContext, SecurityScopes
 from .decision import CONTEXT_CACHE_SIZE, Decided, Decision, build_context
 from .errors import ConfigurationError
@@ -23,10 +24,11 @@ from .schemes.base import SecurityScheme, not_a_scheme
 __all__ = ["MAX_SCHEMES_PER_REQUIREMENT", "Alternative", "RequireSpec", "Requirement", "RuleState", "normalize"]
 
 SchemeRef = Union[SecurityScheme, str]
-RequireSpec = Union[
-    SchemeRef, Mapping[SchemeRef, Sequence[str]], Sequence[Union[SchemeRef, Mapping[SchemeRef, Sequence[str]]]]
-]
-"""`bearer`, `{bearer: ["me"]}`, `[alt1, alt2]`, `[]` (public), `[{}, bearer]` (optional)."""
+Needs = Sequence[Union[str, Claim]]
+"""What one scheme must grant: scopes, and `aa.Claim` tests of its principal's claims."""
+RequireSpec = Union[SchemeRef, Mapping[SchemeRef, Needs], Sequence[Union[SchemeRef, Mapping[SchemeRef, Needs]]]]
+"""`bearer`, `{bearer: ["me"]}`, `{bearer: ["me", aa.Claim("roles", contains="admin")]}`,
+`[alt1, alt2]`, `[]` (public), `[{}, bearer]` (optional)."""
 
 #: Verifiers run at most once per scheme per request, so this bounds the credentials
 #: tried for one request.
@@ -35,9 +37,15 @@ MAX_SCHEMES_PER_REQUIREMENT = 16
 
 @dataclass(frozen=True, slots=True)
 class Alternative:
-    """One OpenAPI security requirement object: every scheme, each with its scopes."""
+    """One OpenAPI security requirement object: every scheme, each with its scopes; and
+    the claims each scheme's principal must carry, which OpenAPI has no field for."""
 
     items: tuple[tuple[SecurityScheme, tuple[str, ...]], ...]
+    claims: tuple[tuple[SecurityScheme, tuple[Claim, ...]], ...] = ()
+
+    def claims_of(self, scheme: SecurityScheme) -> tuple[Claim, ...]:
+        """The claims `scheme`'s principal must satisfy in this alternative."""
+        return next((claims for s, claims in self.claims if s is scheme), ())
 
     @property
     def anonymous(self) -> bool:
@@ -69,20 +77,30 @@ def normalize(spec: Any, schemes: Mapping[str, SecurityScheme], where: str) -> t
                 f"{where}: {entry!r} is not a scheme or a {{scheme: scopes}} mapping{_hint(entry)}"
             )
         items = []
-        for key, scopes in entry.items():
+        claims = []
+        for key, needs in entry.items():
             scheme = _resolve(key, schemes, where)
-            if isinstance(scopes, str) or not isinstance(scopes, Iterable):
-                raise ConfigurationError(f"{where}: scopes for {scheme.scheme_name!r} must be a list, not {scopes!r}")
-            scopes = tuple(dict.fromkeys(scopes))
+            if isinstance(needs, str) or not isinstance(needs, Iterable):
+                raise ConfigurationError(f"{where}: scopes for {scheme.scheme_name!r} must be a list, not {needs!r}")
+            needs = tuple(dict.fromkeys(needs))
+            scopes = tuple(n for n in needs if not isinstance(n, Claim))
+            required = tuple(n for n in needs if isinstance(n, Claim))
+            if required:
+                if scheme.extract_only:
+                    raise ConfigurationError(
+                        f"{where}: scheme {scheme.scheme_name!r} is verifier=aa.EXTRACT_ONLY, so there are no"
+                        f" claims to check {required[0]!r} against; give it a verifier"
+                    )
+                claims.append((scheme, required))
             for scope in scopes:
                 if not isinstance(scope, str) or not _SCOPE_TOKEN.fullmatch(scope):
                     raise ConfigurationError(
                         f"{where}: {scope!r} is not a scope: RFC 6749 §3.3 allows printable ASCII"
-                        f" except space, double quote and backslash"
+                        f" except space, double quote and backslash (a claim is written aa.Claim(...))"
                     )
             _check_declared(scheme, scopes, where)
             items.append((scheme, scopes))
-        alternatives.append(Alternative(tuple(items)))
+        alternatives.append(Alternative(tuple(items), tuple(claims)))
     return tuple(alternatives)
 
 
@@ -204,6 +222,23 @@ class Requirement:
 
     def __repr__(self) -> str:
         return f"Requirement({self.openapi()!r}, rule={self.rule!r})"
+
+    def claims_openapi(self) -> list[dict[str, Any]]:
+        """The claims OpenAPI has no field for, as `x-asgi-auth-claims` writes them: for
+        each entry of `openapi()` that requires claims, that entry and the claims."""
+        out: list[dict[str, Any]] = []
+        for alt in self.alternatives:
+            if not alt.claims:
+                continue
+            claims = {s.scheme_name: [c.openapi() for c in cs] for s, cs in alt.claims}
+            entry = alt.openapi()
+            required = {s.scheme_name: list(sc) for s, sc in alt.items if s.auto_error}
+            for security in (entry, required) if required != entry else (entry,):
+                kept = {name: tests for name, tests in claims.items() if name in security}
+                found = {"security": security, "claims": kept}
+                if kept and found not in out:
+                    out.append(found)
+        return out
 
     def openapi(self) -> list[dict[str, list[str]]]:
         """This requirement as an OpenAPI `security` list (optional ones begin with `{}`)."""

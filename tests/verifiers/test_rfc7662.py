@@ -342,3 +342,22 @@ async def test_jwt_or_introspection(peer: AuthorizationServerPeer) -> None:
     async with client(app_for(asking)) as http:
         assert (await get(http, forged)).json()["sub"] == "known-to-the-server"
     assert len(peer.posts) == 2
+
+
+async def test_claims_of_an_introspected_token_are_required_like_a_jwts(peer: AuthorizationServerPeer) -> None:
+    peer.tokens["admin"] = Token(extra={"realm_access": {"roles": ["admin"]}})
+    peer.tokens["user"] = Token(extra={"realm_access": {"roles": ["user"]}})
+    bearer = aa.OAuth2PasswordBearer(tokenUrl="token", verifier=verifier(peer))
+    app = FastAPI()
+    app.get("/admin")(lambda: {"ok": True})
+    admin = aa.Claim("realm_access", "roles", contains="admin")
+    app.add_middleware(
+        aa.AuthMiddleware, policy=aa.AuthPolicy([aa.Rule("/admin", require={bearer: [admin]})], default=[])
+    )
+    async with client(app) as http:
+        for _ in range(2):  # the second time from the kept verdicts
+            assert (await http.get("/admin", headers={"Authorization": "Bearer admin"})).status_code == 200
+            denied = await http.get("/admin", headers={"Authorization": "Bearer user"})
+            assert denied.status_code == 403
+            assert denied.json() == {"detail": 'Not enough permissions: claim realm_access.roles contains "admin"'}
+    assert len(peer.posts) == 2
