@@ -347,7 +347,7 @@ class IntrospectionVerifier:
     def _http(self) -> httpx.AsyncClient:
         """One client (one connection pool) per event loop."""
         loop = anyio.lowlevel.current_token()
-        if self._client is None or self._client[0] is not loop:
+        if self._client is None or self._client[0] != loop:  # tokens compare equal, not identical
             client = httpx.AsyncClient(timeout=self.timeout, transport=self.transport, follow_redirects=False)
             self._client = (loop, client)
         return self._client[1]

@@ -1,5 +1,5 @@
 """A real RFC 7662 introspection endpoint: authlib's `IntrospectionEndpoint` in a Flask
-authorization server, served by werkzeug on 127.0.0.1 in a thread.
+authorization server, served by uvicorn (its WSGI interface) on 127.0.0.1 in a thread.
 
 authlib authenticates the resource server's client itself — `client_secret_basic`,
 `client_secret_post`, or an RFC 7523 `private_key_jwt` assertion it verifies against
@@ -21,12 +21,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import werkzeug.serving
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import Flask, Response
 from joserfc.jwk import KeySet
+from uvicorn.middleware.wsgi import WSGIMiddleware
+
+from tests.loopback import serve
 
 ISSUER = "https://as.example"
 
@@ -78,6 +80,8 @@ class AuthorizationServerPeer:
     clients: dict[str, Client]
     posts: list[str]
     """Client ids (as authenticated) of every POST to the introspection endpoint."""
+    ports: list[int]
+    """The client's port of each POST to it: one connection reused shows as one port."""
     release: threading.Event
     """Set to let `/slow` (and a held `/introspect`) answer."""
     hold: threading.Event
@@ -92,6 +96,7 @@ def authorization_server(clients: list[Client]) -> Iterator[AuthorizationServerP
     tokens: dict[str, Token] = {}
     registered = {c.client_id: c for c in clients}
     posts: list[str] = []
+    ports: list[int] = []
     release, hold, arrived = threading.Event(), threading.Event(), threading.Event()
     peer: AuthorizationServerPeer
 
@@ -169,15 +174,20 @@ def authorization_server(clients: list[Client]) -> Iterator[AuthorizationServerP
         release.wait(10)
         return Response('{"active": true}', mimetype="application/json")
 
-    http = werkzeug.serving.make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{http.server_port}"
-    peer = AuthorizationServerPeer(base, base + "/introspect", tokens, registered, posts, release, hold, arrived)
-    try:
-        yield peer
-    finally:
-        release.set()
-        http.shutdown()
-        http.server_close()
-        thread.join(timeout=10)
+    # uvicorn keeps connections alive, as a production server does (werkzeug's
+    # development server closes each one); the port each POST came from is noted.
+    wsgi = WSGIMiddleware(app)
+
+    async def noting_ports(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/introspect":
+            ports.append(scope["client"][1])
+        await wsgi(scope, receive, send)
+
+    with serve(noting_ports) as base:
+        peer = AuthorizationServerPeer(
+            base, base + "/introspect", tokens, registered, posts, ports, release, hold, arrived
+        )
+        try:
+            yield peer
+        finally:
+            release.set()

@@ -124,6 +124,16 @@ async def test_a_method_the_client_is_not_registered_for_is_refused_by_the_serve
         assert (await get(http, "good")).status_code == 503
 
 
+async def test_posts_reuse_one_connection(peer: AuthorizationServerPeer) -> None:
+    for name in "abc":
+        peer.tokens[name] = Token()
+    checker = verifier(peer)
+    for name in "abc":
+        assert await checker(name) is not None
+    assert len(peer.ports) == 3 and len(set(peer.ports)) == 1
+    await checker.aclose()
+
+
 async def test_inactive_token_is_401_and_remembered_briefly(peer: AuthorizationServerPeer) -> None:
     peer.tokens["revoked"] = Token(revoked=True)
     async with client(app_for(verifier(peer))) as http:
