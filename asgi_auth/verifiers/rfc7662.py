@@ -138,6 +138,10 @@ class IntrospectionVerifier:
             raise ConfigurationError(
                 f"IntrospectionVerifier: auth_method={auth_method!r} takes client_secret= (and no private_key=)"
             )
+        if httpx.URL(url).userinfo:
+            raise ConfigurationError(
+                "IntrospectionVerifier: credentials go in client_secret= or private_key=, not in the URL"
+            )
         if min(cache_size, negative_cache_size, max_inflight) < 1 or min(timeout, max_bytes) <= 0:
             raise ConfigurationError("IntrospectionVerifier: sizes and timeout must be positive")
         self.url = url

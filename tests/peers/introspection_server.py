@@ -82,6 +82,8 @@ class AuthorizationServerPeer:
     """Client ids (as authenticated) of every POST to the introspection endpoint."""
     ports: list[int]
     """The client's port of each POST to it: one connection reused shows as one port."""
+    hints: list[str | None]
+    """The `token_type_hint` of each token asked about."""
     release: threading.Event
     """Set to let `/slow` (and a held `/introspect`) answer."""
     hold: threading.Event
@@ -97,6 +99,7 @@ def authorization_server(clients: list[Client]) -> Iterator[AuthorizationServerP
     registered = {c.client_id: c for c in clients}
     posts: list[str] = []
     ports: list[int] = []
+    hints: list[str | None] = []
     release, hold, arrived = threading.Event(), threading.Event(), threading.Event()
     peer: AuthorizationServerPeer
 
@@ -122,6 +125,7 @@ def authorization_server(clients: list[Client]) -> Iterator[AuthorizationServerP
         CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 
         def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
+            hints.append(token_type_hint)
             return tokens.get(token_string)
 
         def check_permission(self, token: Token, client: Client, request: Any) -> bool:
@@ -185,7 +189,7 @@ def authorization_server(clients: list[Client]) -> Iterator[AuthorizationServerP
 
     with serve(noting_ports) as base:
         peer = AuthorizationServerPeer(
-            base, base + "/introspect", tokens, registered, posts, ports, release, hold, arrived
+            base, base + "/introspect", tokens, registered, posts, ports, hints, release, hold, arrived
         )
         try:
             yield peer

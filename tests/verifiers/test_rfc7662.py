@@ -3,6 +3,7 @@ behind the middleware of a real FastAPI app."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -101,6 +102,7 @@ async def test_active_token_with_each_client_authentication(peer: AuthorizationS
     assert response.status_code == 200
     assert response.json() == {"sub": "alice", "scopes": ["items", "read"], "client": "app"}
     assert peer.posts == [{"client_secret_basic": "rs-basic", "client_secret_post": "rs-post"}.get(method, "rs-jwt")]
+    assert peer.hints == ["access_token"]
 
 
 @pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
@@ -208,6 +210,21 @@ async def test_outage_is_503_and_the_endpoint_is_left_alone_for_the_cooldown(pee
             assert response.status_code == 503
             assert response.json() == {"detail": "Token introspection is unavailable"}
     assert checker.requests == 1  # the outage was not turned into a flood
+
+
+async def test_failures_are_logged_without_the_token_or_the_secret(
+    peer: AuthorizationServerPeer, caplog: pytest.LogCaptureFixture
+) -> None:
+    checker = verifier(peer, url=peer.base + "/broken")
+    with caplog.at_level(logging.DEBUG), pytest.raises(aa.ServiceUnavailable):
+        await checker("tok-SENSITIVE-123")
+    assert "token introspection at http://127.0.0.1" in caplog.text and "(HTTP 500)" in caplog.text
+    assert "SENSITIVE" not in caplog.text and SECRET not in caplog.text
+
+
+def test_credentials_in_the_url_are_refused() -> None:
+    with pytest.raises(aa.ConfigurationError, match="client_secret="):
+        aa.IntrospectionVerifier("https://rs:pw@as.example/introspect", client_id="rs", client_secret="x")
 
 
 async def test_slow_server_past_the_deadline_is_503(peer: AuthorizationServerPeer) -> None:
