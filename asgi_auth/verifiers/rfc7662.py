@@ -59,11 +59,12 @@ class _Failed(Exception):
 class _Flight:
     """One POST under way for one token, and what it found."""
 
-    __slots__ = ("done", "event", "result")
+    __slots__ = ("abandoned", "done", "event", "result")
 
     def __init__(self) -> None:
         self.event = anyio.Event()
         self.done = False
+        self.abandoned = False
         self.result: Verdict | None = None
 
 
@@ -234,14 +235,16 @@ class IntrospectionVerifier:
 
     # -- single flight ------------------------------------------------------------------
 
-    async def _introspect(self, token: str, digest: bytes) -> Verdict | None:
+    async def _introspect(self, token: str, digest: bytes, *, retry: bool = True) -> Verdict | None:
         flight = self._inflight.get(digest)
         if flight is not None:  # the same token is being asked: wait for that answer, not longer
             with anyio.move_on_after(self.timeout):
                 await flight.event.wait()
-            if not flight.done:
-                raise ServiceUnavailable(UNAVAILABLE)
-            return flight.result
+            if flight.done:
+                return flight.result
+            if flight.abandoned and retry:  # its request went away (cancelled): ask anew, once
+                return await self._introspect(token, digest, retry=False)
+            raise ServiceUnavailable(UNAVAILABLE)
         if len(self._inflight) >= self.max_inflight:
             logger.warning("token introspection: %d requests under way; refusing more", len(self._inflight))
             raise ServiceUnavailable(UNAVAILABLE)
@@ -250,6 +253,9 @@ class IntrospectionVerifier:
             flight.result = await self._resolve(token, digest)
             flight.done = True
             return flight.result
+        except BaseException as exc:
+            flight.abandoned = not isinstance(exc, Exception)  # cancelled, not failed
+            raise
         finally:
             del self._inflight[digest]
             flight.event.set()

@@ -252,6 +252,32 @@ async def test_single_flight_per_token(peer: AuthorizationServerPeer) -> None:
     assert peer.posts == ["rs-basic"]
 
 
+async def test_waiters_ask_anew_when_the_first_request_goes_away(peer: AuthorizationServerPeer) -> None:
+    """A client that disconnects cancels its request; those waiting on its POST are not
+    failed for it."""
+    peer.hold.set()
+    checker = verifier(peer)
+    answers: list[Any] = []
+    async with anyio.create_task_group() as group:
+        leader = anyio.CancelScope()
+
+        async def first() -> None:
+            with leader:
+                await checker("good")
+
+        async def second() -> None:
+            answers.append(await checker("good"))
+
+        group.start_soon(first)
+        group.start_soon(second)  # joins the first's flight
+        assert await anyio.to_thread.run_sync(peer.arrived.wait, 10)
+        leader.cancel()
+        peer.hold.clear()
+        peer.release.set()
+    assert [a.subject for a in answers] == ["alice"]
+    assert len(peer.posts) == 2
+
+
 async def test_cache_never_outlives_exp_nor_the_ceiling(peer: AuthorizationServerPeer) -> None:
     now = time.time()
     peer.tokens["short"] = Token(issued_at=now, lifetime=2)
