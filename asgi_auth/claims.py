@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any, Union
 
 from .errors import ConfigurationError
@@ -69,7 +70,7 @@ def _same(claim: Any, wanted: Scalar) -> bool:
 class Claim:
     """One test of one claim: `Claim(*path, equals= | one_of= | contains= | contains_any=)`."""
 
-    __slots__ = ("_key", "path", "test", "values")
+    __slots__ = ("_key", "_strings", "path", "test", "values")
 
     def __init__(
         self,
@@ -98,6 +99,10 @@ class Claim:
         value = given[self.test]
         self.values: tuple[Scalar, ...] = (_scalar(value, where),) if self.test == "equals" else _values(value, where)
         self._key = (self.path, self.test, tuple((type(v).__name__, v) for v in self.values))
+        #: Strings only: a JSON string equals only a string, so `==` and `in` are exact.
+        self._strings: frozenset[str] | None = (
+            frozenset(v for v in self.values if type(v) is str) if all(type(v) is str for v in self.values) else None
+        )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Claim) and self._key == other._key
@@ -143,18 +148,25 @@ class Claim:
         """Whether the test passes on a principal's claims (a mapping; anything else fails)."""
         node: Any = claims
         for level in self.path:
-            if not isinstance(node, Mapping):
+            if not (type(node) is MappingProxyType or type(node) is dict or isinstance(node, Mapping)):
                 return False
             node = node.get(level, _MISSING)
             if node is _MISSING:
                 return False
-        test = self.test
-        if test == "equals":
-            return _same(node, self.values[0])
-        if test == "one_of":
+        test, strings = self.test, self._strings
+        if test == "equals" or test == "one_of":
+            if strings is not None:
+                return type(node) is str and node in strings
             return any(_same(node, v) for v in self.values)
-        if not isinstance(node, list):
+        if type(node) is not list:
             return False
+        if strings is not None:
+            if test == "contains":
+                for wanted in strings:
+                    if wanted not in node:
+                        return False
+                return True
+            return not strings.isdisjoint(item for item in node if type(item) is str)
         if test == "contains":
             return all(any(_same(item, v) for item in node) for v in self.values)
         return any(_same(item, v) for item in node for v in self.values)
