@@ -298,10 +298,11 @@ class IntrospectionVerifier:
         token_type = response.get("token_type")
         if token_type is not None and not (isinstance(token_type, str) and token_type.lower() in self.token_types):
             return None
-        subject = response.get("sub")
+        subject, username = response.get("sub"), response.get("username")
         principal = Principal(
             subject if isinstance(subject, str) else "",
             _scopes(response.get("scope")),
+            name=username if isinstance(username, str) else None,
             claims=MappingProxyType(dict(response)),
         )
         until = now + max(self.cache_ttl, 0.0)

@@ -161,6 +161,12 @@ async def test_expired_by_exp_though_the_server_says_active(peer: AuthorizationS
     assert len(peer.posts) == 1
 
 
+async def test_username_is_the_principals_name(peer: AuthorizationServerPeer) -> None:
+    peer.tokens["named"] = Token(extra={"username": "Alice A."})
+    principal = await verifier(peer)("named")
+    assert principal is not None and principal.display_name == "Alice A." and principal.subject == "alice"
+
+
 async def test_not_yet_valid_by_nbf(peer: AuthorizationServerPeer) -> None:
     peer.tokens["early"] = Token(extra={"nbf": int(time.time()) + 600})
     assert await verifier(peer)("early") is None
@@ -180,7 +186,7 @@ async def test_wrong_audience_issuer_or_token_type(peer: AuthorizationServerPeer
     assert await checker("refresh") is None
     assert await checker("dpop") is None
     listed = await checker("listed")
-    assert listed is not None and listed.subject == "alice"
+    assert listed is not None and listed.subject == "alice" and listed.name is None
     assert await verifier(peer, token_types=["bearer", "dpop"])("dpop") is not None
 
 
