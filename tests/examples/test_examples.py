@@ -182,3 +182,20 @@ async def test_migration_before_and_after_answer_alike() -> None:
                 a.json(),
                 a.headers.get_list("www-authenticate"),
             ), (path, headers)
+
+
+def test_roles() -> None:
+    from examples.roles import app
+
+    with serve(app) as base, httpx.Client(base_url=base) as c:
+
+        def bearer(roles: str) -> dict[str, str]:
+            return {"Authorization": "Bearer " + c.get("/token", params={"roles": roles}).json()["access_token"]}
+
+        assert c.get("/admin", headers=bearer("admin")).json() == {"sub": "alice", "roles": ["admin"]}
+        refused = c.get("/admin", headers=bearer("viewer"))
+        assert refused.status_code == 403
+        assert refused.json() == {"detail": 'Not enough permissions: claim realm_access.roles contains "admin"'}
+        assert c.get("/reports", headers=bearer("viewer")).status_code == 200
+        assert c.get("/reports", headers=bearer("admin")).status_code == 403
+        assert c.get("/admin").status_code == 401
