@@ -57,6 +57,14 @@ class JWTOrIntrospection:
     def __repr__(self) -> str:
         return f"JWTOrIntrospection(jwt={self.jwt!r}, introspection={self.introspection!r})"
 
+    def audiences(self) -> frozenset[str]:
+        """The audiences a token is held to on both paths: empty when either path checks
+        none, so that an RFC 8707 resource check sees the weaker of the two."""
+        jwt_audience = self.jwt.audience if self.jwt.verify_audience else None
+        local = frozenset([jwt_audience] if isinstance(jwt_audience, str) else jwt_audience or ())
+        remote = self.introspection.audiences or frozenset()
+        return local | remote if local and remote else frozenset()
+
     def verdict_inline(self, credentials: Any) -> Verdict | Principal | Awaitable[Verdict | Principal | None] | None:
         token = credentials if type(credentials) is str else getattr(credentials, "credentials", None)
         if not isinstance(token, str) or not token:

@@ -420,3 +420,29 @@ async def test_claims_of_an_introspected_token_are_required_like_a_jwts(peer: Au
             assert denied.status_code == 403
             assert denied.json() == {"detail": 'Not enough permissions: claim realm_access.roles contains "admin"'}
     assert len(peer.posts) == 2
+
+
+def test_an_rfc_9728_resource_holds_both_paths_to_its_audience() -> None:
+    """RFC 8707: with a declared resource, each path must accept only tokens for it."""
+    resource = "https://api.example"
+
+    def policy_with(verifier: Any) -> aa.AuthPolicy:
+        bearer = aa.OAuth2PasswordBearer(tokenUrl="token", scopes={"items": "Items"}, verifier=verifier)
+        return aa.AuthPolicy(
+            [aa.Rule("/items", require={bearer: ["items"]})],
+            default=bearer,
+            resource=aa.ProtectedResource(resource, authorization_servers=[ISSUER]),
+        )
+
+    def remote(audience: str | None) -> aa.IntrospectionVerifier:
+        return aa.IntrospectionVerifier(ISSUER + "/introspect", client_id="rs", client_secret="x", audience=audience)
+
+    local = aa.JWTVerifier(key=HS_KEY, algorithms=["HS256"], audience=resource)
+    policy_with(remote(resource))
+    policy_with(aa.JWTOrIntrospection(jwt=local, introspection=remote(resource)))
+    with pytest.raises(aa.ConfigurationError, match="checks no audience"):
+        policy_with(remote(None))
+    with pytest.raises(aa.ConfigurationError, match="checks no audience"):
+        policy_with(aa.JWTOrIntrospection(jwt=local, introspection=remote(None)))
+    with pytest.raises(aa.ConfigurationError, match="accepts"):
+        policy_with(aa.JWTOrIntrospection(jwt=local, introspection=remote("https://other.example")))
