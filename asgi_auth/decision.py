@@ -27,7 +27,6 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Union, cast
 
 from ._asgi import MAX_HEADER_VALUE, AmbiguousCredentials, HeaderTooLarge, RequestView
-from ._headers import BEARER_INVALID_REQUEST
 from .claims import Claim, failing
 from .context import AuthContext, Principal, SecurityScopes, granted_scopes
 from .errors import AuthError, ErrorResponse, InsufficientScope, InvalidCredentials, NotAuthenticated
@@ -145,7 +144,7 @@ def extract(scheme: SecurityScheme, request: RequestView, answers: Answers) -> A
 
 def ambiguous(scheme: SecurityScheme, exc: AmbiguousCredentials) -> ErrorResponse:
     """400 for a credential sent twice (RFC 6750 §3.1 `invalid_request` for bearer schemes)."""
-    headers = [("WWW-Authenticate", BEARER_INVALID_REQUEST)] if scheme.bearer else []
+    headers = challenge_list(scheme.invalid_request_challenges())
     return ErrorResponse(AuthError(f"Ambiguous credentials: {exc}", status_code=400, headers=headers))
 
 

@@ -27,6 +27,8 @@ from typing import Any, Protocol
 
 import anyio
 
+from .errors import ServiceUnavailable
+
 __all__ = ["MemoryNonceCounter", "NonceCounter", "NonceUse", "ReplayCache", "ResultCache", "RevocationList"]
 
 WINDOW = 64
@@ -85,6 +87,43 @@ class ReplayCache(Protocol):
     async def first_use(self, key: str, *, expires_at: float) -> bool:
         """Record `key` until `expires_at`; true the first time it is seen, false after."""
         ...
+
+
+class MemoryReplayCache:
+    """One-time values in this process's memory, at most `max_entries` live at once.
+
+    Values share one short lifetime (a DPoP proof's window), so they expire about in
+    the order they came: the sweep stops at the first live one. A full store cannot
+    tell a replay from a first use, so it fails closed: `aa.ServiceUnavailable` (503),
+    which a client retries, rather than forgetting a value that could then be replayed.
+    Several workers need a shared store (one backed by Redis) to see each other's values.
+    """
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be positive")
+        self.max_entries = max_entries
+        self._seen: OrderedDict[str, float] = OrderedDict()  # key -> expires_at, in order of first use
+
+    async def first_use(self, key: str, *, expires_at: float) -> bool:
+        # No await between the look-up and the insert: one event loop sees no interleaving.
+        now = time.time()
+        seen = self._seen
+        while seen:
+            oldest, until = next(iter(seen.items()))
+            if until > now:
+                break
+            del seen[oldest]
+        held = seen.get(key)
+        if held is not None and held > now:
+            return False
+        if len(seen) >= self.max_entries:
+            raise ServiceUnavailable("Replay cache unavailable: full")
+        seen[key] = expires_at
+        return True
+
+    def __len__(self) -> int:
+        return len(self._seen)
 
 
 class ResultCache(Protocol):

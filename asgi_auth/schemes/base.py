@@ -11,9 +11,10 @@ from enum import Enum
 from typing import Any, ClassVar, Union, cast
 
 from .._asgi import RequestView
-from .._headers import BEARER_INVALID_TOKEN, insufficient_scope
+from .._headers import BEARER_INVALID_REQUEST, BEARER_INVALID_TOKEN, insufficient_scope
 from ..errors import ConfigurationError, check_header_value
 from ..verifiers.base import Answer, Answerer, InlineVerifier, Verifier, answerer, inline, is_pending, is_verifier
+from .dpop import DPoPCredential, DPoPOption, dpop_option, verify_bearer, verify_bound
 
 __all__ = ["EXTRACT_ONLY", "MALFORMED", "SecurityScheme", "Verifier", "VerifierOption", "inline"]
 
@@ -60,6 +61,7 @@ class SecurityScheme:
         description: str | None,
         auto_error: bool,
         verifier: VerifierOption,
+        dpop: DPoPOption = None,
     ) -> None:
         self.scheme_name = scheme_name or type(self).__name__
         self.description = description
@@ -75,7 +77,19 @@ class SecurityScheme:
             verifier = None
         self.verifier: Verifier | InlineVerifier | None = verifier
         self._call: Answerer | None = answerer(verifier) if verifier is not None else None
-        if self._call is not None and type(self).verify is SecurityScheme.verify:
+        #: DPoP (RFC 9449), required or allowed, for bearer schemes given `dpop=`; else `None`.
+        self.dpop = dpop_option(dpop, type(self).__name__)
+        if self.dpop is not None:
+            if not self.bearer:
+                raise ConfigurationError(f"{type(self).__name__}: dpop= is for bearer-token schemes")
+            if self._call is None:
+                raise ConfigurationError(
+                    f"{type(self).__name__}: dpop= needs a verifier for the token (its cnf.jkt is checked)"
+                )
+            # The credentials depend on more of the request than one header (the proof):
+            # no decision is found again by the header's value.
+            self.source_header = None
+        elif self._call is not None and type(self).verify is SecurityScheme.verify:
             self.verify = self._call  # type: ignore[method-assign,assignment]  # nothing to adapt: skip a call
 
     def __repr__(self) -> str:
@@ -102,6 +116,10 @@ class SecurityScheme:
         they are, so that the common request builds no coroutine. A scheme that hands
         its verifier something else than the extracted credentials overrides this.
         """
+        if self.dpop is not None and self._call is not None:
+            if type(credentials) is DPoPCredential:
+                return verify_bound(self.dpop, credentials, self._call)
+            return verify_bearer(self.dpop, credentials, self._call)
         return self._call(credentials) if self._call is not None else None
 
     async def call_verifier(self, argument: Any) -> Answer:
@@ -121,7 +139,17 @@ class SecurityScheme:
 
     def invalid_challenge(self) -> str:
         """`WWW-Authenticate` value for credentials that were rejected."""
+        if self.dpop is not None and self.dpop.required:
+            return self.dpop.challenge("invalid_token")
         return BEARER_INVALID_TOKEN if self.bearer else self.challenge()
+
+    def invalid_request_challenges(self) -> list[str]:
+        """`WWW-Authenticate` values for a request whose credentials can't be told
+        apart (sent twice: RFC 6750 §3.1 `invalid_request`), bearer schemes only."""
+        if self.dpop is not None:
+            dpop = self.dpop.challenge("invalid_request")
+            return [dpop] if self.dpop.required else [BEARER_INVALID_REQUEST, dpop]
+        return [BEARER_INVALID_REQUEST] if self.bearer else []
 
     #: Whether `challenges()` differ from one response to the next (Digest's fresh
     #: nonces); when they don't, an answer carrying them can be built once.
@@ -129,12 +157,18 @@ class SecurityScheme:
 
     def challenges(self) -> list[str]:
         """Every `WWW-Authenticate` value asking for credentials (Digest: one per algorithm)."""
+        if self.dpop is not None:
+            return [self.dpop.challenge()] if self.dpop.required else [self.challenge(), self.dpop.challenge()]
         return [self.challenge()]
 
     def insufficient_challenge(self, scopes: tuple[str, ...]) -> str | None:
         """`WWW-Authenticate` value for a 403 (RFC 6750 §3.1), bearer schemes only."""
         if not self.bearer:
             return None
+        if self.dpop is not None:
+            dpop = self.dpop.challenge("insufficient_scope", scope=" ".join(scopes))
+            # One value holding both challenges when both schemes are accepted (RFC 9110 §11.6.1).
+            return dpop if self.dpop.required else f"{insufficient_scope(scopes)}, {dpop}"
         return insufficient_scope(scopes)
 
     # -- description ------------------------------------------------------------------
@@ -151,6 +185,20 @@ class SecurityScheme:
     def _with_description(self, model: dict[str, Any]) -> dict[str, Any]:
         if self.description is not None:
             model["description"] = self.description
+        if self.dpop is not None:
+            dpop = self.dpop
+            if self.description is None:
+                model["description"] = (
+                    f"DPoP-bound access tokens (RFC 9449) {'required' if dpop.required else 'accepted'}: "
+                    f"`Authorization: DPoP <token>` with a `DPoP` proof header signed with one of "
+                    f"{', '.join(dpop.algorithms)}"
+                    + ("" if dpop.required else "; Bearer tokens not bound to a key too")
+                )
+            # OpenAPI has no DPoP field; these are RFC 9728's names for the same facts.
+            model["x-dpop"] = {
+                "dpop_bound_access_tokens_required": dpop.required,
+                "dpop_signing_alg_values_supported": list(dpop.algorithms),
+            }
         return model
 
 

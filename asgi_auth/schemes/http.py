@@ -14,6 +14,7 @@ from .._headers import quote, split_authorization
 from ..errors import ConfigurationError, check_header_value
 from ..verifiers.base import Answer
 from .base import MALFORMED, SecurityScheme, VerifierOption
+from .dpop import NOT_DPOP, DPoPOption, extract_dpop
 
 __all__ = ["HTTPAuthorizationCredentials", "HTTPBase", "HTTPBasic", "HTTPBasicCredentials", "HTTPBearer"]
 
@@ -55,8 +56,11 @@ class HTTPBase(SecurityScheme):
         description: str | None = None,
         auto_error: bool = True,
         verifier: VerifierOption = None,
+        dpop: DPoPOption = None,
     ) -> None:
-        super().__init__(scheme_name=scheme_name, description=description, auto_error=auto_error, verifier=verifier)
+        super().__init__(
+            scheme_name=scheme_name, description=description, auto_error=auto_error, verifier=verifier, dpop=dpop
+        )
         self.scheme = check_header_value(scheme, "scheme")
 
     def extract(self, request: RequestView) -> Any:
@@ -142,7 +146,8 @@ class HTTPBearer(HTTPBase):
     """HTTP Bearer (RFC 6750): the verifier receives the token (a `str`).
 
     `AuthContext.credentials` is the `HTTPAuthorizationCredentials`, as FastAPI's
-    `HTTPBearer` returns it.
+    `HTTPBearer` returns it (`scheme="DPoP"` for a DPoP request). `dpop="required"` or
+    `"allowed"` (or `aa.DPoP(...)`) takes DPoP-bound tokens (RFC 9449, schemes/dpop.py).
     """
 
     bearer = True
@@ -155,13 +160,30 @@ class HTTPBearer(HTTPBase):
         description: str | None = None,
         auto_error: bool = True,
         verifier: VerifierOption = None,
+        dpop: DPoPOption = None,
     ) -> None:
         super().__init__(
-            scheme="bearer", scheme_name=scheme_name, description=description, auto_error=auto_error, verifier=verifier
+            scheme="bearer",
+            scheme_name=scheme_name,
+            description=description,
+            auto_error=auto_error,
+            verifier=verifier,
+            dpop=dpop,
         )
         self.bearerFormat = bearerFormat
 
     def extract(self, request: RequestView) -> Any:
+        if self.dpop is not None:
+            found = extract_dpop(self.dpop, request, whole_header=False)
+            if found is False:
+                return MALFORMED
+            if found is not NOT_DPOP:
+                # Not validated: pydantic would make the credential a plain `str`.
+                return (
+                    None
+                    if found is None
+                    else HTTPAuthorizationCredentials.model_construct(scheme="DPoP", credentials=found)
+                )
         credentials = super().extract(request)
         if credentials is None or credentials.scheme.lower() != "bearer":
             return None
@@ -174,7 +196,10 @@ class HTTPBearer(HTTPBase):
         return "Bearer"
 
     def openapi(self) -> dict[str, Any]:
-        model: dict[str, Any] = {"type": "http", "scheme": "bearer"}
+        # "DPoP" is a registered HTTP authentication scheme (RFC 9449 §12.1), which is
+        # what OpenAPI's `http` type names.
+        required = self.dpop is not None and self.dpop.required
+        model: dict[str, Any] = {"type": "http", "scheme": "dpop" if required else "bearer"}
         if self.bearerFormat is not None:
             model["bearerFormat"] = self.bearerFormat
         return self._with_description(model)

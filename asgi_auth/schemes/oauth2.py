@@ -8,7 +8,8 @@ from typing import Any
 from .._asgi import RequestView
 from .._headers import split_authorization
 from ..verifiers.base import Answer
-from .base import SecurityScheme, VerifierOption, clean
+from .base import MALFORMED, SecurityScheme, VerifierOption, clean
+from .dpop import NOT_DPOP, DPoPCredential, DPoPOption, extract_dpop
 from .http import AUTHORIZATION
 
 __all__ = [
@@ -33,6 +34,10 @@ class AuthorizationValue(SecurityScheme):
     source_header = AUTHORIZATION
 
     def extract(self, request: RequestView) -> Any:
+        if self.dpop is not None:
+            found = extract_dpop(self.dpop, request, whole_header=self._whole_header)
+            if found is not NOT_DPOP:
+                return MALFORMED if found is False else found
         authorization = request.header(AUTHORIZATION)
         if not authorization:
             return None
@@ -42,7 +47,12 @@ class AuthorizationValue(SecurityScheme):
                 return None
         return authorization
 
+    #: Whether the credentials are the whole header (`OAuth2`) or the token alone.
+    _whole_header = True
+
     def verify(self, credentials: str) -> Answer | Awaitable[Answer]:
+        if type(credentials) is DPoPCredential:
+            return super().verify(credentials)  # it carries its token
         return super().verify(split_authorization(credentials)[1])
 
     def challenge(self) -> str:
@@ -64,8 +74,11 @@ class OAuth2(AuthorizationValue):
         description: str | None = None,
         auto_error: bool = True,
         verifier: VerifierOption = None,
+        dpop: DPoPOption = None,
     ) -> None:
-        super().__init__(scheme_name=scheme_name, description=description, auto_error=auto_error, verifier=verifier)
+        super().__init__(
+            scheme_name=scheme_name, description=description, auto_error=auto_error, verifier=verifier, dpop=dpop
+        )
         if flows is None:
             flows = {}
         elif hasattr(flows, "model_dump"):  # FastAPI's OAuthFlows model
@@ -87,8 +100,13 @@ class _OAuth2Bearer(OAuth2):
     alone, and so `credentials` is the token here too."""
 
     verify = SecurityScheme.verify  # the credentials are the token: nothing to adapt
+    _whole_header = False
 
     def extract(self, request: RequestView) -> Any:
+        if self.dpop is not None:
+            found = extract_dpop(self.dpop, request, whole_header=False)
+            if found is not NOT_DPOP:
+                return MALFORMED if found is False else found
         authorization = request.header(AUTHORIZATION)
         scheme, param = split_authorization(authorization)
         if not authorization or scheme.lower() != "bearer":
@@ -109,10 +127,16 @@ class OAuth2PasswordBearer(_OAuth2Bearer):
         refreshUrl: str | None = None,  # noqa: N803
         *,
         verifier: VerifierOption = None,
+        dpop: DPoPOption = None,
     ) -> None:
         flows = {"password": {"tokenUrl": tokenUrl, "refreshUrl": refreshUrl, "scopes": dict(scopes or {})}}
         super().__init__(
-            flows=flows, scheme_name=scheme_name, description=description, auto_error=auto_error, verifier=verifier
+            flows=flows,
+            scheme_name=scheme_name,
+            description=description,
+            auto_error=auto_error,
+            verifier=verifier,
+            dpop=dpop,
         )
 
 
@@ -130,6 +154,7 @@ class OAuth2AuthorizationCodeBearer(_OAuth2Bearer):
         auto_error: bool = True,
         *,
         verifier: VerifierOption = None,
+        dpop: DPoPOption = None,
     ) -> None:
         flows = {
             "authorizationCode": {
@@ -140,7 +165,12 @@ class OAuth2AuthorizationCodeBearer(_OAuth2Bearer):
             }
         }
         super().__init__(
-            flows=flows, scheme_name=scheme_name, description=description, auto_error=auto_error, verifier=verifier
+            flows=flows,
+            scheme_name=scheme_name,
+            description=description,
+            auto_error=auto_error,
+            verifier=verifier,
+            dpop=dpop,
         )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from .base import VerifierOption
+from .dpop import DPoPOption
 from .oauth2 import AuthorizationValue
 
 __all__ = ["OpenIdConnect"]
@@ -34,6 +35,7 @@ class OpenIdConnect(AuthorizationValue):
         verify_audience: bool = True,
         algorithms: list[str] | None = None,
         discover: bool = True,
+        dpop: DPoPOption = None,
     ) -> None:
         if not openIdConnectUrl:
             raise ConfigurationError("OpenIdConnect needs openIdConnectUrl")
@@ -47,7 +49,9 @@ class OpenIdConnect(AuthorizationValue):
             verifier = DiscoveryVerifier(
                 openIdConnectUrl, audience=audience, verify_audience=verify_audience, algorithms=algorithms
             )
-        super().__init__(scheme_name=scheme_name, description=description, auto_error=auto_error, verifier=verifier)
+        super().__init__(
+            scheme_name=scheme_name, description=description, auto_error=auto_error, verifier=verifier, dpop=dpop
+        )
         self.openIdConnectUrl = openIdConnectUrl
 
     def openapi(self) -> dict[str, Any]:
