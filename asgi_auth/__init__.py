@@ -16,6 +16,7 @@ from .middleware import AuthMiddleware
 from .openapi import patch_openapi
 from .passwords import BasicPasswordVerifier, HashingBusy, HashingPool, hash_password, verify_password
 from .policy import AuthPolicy, Rule
+from .rfc9449 import DPoP
 from .rfc9728 import ProtectedResource
 from .schemes import (
     EXTRACT_ONLY,
@@ -36,7 +37,7 @@ from .schemes import (
     SecurityScheme,
     inline,
 )
-from .stores import MemoryNonceCounter, NonceCounter, NonceUse
+from .stores import MemoryNonceCounter, MemoryReplayCache, NonceCounter, NonceUse, ReplayCache
 from .verifiers import (
     DiscoveryVerifier,
     IntrospectionVerifier,
@@ -62,6 +63,7 @@ __all__ = [
     "BasicPasswordVerifier",
     "Claim",
     "ConfigurationError",
+    "DPoP",
     "DiscoveryVerifier",
     "HTTPAuthorizationCredentials",
     "HTTPBase",
@@ -79,6 +81,7 @@ __all__ = [
     "JWTOrIntrospection",
     "JWTVerifier",
     "MemoryNonceCounter",
+    "MemoryReplayCache",
     "NonceCounter",
     "NonceUse",
     "NotAuthenticated",
@@ -92,6 +95,7 @@ __all__ = [
     "OpenIdConnect",
     "Principal",
     "ProtectedResource",
+    "ReplayCache",
     "Rule",
     "SecurityScheme",
     "SecurityScopes",
