@@ -254,7 +254,7 @@ class DPoP:
         self._secret = nonce_secret if nonce_secret is not None else os.urandom(32)
         self.max_jti_length = max_jti_length
         self.min_rsa_bits = min_rsa_bits
-        self._keys: OrderedDict[str, VerifyingKey] = OrderedDict()
+        self._headers: OrderedDict[str, tuple[str, str, VerifyingKey]] = OrderedDict()
         self.algs = quote_string(" ".join(self.algorithms))
 
     def __repr__(self) -> str:
@@ -324,33 +324,21 @@ class DPoP:
         `method` request to `uri` (normalised, as `request_uri` makes it). Raises the
         refusal; returns what the replay check needs."""
         now = time.time() if now is None else now
-        header, claims, signing_input, signature = self._parse(proof)
-        # 4. typ; 5. alg, asymmetric and allowed.
-        typ = header.get("typ")
-        if not isinstance(typ, str) or typ.lower() != "dpop+jwt":
-            raise self.bad_proof("typ is not dpop+jwt")
-        alg = header.get("alg")
-        if not isinstance(alg, str) or alg not in self.algorithms:
-            raise self.bad_proof("alg is not one of algs")
-        # 7. a public key (checked before it is read); 6. the signature verifies with it.
-        jwk = header.get("jwk")
-        if not isinstance(jwk, dict):
-            raise self.bad_proof("no jwk in the header")
-        if _PRIVATE_MEMBERS & jwk.keys():
-            raise self.bad_proof("jwk holds a private key")
+        # 2. one compact JWS.
+        parts = proof.split(".")
+        if len(parts) != 3 or not all(parts) or not proof.isascii():
+            raise self.bad_proof("not a compact JWT")
+        alg, jkt, key = self._header(parts[0])
+        # 6. the signature verifies with the header's key.
         try:
-            jkt = jwk_thumbprint(jwk)
-        except ValueError:
-            raise self.bad_proof("jwk is not a public key of a known type") from None
-        key = self._key(jkt, jwk)
-        if key is None or not key.fits(alg):
-            raise self.bad_proof("jwk can't verify alg")
-        try:
-            verified = _SIGNERS[alg].verify(signing_input, key.key, signature)
-        except Exception:
+            verified = _SIGNERS[alg].verify(f"{parts[0]}.{parts[1]}".encode("ascii"), key.key, _unb64(parts[2]))
+        except Exception:  # a signature that doesn't even decode is as good as a wrong one
             verified = False
         if not verified:
             raise self.bad_proof("signature does not verify")
+        claims = _json_object(parts[1])
+        if claims is None:
+            raise self.bad_proof("not a compact JWT")
         # 3. the claims, with their types.
         jti, htm, htu, iat = (claims.get(name) for name in _REQUIRED_CLAIMS)
         if not (isinstance(jti, str) and isinstance(htm, str) and isinstance(htu, str)):
@@ -359,10 +347,10 @@ class DPoP:
             raise self.bad_proof("jti is empty or too long")
         if isinstance(iat, bool) or not isinstance(iat, (int, float)):
             raise self.bad_proof("iat must be a number")
-        # 8. htm; 9. htu.
+        # 8. htm; 9. htu (most clients send it normalised already: compared as it is first).
         if htm != method:
             raise self.bad_proof("htm does not match the request method")
-        if not uri or normalize_uri(htu) != uri:
+        if not uri or (htu != uri and normalize_uri(htu) != uri):
             raise self.bad_proof("htu does not match the request URI")
         # 11. iat within the window (the jti is recorded by the caller, once all else holds).
         if iat > now + self.leeway:
@@ -381,6 +369,43 @@ class DPoP:
                 raise self.use_nonce("DPoP nonce is not one of ours or has expired")
         return DPoPProof(jkt, jti, float(iat), uri)
 
+    def _header(self, encoded: str) -> tuple[str, str, VerifyingKey]:
+        """Checks 4, 5 and 7, on the protected header: `alg`, the key's thumbprint and
+        the key. A client sends the same header with every proof, so a header that
+        passed is kept (bounded) and the next proof skips its parsing and key reading."""
+        found = self._headers.get(encoded)
+        if found is not None:
+            return found
+        header = _json_object(encoded)
+        if header is None:
+            raise self.bad_proof("not a compact JWT")
+        if "crit" in header:
+            raise self.bad_proof("crit header parameters are not understood")
+        # 4. typ; 5. alg, asymmetric and allowed.
+        typ = header.get("typ")
+        if not isinstance(typ, str) or typ.lower() != "dpop+jwt":
+            raise self.bad_proof("typ is not dpop+jwt")
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self.algorithms:
+            raise self.bad_proof("alg is not one of algs")
+        # 7. a public key, checked before it is read.
+        jwk = header.get("jwk")
+        if not isinstance(jwk, dict):
+            raise self.bad_proof("no jwk in the header")
+        if _PRIVATE_MEMBERS & jwk.keys():
+            raise self.bad_proof("jwk holds a private key")
+        try:
+            jkt = jwk_thumbprint(jwk)
+            key = key_from_jwk(jwk, min_rsa_bits=self.min_rsa_bits, symmetric=False)
+        except (ValueError, UnusableKey):
+            raise self.bad_proof("jwk is not a public key of a known type") from None
+        if not key.fits(alg):
+            raise self.bad_proof("jwk can't verify alg")
+        if len(self._headers) >= _KEY_CACHE_SIZE:
+            self._headers.popitem(last=False)
+        found = self._headers[encoded] = (alg, jkt, key)
+        return found
+
     async def record(self, proof: DPoPProof) -> None:
         """§11.1: the `jti` once per key and resource while the proof could be accepted."""
         digest = hashlib.sha256(f"{proof.jkt}\x00{proof.htu}\x00{proof.jti}".encode()).digest()
@@ -394,37 +419,14 @@ class DPoP:
         if not isinstance(bound, str) or not hmac.compare_digest(bound.encode("ascii", "replace"), jkt.encode()):
             raise self.refuse("invalid_token", "Invalid DPoP key binding")
 
-    # -- pieces ---------------------------------------------------------------------------
 
-    def _parse(self, proof: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
-        """2. one well-formed compact JWS, its header and claims JSON objects."""
-        parts = proof.split(".")
-        if len(parts) != 3 or not all(parts) or not proof.isascii():
-            raise self.bad_proof("not a compact JWT")
-        try:
-            header = json.loads(_unb64(parts[0]))
-            claims = json.loads(_unb64(parts[1]))
-            signature = _unb64(parts[2])
-        except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
-            raise self.bad_proof("not a compact JWT") from None
-        if not isinstance(header, dict) or not isinstance(claims, dict):
-            raise self.bad_proof("not a compact JWT")
-        if "crit" in header:
-            raise self.bad_proof("crit header parameters are not understood")
-        return header, claims, f"{parts[0]}.{parts[1]}".encode("ascii"), signature
-
-    def _key(self, jkt: str, jwk: Mapping[str, Any]) -> VerifyingKey | None:
-        """The proof's key, read once per thumbprint: a client signs with one key."""
-        key = self._keys.get(jkt)
-        if key is None:
-            try:
-                key = key_from_jwk(jwk, min_rsa_bits=self.min_rsa_bits, symmetric=False)
-            except UnusableKey:
-                return None
-            if len(self._keys) >= _KEY_CACHE_SIZE:
-                self._keys.popitem(last=False)
-            self._keys[jkt] = key
-        return key
+def _json_object(part: str) -> dict[str, Any] | None:
+    """A base64url JSON object, or `None`."""
+    try:
+        value = json.loads(_unb64(part))
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _unb64(part: str) -> bytes:

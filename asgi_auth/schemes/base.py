@@ -86,9 +86,13 @@ class SecurityScheme:
                 raise ConfigurationError(
                     f"{type(self).__name__}: dpop= needs a verifier for the token (its cnf.jkt is checked)"
                 )
-            # The credentials depend on more of the request than one header (the proof):
-            # no decision is found again by the header's value.
-            self.source_header = None
+            # A DPoP request's credentials are more than one header (the proof changes
+            # every time), so its answer is never a `Verdict` (schemes/dpop.py) and no
+            # decision is remembered for it. Where DPoP is required nothing is found by
+            # the header's value at all; where it is only allowed, Bearer requests keep
+            # their remembered decisions.
+            if self.dpop.required:
+                self.source_header = None
         elif self._call is not None and type(self).verify is SecurityScheme.verify:
             self.verify = self._call  # type: ignore[method-assign,assignment]  # nothing to adapt: skip a call
 

@@ -328,11 +328,12 @@ def test_a_decision_is_never_replayed_for_the_same_authorization_header() -> Non
     assert c.get("/items", headers={"Authorization": f"DPoP {tok}"}).status_code == 400
 
 
+@pytest.mark.parametrize("mode", ["required", "allowed"])
 @pytest.mark.parametrize("word", ["DPoP", "Dpop", "dpop"])
-def test_no_decision_is_replayed_whatever_the_scheme_word_case(word: str) -> None:
+def test_no_decision_is_replayed_whatever_the_scheme_word_case(word: str, mode: str) -> None:
     """`Dpop <token>` is a spelling the decision layer would remember a Bearer-style
     answer under (one capital, then lower case): a proof must still be checked."""
-    c = client()
+    c = client(mode)
     tok = token()
     good = proof(tok)
     assert c.get("/items", headers={"Authorization": f"{word} {tok}", "DPoP": good}).status_code == 200
@@ -342,9 +343,15 @@ def test_no_decision_is_replayed_whatever_the_scheme_word_case(word: str) -> Non
 
 
 def test_the_scheme_answers_no_verdict_for_a_dpop_request() -> None:
-    """What keeps it so: `source_header` is `None` and the answer is a bare principal."""
-    bearer = aa.HTTPBearer(verifier=aa.JWTVerifier(key=SECRET, algorithms=["HS256"]), dpop="required")
-    assert bearer.source_header is None
+    """What keeps it so: the answer is a bare principal, and where DPoP is required
+    nothing is looked up by the header's value (`source_header` is `None`)."""
+    verifier = aa.JWTVerifier(key=SECRET, algorithms=["HS256"])
+    assert aa.HTTPBearer(verifier=verifier, dpop="required").source_header is None
+    allowed = aa.HTTPBearer(verifier=verifier, dpop="allowed")
+    assert allowed.source_header == b"authorization"  # Bearer requests keep the fast path
+    assert isinstance(
+        allowed.verify(aa.HTTPAuthorizationCredentials(scheme="Bearer", credentials=token(bound=False))), aa.Verdict
+    )
 
 
 # -- nonces (§9) ------------------------------------------------------------------------------
