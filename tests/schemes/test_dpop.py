@@ -19,6 +19,7 @@ import warnings
 from typing import Any
 
 import jwt
+import openapi_spec_validator
 import pytest
 from fastapi import FastAPI, WebSocket
 from joserfc import jws
@@ -497,6 +498,7 @@ def test_openapi_documents_the_scheme() -> None:
 
     document = aa.patch_openapi(app.openapi(), aa.AuthPolicy(rules=[], default=http), app=app)
     assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "dpop"
+    openapi_spec_validator.validate(document)  # an x- extension is allowed on a security scheme
 
 
 def test_bearer_schemes_without_dpop_are_unchanged() -> None:
@@ -570,3 +572,21 @@ def test_every_bearer_scheme_takes_dpop(scheme: Any) -> None:
         assert credentials == tok
     else:
         assert credentials == f"DPoP {tok}"
+
+
+@pytest.mark.parametrize("mode", ["required", "allowed"])
+def test_authorization_sent_twice_is_400_with_the_dpop_challenge(mode: str) -> None:
+    the_proof = proof(TOKEN)
+    headers = [("authorization", f"DPoP {TOKEN}"), ("authorization", f"DPoP {TOKEN}"), ("dpop", the_proof)]
+    response = client(mode).get("/items", headers=headers)
+    assert response.status_code == 400
+    challenges = response.headers.get_list("www-authenticate")
+    assert challenges[-1].startswith('DPoP error="invalid_request"')
+    assert len(challenges) == (1 if mode == "required" else 2)
+
+
+def test_insufficient_scope_where_both_are_allowed_names_both() -> None:
+    tok = token(scope="other")
+    response = client("allowed").get("/items", headers=dpop_headers(tok, proof(tok)))
+    assert response.status_code == 403
+    assert response.headers["www-authenticate"].startswith('Bearer error="insufficient_scope", scope="items", DPoP ')
