@@ -10,7 +10,7 @@ what a scheme does around it:
   400) becomes a `DPoPCredential`, the scheme's usual credentials value carrying the
   proof and the request it must name. A Bearer header is absent when DPoP is required,
   and extracted as ever when it is allowed.
-- **verify**: the proof's checks, then the scheme's verifier for the token, then the
+- **verify**: the scheme's verifier for the token, then the proof's checks, then the
   token's `cnf.jkt` against the proof's key, then the `jti` replay check. The answer
   is never a `Verdict`: the proof changes with every request, so no decision for a
   DPoP request may be remembered and replayed by the header's value. A Bearer token
@@ -114,10 +114,14 @@ def _vouches(principal: object) -> bool:
 
 
 async def verify_bound(dpop: DPoP, credential: DPoPCredential, call: Answerer) -> object:
-    """A DPoP request: the proof, the token, the binding, the replay check (§4.3, §7)."""
+    """A DPoP request: the token, the proof, the binding, the replay check (§4.3, §7).
+
+    The token comes first: a client whose token is refused gains nothing from a new
+    proof (`invalid_token` tells it so), and a forged token costs its own check only,
+    not a proof's signature on a key the sender made up.
+    """
     if not credential.proof:
         raise dpop.refuse("invalid_request", "DPoP proof missing", status_code=400)
-    checked = dpop.check(credential.proof, method=credential.method, uri=credential.uri, token=credential.token)
     try:
         answer = call(credential.token)
         if is_pending(answer):
@@ -129,6 +133,7 @@ async def verify_bound(dpop: DPoP, credential: DPoPCredential, call: Answerer) -
     principal = _principal(answer)
     if not _vouches(principal):
         raise InvalidCredentials(headers=[("WWW-Authenticate", dpop.challenge("invalid_token"))])
+    checked = dpop.check(credential.proof, method=credential.method, uri=credential.uri, token=credential.token)
     dpop.bound(_claims(principal), checked.jkt)
     await dpop.record(checked)
     return principal  # never a Verdict: nothing about this request may be remembered

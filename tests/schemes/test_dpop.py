@@ -590,3 +590,10 @@ def test_insufficient_scope_where_both_are_allowed_names_both() -> None:
     response = client("allowed").get("/items", headers=dpop_headers(tok, proof(tok)))
     assert response.status_code == 403
     assert response.headers["www-authenticate"].startswith('Bearer error="insufficient_scope", scope="items", DPoP ')
+
+
+def test_a_refused_token_is_invalid_token_even_with_a_bad_proof() -> None:
+    """The token is checked first: a new proof would not help the client."""
+    tok = jwt.encode({"sub": "a", "exp": 1, "cnf": {"jkt": jwk_thumbprint(public(EC))}}, SECRET, algorithm="HS256")
+    response = client().get("/items", headers=dpop_headers(tok, proof(tok, htm="POST")))
+    assert (response.status_code, error_of(response)) == (401, "invalid_token")
