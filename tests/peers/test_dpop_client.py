@@ -16,9 +16,11 @@ from typing import Any
 import jwt
 import pytest
 import requests
-from fastapi import FastAPI
+from fastapi import FastAPI, WebSocket
 from requests_oauth2client import DPoPKey, DPoPToken
 from requests_oauth2client.dpop import MissingDPoPNonce
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 import asgi_auth as aa
 from tests.loopback import serve
@@ -38,6 +40,12 @@ def app_for(dpop: aa.DPoP) -> FastAPI:
     @app.post("/items/{name}")
     async def post_item(name: str) -> dict[str, Any]:
         return {"posted": name}
+
+    @app.websocket("/ws")
+    async def ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(websocket.scope["state"]["auth"].principal.subject)
+        await websocket.close()
 
     policy = aa.AuthPolicy(rules=[aa.Rule("/items/{name}", require={bearer: ["items"]})], default=bearer)
     app.add_middleware(aa.AuthMiddleware, policy=policy)
@@ -131,3 +139,22 @@ def test_a_captured_proof_replayed_over_the_wire_is_refused(plain_server: str) -
     )
     assert replay.status_code == 401
     assert 'error="invalid_dpop_proof"' in replay.headers["WWW-Authenticate"]
+
+
+def test_a_websocket_handshake_over_uvicorn(plain_server: str) -> None:
+    """The handshake is a GET with the proof's headers: refused with the HTTP answer
+    (uvicorn offers `websocket.http.response`), accepted with a good proof."""
+    key = DPoPKey.generate(alg="ES256")
+    tok = bound_token(key)
+    url = plain_server.replace("http://", "ws://") + "/ws"
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url, additional_headers={"Authorization": f"DPoP {tok}"}, open_timeout=10).close()
+    assert refused.value.response.status_code == 400
+    ath = base64.urlsafe_b64encode(hashlib.sha256(tok.encode()).digest()).rstrip(b"=").decode()
+    stale = str(key.proof("GET", url.replace("/ws", "/other"), ath))
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url, additional_headers={"Authorization": f"DPoP {tok}", "DPoP": stale}, open_timeout=10).close()
+    assert refused.value.response.status_code == 401
+    good = str(key.proof("GET", url, ath))
+    with connect(url, additional_headers={"Authorization": f"DPoP {tok}", "DPoP": good}, open_timeout=10) as ws:
+        assert ws.recv(timeout=10) == "alice"

@@ -18,10 +18,13 @@ import uuid
 import warnings
 from typing import Any
 
+import anyio
 import jwt
 import openapi_spec_validator
 import pytest
 from fastapi import FastAPI, WebSocket
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from joserfc import jws
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 from starlette.testclient import TestClient, WebSocketDenialResponse
@@ -29,6 +32,7 @@ from starlette.testclient import TestClient, WebSocketDenialResponse
 import asgi_auth as aa
 from asgi_auth.rfc9449 import DPoP, jwk_thumbprint, normalize_uri, request_uri
 from asgi_auth.stores import MemoryReplayCache
+from tests.conftest import call_asgi, http_scope
 
 SECRET = "a-test-secret-that-is-long-enough-for-hs256"
 URL = "http://testserver/items"
@@ -597,3 +601,56 @@ def test_a_refused_token_is_invalid_token_even_with_a_bad_proof() -> None:
     tok = jwt.encode({"sub": "a", "exp": 1, "cnf": {"jkt": jwk_thumbprint(public(EC))}}, SECRET, algorithm="HS256")
     response = client().get("/items", headers=dpop_headers(tok, proof(tok, htm="POST")))
     assert (response.status_code, error_of(response)) == (401, "invalid_token")
+
+
+# -- anything at all: a refusal, never a crash ---------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+header_fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "typ": st.sampled_from(["dpop+jwt", "DPoP+JWT", "jwt"]) | json_values,
+        "alg": st.sampled_from(["ES256", "none", "HS256", "PS256"]) | json_values,
+        "jwk": st.just(public(EC)) | st.just({"kty": "RSA", "n": "AQAB", "e": "AQAB"}) | json_values,
+        "crit": json_values,
+    },
+)
+claim_fields = st.fixed_dictionaries(
+    {},
+    optional={name: json_values for name in ("jti", "htm", "htu", "iat", "ath", "nonce")},
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(header=header_fields, body=claim_fields, signature=st.binary(max_size=80))
+def test_any_proof_is_refused_with_an_answer(header: dict[str, Any], body: dict[str, Any], signature: bytes) -> None:
+    the_proof = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(body).encode())}.{b64(signature)}"
+    with pytest.raises(aa.AuthError) as refused:
+        DPoP(nonces=True).check(the_proof, method="GET", uri=URL, token=TOKEN)
+    assert refused.value.status_code == 401
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=120))
+def test_any_text_is_a_uri_or_none(text: str) -> None:
+    normalized = normalize_uri(text)
+    assert normalized is None or normalize_uri(normalized) == normalized  # normalising is idempotent
+
+
+@settings(max_examples=100, deadline=None)
+@given(authorization=st.binary(max_size=200), dpop=st.binary(max_size=300))
+def test_any_header_bytes_get_a_4xx_never_a_crash(authorization: bytes, dpop: bytes) -> None:
+    bearer = aa.HTTPBearer(verifier=aa.JWTVerifier(key=SECRET, algorithms=["HS256"]), dpop="allowed")
+    app = aa.AuthMiddleware(_ok, policy=aa.AuthPolicy(rules=[], default=bearer))
+    scope = http_scope("/items", headers=[(b"authorization", b"DPoP " + authorization), (b"dpop", dpop)])
+    sent = anyio.run(call_asgi, app, scope)
+    assert sent[0]["status"] in (400, 401, 431)
+
+
+async def _ok(scope: Any, receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
