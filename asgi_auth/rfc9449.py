@@ -314,6 +314,7 @@ class DPoP:
             headers=[
                 ("WWW-Authenticate", self.challenge("use_dpop_nonce", description)),
                 ("DPoP-Nonce", self.make_nonce()),
+                ("Cache-Control", "no-store"),  # §8.2: a stale nonce must not be served from a cache
             ]
         )
 

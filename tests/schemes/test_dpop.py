@@ -369,6 +369,7 @@ def test_nonce_flow() -> None:
     assert first.status_code == 401
     assert first.headers["www-authenticate"].startswith('DPoP error="use_dpop_nonce"')
     nonce = first.headers["dpop-nonce"]
+    assert first.headers["cache-control"] == "no-store"
     assert c.get("/items", headers=dpop_headers(tok, proof(tok, nonce=nonce))).status_code == 200
     forged = nonce[:-2] + ("AA" if not nonce.endswith("AA") else "BB")
     refused = c.get("/items", headers=dpop_headers(tok, proof(tok, nonce=forged)))
@@ -654,3 +655,23 @@ def test_any_header_bytes_get_a_4xx_never_a_crash(authorization: bytes, dpop: by
 async def _ok(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": b""})
+
+
+def test_dpop_in_an_or_requirement() -> None:
+    """`AnyOf` verifies each scheme once and remembers nothing: the proof is checked."""
+    verifier = aa.JWTVerifier(key=SECRET, algorithms=["HS256"])
+    bearer = aa.HTTPBearer(verifier=verifier, dpop="required")
+    key = aa.APIKeyHeader(name="X-Key", verifier=aa.inline({"k" * 32: aa.Principal("svc")}.get))
+    app = FastAPI()
+
+    @app.get("/items")
+    async def items() -> dict[str, str]:
+        return {}
+
+    app.add_middleware(aa.AuthMiddleware, policy=aa.AuthPolicy(rules=[], default=[bearer, key]))
+    c = TestClient(app)
+    tok = token()
+    good = proof(tok)
+    assert c.get("/items", headers=dpop_headers(tok, good)).status_code == 200
+    assert c.get("/items", headers=dpop_headers(tok, good)).status_code == 401  # replayed
+    assert c.get("/items", headers={"X-Key": "k" * 32}).status_code == 200
