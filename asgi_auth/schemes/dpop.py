@@ -70,6 +70,9 @@ class DPoPCredential(str):
         self.token, self.proof, self.method, self.uri = token, proof, method, uri
         return self
 
+    def __repr__(self) -> str:
+        return "DPoPCredential('********')"
+
 
 #: `extract_dpop`'s answer for a header that is not DPoP's, when Bearer is allowed too.
 NOT_DPOP = object()

@@ -675,3 +675,26 @@ def test_dpop_in_an_or_requirement() -> None:
     assert c.get("/items", headers=dpop_headers(tok, good)).status_code == 200
     assert c.get("/items", headers=dpop_headers(tok, good)).status_code == 401  # replayed
     assert c.get("/items", headers={"X-Key": "k" * 32}).status_code == 200
+
+
+@pytest.mark.parametrize("kind", [aa.HTTPBearer, aa.OAuth2])
+def test_no_token_in_reprs(kind: Any) -> None:
+    bearer = kind(verifier=aa.JWTVerifier(key=SECRET, algorithms=["HS256"]), dpop="required")
+    seen: list[Any] = []
+    app = FastAPI()
+
+    @app.get("/items")
+    async def items() -> dict[str, str]:
+        return {}
+
+    @app.middleware("http")
+    async def spy(request: Any, call_next: Any) -> Any:
+        seen.append(request.state.auth)
+        return await call_next(request)
+
+    app.add_middleware(aa.AuthMiddleware, policy=aa.AuthPolicy(rules=[], default=bearer))
+    tok = token()
+    assert TestClient(app).get("/items", headers=dpop_headers(tok, proof(tok))).status_code == 200
+    (context,) = seen
+    assert tok in str(getattr(context.credentials, "credentials", context.credentials))  # the app reads it ...
+    assert tok not in repr(context) and tok not in repr(context.credentials)  # ... no repr shows it
