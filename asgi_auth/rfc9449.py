@@ -69,6 +69,7 @@ _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 _PCT = re.compile(r"%([0-9A-Fa-f]{2})")
 #: What stays as it is when a decoded path is encoded again (RFC 3986 `pchar` and "/").
 _PATH_SAFE = "/:@!$&'()*+,;="
+_NOT_IN_HOST = frozenset("/?#@\\ \t")
 _KEY_CACHE_SIZE = 1024
 _SIGNERS: dict[str, Algorithm] = get_default_algorithms()
 _SIGNERS["Ed25519"] = _SIGNERS["EdDSA"]  # RFC 9864's name; the key check keeps it to Ed25519 keys
@@ -95,15 +96,17 @@ def access_token_hash(token: str) -> str:
 # -- the request's URI, normalised ---------------------------------------------------------
 
 
-def _normalize_path(path: str) -> str:
+def _normalize_path(path: str, remove_dots: bool) -> str:
     """RFC 3986 §6.2.2: percent-escapes upper-cased, unreserved ones decoded, dot
-    segments removed (§5.2.4); §6.2.3: an empty path is "/"."""
+    segments removed (§5.2.4) if asked; §6.2.3: an empty path is "/"."""
 
     def escape(match: re.Match[str]) -> str:
         byte = int(match.group(1), 16)
         return chr(byte) if byte in _UNRESERVED else "%" + match.group(1).upper()
 
     path = _PCT.sub(escape, path)
+    if not remove_dots:
+        return path if path.startswith("/") else "/" + path
     out: list[str] = []
     for segment in path.split("/")[1:] if path.startswith("/") else path.split("/"):
         if segment == ".":
@@ -117,11 +120,14 @@ def _normalize_path(path: str) -> str:
     return "/" + "/".join(out) + ("/" if trailing else "")
 
 
-def normalize_uri(uri: str) -> str | None:
+def normalize_uri(uri: str, *, remove_dots: bool = True) -> str | None:
     """`uri` without query and fragment, normalised as §4.3 asks (RFC 3986 §6.2.2 and
     §6.2.3: case, percent-encoding, dot segments, default port, empty path); `None`
     for anything that is not an absolute http(s) URI (ws/wss count as http/https, the
-    handshake's own URI). User information is refused: a request URI carries none."""
+    handshake's own URI). User information is refused: a request URI carries none.
+
+    The request's own URI keeps its dot segments (`remove_dots=False`): routers serve
+    `/a/..` as a path of its own, not as `/`, so a proof for `/` must not pass there."""
     if len(uri) > 4096 or not uri.isascii() or any(c in uri for c in " \t\r\n\\"):
         return None
     try:
@@ -136,7 +142,7 @@ def normalize_uri(uri: str) -> str | None:
     if ":" in host:
         host = f"[{host}]"
     netloc = host if port is None or port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
-    return f"{scheme}://{netloc}{_normalize_path(parts.path)}"
+    return f"{scheme}://{netloc}{_normalize_path(parts.path, remove_dots)}"
 
 
 def _encoded_path(scope: Scope, path: str) -> str:
@@ -164,7 +170,7 @@ def request_uri(scope: Scope, public_url: str | None = None) -> str:
     root_path: str = scope.get("root_path", "")
     route = strip_root_path(scope["path"], root_path)
     if public_url is not None:
-        return normalize_uri(public_url + _encoded_path(scope, route)) or ""
+        return normalize_uri(public_url + _encoded_path(scope, route), remove_dots=False) or ""
     scheme = _WEB_SCHEMES.get(str(scope.get("scheme", "http")).lower(), "http")
     host = None
     for key, value in scope["headers"]:
@@ -179,8 +185,11 @@ def request_uri(scope: Scope, public_url: str | None = None) -> str:
             name, port = server
             name = f"[{name}]" if ":" in name else name
             host = name if port is None else f"{name}:{port}"
-    # A Host header that doesn't parse gives "", which no proof's htu normalises to.
-    return normalize_uri(f"{scheme}://{host}{_encoded_path(scope, root_path + route)}") or ""
+    if any(c in host for c in _NOT_IN_HOST):
+        return ""  # a Host header that would move the path or add userinfo matches no proof
+    uri = f"{scheme}://{host}{_encoded_path(scope, root_path + route)}"
+    # One that doesn't parse gives "" too, which no proof's htu normalises to.
+    return normalize_uri(uri, remove_dots=False) or ""
 
 
 # -- the proof -----------------------------------------------------------------------------

@@ -455,6 +455,12 @@ def test_request_uri_as_the_router_sees_it_and_behind_a_proxy() -> None:
     assert request_uri(scope(raw_path=b"/api/it%65ms")) == "http://internal:8000/api/items"
     assert request_uri(scope(path="/api/a b", raw_path=b"/api/a%20b")) == "http://internal:8000/api/a%20b"
     assert request_uri(scope(headers=[(b"host", b"bad host")])) == ""
+    for moving in (b"evil/x", b"u@internal", b"internal?x", b"internal#x"):
+        assert request_uri(scope(headers=[(b"host", moving)])) == ""  # the Host header moves no path
+    # The router serves a dotted path as itself: no proof for the path it would resolve to passes.
+    dotted = request_uri(scope(path="/api/a/../items", raw_path=b"/api/a/../items"))
+    assert dotted == "http://internal:8000/api/a/../items"
+    assert normalize_uri("http://internal:8000/api/items") != dotted
 
 
 def test_public_url_is_what_a_proof_must_name() -> None:
