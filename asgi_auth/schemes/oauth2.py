@@ -193,8 +193,14 @@ class OAuth2ClientCredentials(_OAuth2Bearer):
         refreshUrl: str | None = None,  # noqa: N803
         *,
         verifier: VerifierOption = None,
+        dpop: DPoPOption = None,
     ) -> None:
         flows = {"clientCredentials": {"tokenUrl": tokenUrl, "refreshUrl": refreshUrl, "scopes": dict(scopes or {})}}
         super().__init__(
-            flows=flows, scheme_name=scheme_name, description=description, auto_error=auto_error, verifier=verifier
+            flows=flows,
+            scheme_name=scheme_name,
+            description=description,
+            auto_error=auto_error,
+            verifier=verifier,
+            dpop=dpop,
         )

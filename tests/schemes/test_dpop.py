@@ -553,8 +553,9 @@ def test_a_full_replay_cache_is_503() -> None:
         lambda v: aa.OAuth2(verifier=v, dpop="required"),
         lambda v: aa.OAuth2AuthorizationCodeBearer("auth", "token", verifier=v, dpop="required"),
         lambda v: aa.OpenIdConnect(openIdConnectUrl="https://id.example/.well-known", verifier=v, dpop="required"),
+        lambda v: aa.OAuth2ClientCredentials("token", verifier=v, dpop="required"),
     ],
-    ids=["HTTPBearer", "OAuth2", "AuthorizationCode", "OpenIdConnect"],
+    ids=["HTTPBearer", "OAuth2", "AuthorizationCode", "OpenIdConnect", "ClientCredentials"],
 )
 def test_every_bearer_scheme_takes_dpop(scheme: Any) -> None:
     bearer = scheme(aa.JWTVerifier(key=SECRET, algorithms=["HS256"]))
@@ -579,7 +580,7 @@ def test_every_bearer_scheme_takes_dpop(scheme: Any) -> None:
     credentials = seen[0]
     if isinstance(bearer, aa.HTTPBearer):
         assert (credentials.scheme, credentials.credentials) == ("DPoP", tok)
-    elif isinstance(bearer, aa.OAuth2AuthorizationCodeBearer):
+    elif isinstance(bearer, (aa.OAuth2AuthorizationCodeBearer, aa.OAuth2ClientCredentials)):
         assert credentials == tok
     else:
         assert credentials == f"DPoP {tok}"
@@ -704,3 +705,27 @@ def test_no_token_in_reprs(kind: Any) -> None:
     (context,) = seen
     assert tok in str(getattr(context.credentials, "credentials", context.credentials))  # the app reads it ...
     assert tok not in repr(context) and tok not in repr(context.credentials)  # ... no repr shows it
+
+
+def test_dpop_challenges_carry_rfc_9728_resource_metadata() -> None:
+    """With `resource=aa.ProtectedResource(...)`, §5.1's `resource_metadata` goes in the
+    DPoP challenges too, the proof's own refusals included."""
+    verifier = aa.JWTVerifier(key=SECRET, algorithms=["HS256"], audience="https://api.example.com/")
+    bearer = aa.HTTPBearer(verifier=verifier, dpop="required")
+    resource = aa.ProtectedResource("https://api.example.com/", authorization_servers=["https://id.example.com"])
+    app = FastAPI()
+
+    @app.get("/items")
+    async def items() -> dict[str, str]:
+        return {}
+
+    app.add_middleware(aa.AuthMiddleware, policy=aa.AuthPolicy(rules=[], default=bearer, resource=resource))
+    c = TestClient(app)
+    url = '"https://api.example.com/.well-known/oauth-protected-resource"'
+    missing = c.get("/items")
+    assert missing.headers["www-authenticate"] == f'DPoP algs="{" ".join(DPoP().algorithms)}", resource_metadata={url}'
+    tok = token(aud="https://api.example.com/")
+    bad = c.get("/items", headers=dpop_headers(tok, proof(tok, htm="PUT")))
+    assert bad.headers["www-authenticate"].startswith('DPoP error="invalid_dpop_proof"')
+    assert bad.headers["www-authenticate"].endswith(f"resource_metadata={url}")
+    assert c.get("/items", headers=dpop_headers(tok, proof(tok))).status_code == 200
