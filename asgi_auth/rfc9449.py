@@ -419,7 +419,7 @@ class DPoP:
     async def record(self, proof: DPoPProof) -> None:
         """§11.1: the `jti` once per key and resource while the proof could be accepted."""
         digest = hashlib.sha256(f"{proof.jkt}\x00{proof.htu}\x00{proof.jti}".encode()).digest()
-        if not await self.replay_cache.first_use("dpop:" + b64url(digest), expires_at=proof.iat + self.max_age):
+        if not await self.replay_cache.first_use("dpop:" + b64url(digest), expires_at=proof.iat + self.max_age + 1):
             raise self.bad_proof("jti was used already")
 
     def bound(self, claims: Mapping[str, Any], jkt: str) -> None:

@@ -729,3 +729,38 @@ def test_dpop_challenges_carry_rfc_9728_resource_metadata() -> None:
     assert bad.headers["www-authenticate"].startswith('DPoP error="invalid_dpop_proof"')
     assert bad.headers["www-authenticate"].endswith(f"resource_metadata={url}")
     assert c.get("/items", headers=dpop_headers(tok, proof(tok))).status_code == 200
+
+
+class RecordingCache:
+    """A `ReplayCache` of the app's own: what it is asked, and whether it can answer."""
+
+    def __init__(self, up: bool = True) -> None:
+        self.up = up
+        self.asked: list[tuple[str, float]] = []
+
+    async def first_use(self, key: str, *, expires_at: float) -> bool:
+        if not self.up:
+            raise aa.ServiceUnavailable("Replay cache unavailable")
+        self.asked.append((key, expires_at))
+        return True
+
+
+def test_a_replay_cache_of_ones_own_is_asked_past_the_window_and_never_sees_a_raw_jti() -> None:
+    cache = RecordingCache()
+    tok = token()
+    iat = int(time.time()) - 10
+    jti = "a-jti-the-store-must-not-see"
+    assert (
+        client(replay_cache=cache).get("/items", headers=dpop_headers(tok, proof(tok, iat=iat, jti=jti))).status_code
+        == 200
+    )
+    ((key, expires_at),) = cache.asked
+    assert expires_at > iat + 60  # kept past the last instant the proof is accepted
+    assert jti not in key and key.startswith("dpop:")
+
+
+def test_a_replay_cache_that_cannot_answer_is_503() -> None:
+    tok = token()
+    response = client(replay_cache=RecordingCache(up=False)).get("/items", headers=dpop_headers(tok, proof(tok)))
+    assert response.status_code == 503
+    assert response.json() == {"detail": "Replay cache unavailable"}
