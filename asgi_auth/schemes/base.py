@@ -87,12 +87,12 @@ class SecurityScheme:
                     f"{type(self).__name__}: dpop= needs a verifier for the token (its cnf.jkt is checked)"
                 )
             # A DPoP request's credentials are more than one header (the proof changes
-            # every time), so its answer is never a `Verdict` (schemes/dpop.py) and no
-            # decision is remembered for it. Where DPoP is required nothing is found by
-            # the header's value at all; where it is only allowed, Bearer requests keep
-            # their remembered decisions.
-            if self.dpop.required:
-                self.source_header = None
+            # every time): nothing may be found, remembered or cached by the
+            # `Authorization` value alone, whatever the decision layer does with a
+            # source header. So there is none (as for Digest), and a DPoP answer is
+            # never a `Verdict` either (schemes/dpop.py). Bearer requests on an
+            # "allowed" scheme pay for it: no remembered decision, the verifier's cache.
+            self.source_header = None
         elif self._call is not None and type(self).verify is SecurityScheme.verify:
             self.verify = self._call  # type: ignore[method-assign,assignment]  # nothing to adapt: skip a call
 

@@ -31,6 +31,7 @@ from starlette.testclient import TestClient, WebSocketDenialResponse
 
 import asgi_auth as aa
 from asgi_auth.rfc9449 import DPoP, jwk_thumbprint, normalize_uri, request_uri
+from asgi_auth.schemes.dpop import DPoPCredential
 from asgi_auth.stores import MemoryReplayCache
 from tests.conftest import call_asgi, http_scope
 
@@ -348,15 +349,24 @@ def test_no_decision_is_replayed_whatever_the_scheme_word_case(word: str, mode: 
 
 
 def test_the_scheme_answers_no_verdict_for_a_dpop_request() -> None:
-    """What keeps it so: the answer is a bare principal, and where DPoP is required
-    nothing is looked up by the header's value (`source_header` is `None`)."""
+    """What keeps it so, in both modes: nothing is looked up or remembered by the
+    header's value (`source_header` is `None`), and a DPoP answer is a bare principal."""
     verifier = aa.JWTVerifier(key=SECRET, algorithms=["HS256"])
-    assert aa.HTTPBearer(verifier=verifier, dpop="required").source_header is None
-    allowed = aa.HTTPBearer(verifier=verifier, dpop="allowed")
-    assert allowed.source_header == b"authorization"  # Bearer requests keep the fast path
-    assert isinstance(
-        allowed.verify(aa.HTTPAuthorizationCredentials(scheme="Bearer", credentials=token(bound=False))), aa.Verdict
+    for mode in ("required", "allowed"):
+        assert aa.HTTPBearer(verifier=verifier, dpop=mode).source_header is None
+    assert aa.HTTPBearer(verifier=verifier).source_header == b"authorization"
+
+
+@pytest.mark.anyio
+async def test_a_dpop_answer_is_a_bare_principal() -> None:
+    bearer = aa.OAuth2PasswordBearer(
+        tokenUrl="t", verifier=aa.JWTVerifier(key=SECRET, algorithms=["HS256"]), dpop="allowed"
     )
+    tok = token()
+    credential = DPoPCredential(tok, token=tok, proof=proof(tok), method="GET", uri=URL)
+    answer = await bearer.verify(credential)
+    assert type(answer) is aa.Principal  # not a Verdict: nothing to remember it by
+    assert type(bearer.verify(token(bound=False))) is aa.Verdict  # a Bearer token still vouched for
 
 
 # -- nonces (§9) ------------------------------------------------------------------------------
