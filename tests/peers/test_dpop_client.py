@@ -24,6 +24,7 @@ from websockets.sync.client import connect
 
 import asgi_auth as aa
 from tests.loopback import serve
+from tests.peers.introspection_server import ISSUER, Client, Token, authorization_server
 
 SECRET = "a-test-secret-that-is-long-enough-for-hs256"
 
@@ -158,3 +159,38 @@ def test_a_websocket_handshake_over_uvicorn(plain_server: str) -> None:
     good = str(key.proof("GET", url, ath))
     with connect(url, additional_headers={"Authorization": f"DPoP {tok}", "DPoP": good}, open_timeout=10) as ws:
         assert ws.recv(timeout=10) == "alice"
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # uvicorn's WSGI adapter, serving the peer
+def test_an_opaque_token_bound_through_introspection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RFC 9449 §6.2: an opaque token's `cnf.jkt` comes in the RFC 7662 answer (authlib's
+    endpoint on loopback), whose `token_type` is then `DPoP`; the library's proofs pass
+    for the key it names and not for another."""
+    monkeypatch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")  # loopback is plain http
+    key, other = DPoPKey.generate(alg="ES256"), DPoPKey.generate(alg="ES256")
+    with authorization_server([Client("rs", "client_secret_basic", secret="rs-secret")]) as peer:
+        peer.tokens["opaque-1"] = Token(extra={"cnf": {"jkt": key.dpop_jkt}, "token_type": "DPoP"})
+        introspection = aa.IntrospectionVerifier(
+            peer.introspection_url,
+            client_id="rs",
+            client_secret="rs-secret",
+            audience="https://api.example",
+            issuer=ISSUER,
+            token_types=("dpop", "bearer"),
+        )
+        bearer = aa.OAuth2PasswordBearer(
+            tokenUrl="token", scopes={"items": "Items"}, verifier=introspection, dpop="required"
+        )
+        app = FastAPI()
+
+        @app.get("/items/{name}")
+        async def item(name: str) -> dict[str, Any]:
+            return {"name": name}
+
+        app.add_middleware(aa.AuthMiddleware, policy=aa.AuthPolicy(rules=[], default={bearer: ["items"]}))
+        with serve(app) as url, requests.Session() as session:
+            good = session.get(f"{url}/items/x", auth=DPoPToken("opaque-1", _dpop_key=key), timeout=10)
+            assert good.status_code == 200, good.text
+            with pytest.raises(MissingDPoPNonce) as refused:  # the library's reading of our 401
+                session.get(f"{url}/items/x", auth=DPoPToken("opaque-1", _dpop_key=other), timeout=10)
+            assert refused.value.response.headers["WWW-Authenticate"].startswith('DPoP error="invalid_token"')
