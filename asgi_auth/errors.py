@@ -58,8 +58,16 @@ class AuthError(Exception):
         return f"{type(self).__name__}(status_code={self.status_code}, detail={self.detail!r})"
 
     def with_headers(self, headers: Sequence[tuple[str, str]]) -> AuthError:
-        """A copy carrying `headers` (the challenges the middleware computed)."""
-        return type(self)(self.detail, status_code=self.status_code, headers=headers)
+        """A copy carrying `headers` (the challenges the middleware computed).
+
+        Made without calling the class again: a verifier's own subclass may take other
+        arguments (`Suspended(tenant)`), and its refusal must stay that refusal, not a 500.
+        """
+        copied = type(self).__new__(type(self))
+        copied.__dict__.update(self.__dict__)
+        copied.args = self.args
+        copied.headers = list(headers)
+        return copied
 
     @property
     def challenges(self) -> list[str]:

@@ -70,3 +70,23 @@ async def test_a_prepared_answer_is_never_altered_by_a_middleware_outside() -> N
     assert [r.status_code for r in answers] == [401] * 3
     assert [r.headers.get_list("x-request-id") for r in answers] == [["1"], ["2"], ["3"]]
     assert all(r.headers.get_list("www-authenticate") == ["Bearer"] for r in answers)
+
+
+def test_with_headers_copies_a_subclass_without_calling_it_again() -> None:
+    """attack: `with_headers` called `type(self)(detail, status_code=, headers=)`, a
+    signature a verifier's own subclass need not have (a 500 instead of its refusal)."""
+
+    class Suspended(aa.AuthError):
+        status_code = 403
+
+        def __init__(self, tenant: str) -> None:
+            super().__init__(f"tenant {tenant} is suspended")
+            self.tenant = tenant
+
+    error = Suspended("acme")
+    copied = error.with_headers([("WWW-Authenticate", "Bearer")])
+    assert type(copied) is Suspended and copied is not error
+    assert (copied.status_code, copied.detail, copied.tenant, copied.args) == (403, error.detail, "acme", error.args)
+    assert copied.challenges == ["Bearer"] and error.headers == []
+    plain = aa.InvalidCredentials("nope", status_code=401).with_headers([("WWW-Authenticate", "Basic")])
+    assert (type(plain), plain.detail, plain.challenges) == (aa.InvalidCredentials, "nope", ["Basic"])

@@ -352,3 +352,58 @@ def test_litestars_plugin_serves_the_document_in_front_of_its_router() -> None:
         assert _challenge(refused).parameters["resource_metadata"] == (
             "https://r.example/.well-known/oauth-protected-resource/api"
         )
+
+
+class Suspended(aa.AuthError):
+    """A verifier's own refusal, as an app writes one: its `__init__` takes its own arguments."""
+
+    status_code = 403
+
+    def __init__(self, tenant: str) -> None:
+        challenge = ("WWW-Authenticate", 'Bearer error="invalid_token"')
+        super().__init__(f"tenant {tenant} is suspended", headers=[challenge])
+        self.tenant = tenant
+
+
+class Expired(aa.InvalidCredentials):
+    def __init__(self, when: int) -> None:
+        super().__init__(f"expired at {when}")  # no challenge: the scheme's is added
+
+
+def test_a_verifiers_own_refusal_class_is_decorated_not_a_500() -> None:
+    """attack: the decoration copied a refusal by calling its class again with
+    (detail, status_code=, headers=), which a subclass's own `__init__` need not take:
+    every such refusal became a 500. The copy keeps the class and its attributes."""
+    resource_url = "https://r.example/api"
+    seen: list[aa.AuthError] = []
+
+    class Refusing:
+        audiences = frozenset({resource_url})
+
+        async def __call__(self, token: str) -> None:
+            raise Suspended("acme") if token == "suspended" else Expired(5)
+
+    def hook(scope: Any, error: aa.AuthError) -> Any:
+        seen.append(error)
+        return PlainTextResponse(error.detail, status_code=error.status_code, headers=dict(error.headers))
+
+    metadata = 'resource_metadata="https://r.example/.well-known/oauth-protected-resource/api"'
+    for on_error in (None, hook):
+        policy = aa.AuthPolicy(
+            [],
+            default=aa.HTTPBearer(verifier=Refusing()),
+            resource=aa.ProtectedResource(resource_url),
+            on_error=on_error,
+        )
+        app = Starlette(routes=[Route("/", lambda r: PlainTextResponse("ok"))])
+        app.add_middleware(aa.AuthMiddleware, policy=policy)
+        with serve(app) as url, httpx.Client(base_url=url) as client:
+            suspended = client.get("/", headers={"Authorization": "Bearer suspended"})
+            assert suspended.status_code == 403
+            assert suspended.headers["www-authenticate"] == f'Bearer error="invalid_token", {metadata}'
+            expired = client.get("/", headers={"Authorization": "Bearer old"})
+            assert expired.status_code == 401
+            assert expired.headers["www-authenticate"] == f'Bearer error="invalid_token", {metadata}'
+    assert [type(e) for e in seen] == [Suspended, Expired]
+    assert isinstance(seen[0], Suspended) and seen[0].tenant == "acme" and seen[0].detail == "tenant acme is suspended"
+    assert seen[1].detail == "expired at 5"
