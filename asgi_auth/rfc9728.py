@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -47,19 +48,30 @@ _OAUTH_SCHEMES = frozenset({"bearer", "dpop"})  # the challenges `resource_metad
 _BEARER_METHODS = frozenset({"header"})  # what asgi_auth's bearer schemes read
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 _KEPT = 1024  # decorated refusals remembered (the policy's tables are small and fixed)
+_URL_CHARS = re.compile(r"[!#-\[\]-~]+")  # printable ASCII but '"' and '\\': what a URL is made of
 
 
 def _url(value: str, what: str, *, https: bool = True) -> str:
-    """An absolute URL; https unless the host is loopback (a development server)."""
+    """An absolute URL; https unless the host is loopback (a development server).
+
+    It goes in a header (`resource_metadata`) and in a public document, so it is held to
+    RFC 3986's characters: printable ASCII, no quote or backslash (non-ASCII would make
+    every refusal a 500, and `urlsplit` silently drops tabs), and no `user:password@`.
+    """
     if not isinstance(value, str):
         raise ConfigurationError(f"ProtectedResource: {what} must be a URL string, not {value!r}")
+    if not _URL_CHARS.fullmatch(value):
+        raise ConfigurationError(
+            f"ProtectedResource: {what}={value!r} holds characters a URL cannot (percent-encode them; "
+            "an international host name in its xn-- form)"
+        )
     parts = urlsplit(value)
     if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
         raise ConfigurationError(f"ProtectedResource: {what}={value!r} must be an absolute https URL without fragment")
+    if "@" in parts.netloc:  # not echoed: it may be a password
+        raise ConfigurationError(f"ProtectedResource: {what} must not carry user:password@ (RFC 9110 §4.2.4)")
     if https and parts.scheme == "http" and (parts.hostname or "") not in _LOOPBACK:
         raise ConfigurationError(f"ProtectedResource: {what}={value!r} must use https (http only on loopback)")
-    if any(c in value for c in '\r\n\x00"\\ '):
-        raise ConfigurationError(f"ProtectedResource: {what}={value!r} holds characters a URL cannot")
     return value
 
 

@@ -407,3 +407,32 @@ def test_a_verifiers_own_refusal_class_is_decorated_not_a_500() -> None:
     assert [type(e) for e in seen] == [Suspended, Expired]
     assert isinstance(seen[0], Suspended) and seen[0].tenant == "acme" and seen[0].detail == "tenant acme is suspended"
     assert seen[1].detail == "expired at 5"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://r.example/caf\u00e9",  # latin-1, sent as a raw 0xE9 byte in the challenge
+        "https://r.example/\u20ac",  # not latin-1: every refusal was a 500 (UnicodeEncodeError)
+        "https://b\u00fccher.example/api",  # an IDN host not in its xn-- form
+        "https://r.example/a\tb",  # urlsplit drops the tab: the document and the URL disagreed
+        "https://r.example/a\x01b",  # a control character servers refuse to send
+        "https://r.example/a\x7fb",
+    ],
+)
+@pytest.mark.parametrize("field", ["resource", "authorization_servers", "jwks_uri", "resource_documentation"])
+def test_urls_that_cannot_go_in_a_header_are_start_up_errors(url: str, field: str) -> None:
+    """attack: `_url` refused only CR, LF, NUL, quote, backslash and space; anything else
+    reached the document and, for the resource, every challenge."""
+    options: dict[str, Any] = {field: [url] if field == "authorization_servers" else url}
+    resource = options.pop("resource", "https://r.example")
+    with pytest.raises(aa.ConfigurationError, match="characters a URL cannot"):
+        aa.ProtectedResource(resource, **options)
+
+
+def test_a_url_with_a_password_is_refused_without_echoing_it() -> None:
+    """attack: `https://user:secret@host` was accepted and published in the document."""
+    for resource, servers in (("https://svc:hunter2@r.example", []), ("https://r.example", ["https://u:hunter2@id"])):
+        with pytest.raises(aa.ConfigurationError, match="user:password") as refused:
+            aa.ProtectedResource(resource, authorization_servers=servers)
+        assert "hunter2" not in str(refused.value)
