@@ -29,7 +29,7 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ._headers import quote
 from ._types import Receive, Scope, Send
@@ -214,7 +214,9 @@ class ResourceMetadata:
         self.body = json.dumps(self.document, separators=(",", ":")).encode()
         self.etag = '"' + hashlib.sha256(self.body).hexdigest()[:32] + '"'
         self._etag = self.etag.encode("latin-1")
-        self.paths = frozenset({resource.metadata_path} | ({WELL_KNOWN} if resource.serve_root else set()))
+        # Compared with `scope["path"]`, which servers give percent-decoded.
+        served = unquote(resource.metadata_path)
+        self.paths = frozenset({served} | ({WELL_KNOWN} if resource.serve_root else set()))
         self.url = resource.metadata_url
         self._headers = [
             (b"content-type", b"application/json"),

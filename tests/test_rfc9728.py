@@ -436,3 +436,18 @@ def test_a_url_with_a_password_is_refused_without_echoing_it() -> None:
         with pytest.raises(aa.ConfigurationError, match="user:password") as refused:
             aa.ProtectedResource(resource, authorization_servers=servers)
         assert "hunter2" not in str(refused.value)
+
+
+def test_a_resource_path_with_percent_encoding_is_served_where_its_challenge_says() -> None:
+    """attack: the §3.1 path was compared, still encoded, with the decoded `scope["path"]`,
+    so the URL every challenge named answered 401 instead of the document."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    for suffix in ("/my%20api", "/caf%C3%A9"):
+        resource_url = base + suffix
+        with serve(make_app(resource_url), port=port), httpx.Client(base_url=base) as client:
+            named = _challenge(client.get("/api/items")).parameters["resource_metadata"]
+            assert named == f"{base}/.well-known/oauth-protected-resource{suffix}"
+            answer = client.get(named)
+            assert answer.status_code == 200, suffix
+            assert answer.json()["resource"] == resource_url
