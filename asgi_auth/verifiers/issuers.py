@@ -176,9 +176,10 @@ class TrustedIssuers:
         self._resolved: OrderedDict[str, Issuer] = OrderedDict()
         self._untrusted: OrderedDict[str, float] = OrderedDict()
         self._pending: dict[str, _Pending] = {}  # one resolver call per iss at a time
-        # The issuer that accepted a token, by the token's digest: a token seen again goes
-        # to its issuer's cache without its payload being read again.
-        self._chosen: OrderedDict[bytes, Issuer] = OrderedDict()
+        # The `iss` of a token an issuer accepted, by the token's digest: a token seen
+        # again is not read again. The name, not the `Issuer`: an issuer evicted from
+        # `_resolved` must be freed, and asked of the resolver again, as for any token.
+        self._chosen: OrderedDict[bytes, str] = OrderedDict()
         self.chosen_size = 10_000
 
     def __repr__(self) -> str:
@@ -275,14 +276,12 @@ class TrustedIssuers:
         if not isinstance(token, str) or not token or len(token) > self.max_token_size:
             return None
         digest = _digest(token)
-        chosen = self._chosen.get(digest)
-        if chosen is not None:
-            return self._kept(digest, chosen, chosen.verifier.verdict_inline(token))
-        iss = unverified_issuer(token)
+        iss = self._chosen.get(digest) or unverified_issuer(token)
         if iss is None:
             return None
         issuer = self.issuer_for(iss)
         if issuer is None:
+            self._chosen.pop(digest, None)
             return None
         if isinstance(issuer, Issuer):
             return self._kept(digest, issuer, issuer.verifier.verdict_inline(token))
@@ -293,7 +292,7 @@ class TrustedIssuers:
         if is_pending(answer):
             return self._kept_later(digest, issuer, cast("Awaitable[Answer]", answer))
         if isinstance(answer, Verdict) and answer.lasting:
-            self._chosen[digest] = issuer
+            self._chosen[digest] = issuer.issuer
             self._chosen.move_to_end(digest)
             if len(self._chosen) > self.chosen_size:
                 self._chosen.popitem(last=False)

@@ -353,3 +353,46 @@ def test_rfc_9728_resource_checks_every_issuers_audience() -> None:
         default=aa.HTTPBearer(verifier=aa.TrustedIssuers(resolver=lambda i: None, audience=resource.resource)),
         resource=resource,
     )
+
+
+def test_an_evicted_tenant_is_neither_kept_alive_nor_trusted_by_the_memo() -> None:
+    """attack: the digest memo held the `Issuer` that accepted each token (10,000 of them),
+    so tenants evicted from the resolver's `cache_size` table stayed in memory with their
+    key and verdict caches, and their tokens kept passing after the resolver stopped
+    trusting them: eviction, the only way a tenant's trust lapses, was undone."""
+    import gc
+    import weakref
+
+    key = public_pem(rsa_key())
+    trusted = {f"https://t{i}.example" for i in range(20)}
+    built: list[weakref.ref[aa.Issuer]] = []
+
+    async def resolve(iss: str) -> aa.Issuer | None:
+        if iss not in trusted:
+            return None
+        issuer = aa.Issuer(iss, key=key, algorithms=["RS256"], audience="api")
+        built.append(weakref.ref(issuer))
+        return issuer
+
+    def signed(iss: str) -> str:
+        return jwt.encode({"iss": iss, "aud": "api", "sub": "x", "exp": int(time.time()) + 600}, rsa_key(), "RS256")
+
+    verifier = aa.TrustedIssuers(resolver=resolve, audience="api", cache_size=2)
+    first = signed("https://t0.example")
+
+    async def ask(token: str) -> Any:
+        answer = verifier.verdict_inline(token)
+        return await answer if hasattr(answer, "__await__") else answer
+
+    async def main() -> None:
+        assert isinstance(await ask(first), aa.Verdict)
+        assert isinstance(await ask(first), aa.Verdict)  # seen again: through the memo
+        trusted.discard("https://t0.example")  # the tenant leaves
+        for i in range(1, 20):
+            assert isinstance(await ask(signed(f"https://t{i}.example")), aa.Verdict)
+        assert await ask(first) is None  # evicted, asked again, no longer trusted
+
+    anyio.run(main)
+    gc.collect()
+    assert len(built) == 20
+    assert sum(ref() is not None for ref in built) == 2  # those cache_size keeps, no more
