@@ -13,7 +13,9 @@ apps: it returns an `Issuer` for a trusted `iss`, or `None`. Its answers are kep
 two bounded LRU tables, the trusted for the process's life (until evicted), the
 untrusted for `negative_ttl` seconds, so that a flood of made-up issuers neither calls
 the resolver on every request nor pushes the real tenants (and their fetched keys) out;
-requests for one new `iss` that arrive together share one resolver call.
+requests for one new `iss` that arrive together share one resolver call. The resolver
+says "my tenant store is down" by raising `aa.ServiceUnavailable` (503), as a verifier
+would; any other exception is a refusal.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import anyio
 import httpx
 
 from ..context import Principal
-from ..errors import ConfigurationError
+from ..errors import AuthError, ConfigurationError
 from .base import Verdict, answerer, is_pending
 from .jwt import JWTVerifier, _digest
 from .oidc import NEEDS_AUDIENCE, DiscoveryVerifier
@@ -225,10 +227,15 @@ class TrustedIssuers:
         pending = self._pending.get(iss)
         if pending is not None:
             await pending.done.wait()
+            if pending.error is not None:
+                raise pending.error
             return pending.issuer
         pending = self._pending[iss] = _Pending()
         try:
             pending.issuer = await self._ask_resolver(iss)
+        except AuthError as exc:  # the resolver's own answer (503: its store is down)
+            pending.error = exc
+            raise
         finally:
             del self._pending[iss]
             pending.done.set()
@@ -240,6 +247,8 @@ class TrustedIssuers:
             answer = self._resolve(iss)
             if is_pending(answer):
                 answer = await cast(Awaitable[object], answer)
+        except AuthError:
+            raise  # answered as a verifier's own: not remembered as untrusted
         except Exception as exc:
             logger.error("issuer resolver raised %s for an issuer; token refused", type(exc).__name__)
             return None
@@ -331,11 +340,12 @@ class TrustedIssuers:
 class _Pending:
     """A resolver call in progress, and its answer once it is there."""
 
-    __slots__ = ("done", "issuer")
+    __slots__ = ("done", "error", "issuer")
 
     def __init__(self) -> None:
         self.done = anyio.Event()
         self.issuer: Issuer | None = None
+        self.error: AuthError | None = None
 
 
 def _principal(answer: Answer) -> Principal | None:

@@ -396,3 +396,47 @@ def test_an_evicted_tenant_is_neither_kept_alive_nor_trusted_by_the_memo() -> No
     gc.collect()
     assert len(built) == 20
     assert sum(ref() is not None for ref in built) == 2  # those cache_size keeps, no more
+
+
+def test_a_resolver_can_say_its_tenant_store_is_unavailable() -> None:
+    """attack: every exception of the resolver became a 401 `invalid_token`, so one whose
+    tenant directory is down could not answer the contract's 503 (a key source needed and
+    unavailable): clients were told to drop good tokens. An `AuthError` it raises now
+    answers as a verifier's does, for every request waiting on that call, and is not
+    remembered as an untrusted `iss`."""
+    key = public_pem(rsa_key())
+    down = True
+    release = anyio.Event()
+
+    async def resolve(iss: str) -> aa.Issuer | None:
+        await release.wait()
+        if down:
+            raise aa.ServiceUnavailable("Tenant directory unavailable")
+        return aa.Issuer(iss, key=key, algorithms=["RS256"], audience="api")
+
+    verifier = aa.TrustedIssuers(resolver=resolve, audience="api")
+    claims = {"iss": "https://t.example", "aud": "api", "sub": "x", "exp": int(time.time()) + 60}
+    token = jwt.encode(claims, rsa_key(), "RS256")
+
+    async def together() -> list[Any]:
+        answers: list[Any] = []
+
+        async def one() -> None:
+            try:
+                answers.append(await verifier(token))
+            except aa.AuthError as exc:
+                answers.append(exc.status_code)
+
+        async with anyio.create_task_group() as tasks:
+            for _ in range(5):
+                tasks.start_soon(one)
+            await anyio.wait_all_tasks_blocked()
+            release.set()
+        return answers
+
+    assert anyio.run(together) == [503] * 5
+    with serve(app_for(verifier)) as url, httpx.Client(base_url=url) as client:
+        refused = client.get("/me", headers=bearer(token))
+        assert (refused.status_code, refused.json()) == (503, {"detail": "Tenant directory unavailable"})
+        down = False
+        assert client.get("/me", headers=bearer(token)).json() == {"iss": "https://t.example", "sub": "x"}
