@@ -230,14 +230,16 @@ class ResourceMetadata:
         """RFC 8707: a token for another resource must not be accepted here."""
         wanted = self.resource.resource
         for scheme in policy.schemes.values():
-            if not scheme.bearer or scheme.verifier is None:
+            if not scheme.bearer:
                 continue
-            audiences = accepted_audiences(scheme.verifier)
+            # Extract-only, the app verifies the token: as unknown as a user's callable.
+            audiences = None if scheme.verifier is None else accepted_audiences(scheme.verifier)
             if audiences is None:
                 logger.warning(
-                    "scheme %r: its verifier cannot say which audience it accepts; RFC 8707 asks that it accept "
+                    "scheme %r: %s cannot say which audience it accepts; RFC 8707 asks that it accept "
                     "only tokens whose aud contains %r",
                     scheme.scheme_name,
+                    "its verifier" if scheme.verifier is not None else "the app, verifying its tokens (EXTRACT_ONLY),",
                     wanted,
                 )
             elif audiences != {wanted}:

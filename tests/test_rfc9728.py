@@ -287,6 +287,18 @@ def test_a_users_callable_cannot_be_checked_and_is_warned_about(caplog: pytest.L
     assert "RFC 8707" in caplog.text
 
 
+def test_an_extract_only_bearer_scheme_is_warned_about_too(caplog: pytest.LogCaptureFixture) -> None:
+    """attack: a bearer scheme with `verifier=EXTRACT_ONLY` was skipped by the RFC 8707
+    check without a word, though its tokens reach the app with no audience checked."""
+    with caplog.at_level(logging.WARNING, logger="asgi_auth"):
+        aa.AuthPolicy(
+            [],
+            default=aa.HTTPBearer(verifier=aa.EXTRACT_ONLY),
+            resource=aa.ProtectedResource("https://r.example"),
+        )
+    assert "RFC 8707" in caplog.text and "EXTRACT_ONLY" in caplog.text
+
+
 @pytest.mark.parametrize(
     ("resource", "options", "words"),
     [
