@@ -8,6 +8,8 @@ gets, so "an untrusted `iss` never triggers a fetch" is asserted on the wire.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -440,3 +442,83 @@ def test_a_resolver_can_say_its_tenant_store_is_unavailable() -> None:
         assert (refused.status_code, refused.json()) == (503, {"detail": "Tenant directory unavailable"})
         down = False
         assert client.get("/me", headers=bearer(token)).json() == {"iss": "https://t.example", "sub": "x"}
+
+
+def _with_payload(token: str, payload: bytes) -> str:
+    """The token with its payload replaced by these exact bytes (duplicated keys and all)."""
+    header, _, signature = token.split(".")
+    return f"{header}.{base64.urlsafe_b64encode(payload).decode().rstrip('=')}.{signature}"
+
+
+def test_spellings_of_a_trusted_iss_are_other_issuers_and_fetch_nothing() -> None:
+    """Held (attack): the `iss` is matched exactly, so near spellings of a trusted issuer
+    (slash, case, an escape that is another character, NUL, a list, a duplicated key read
+    as JSON reads it) are untrusted and fetch nothing from anyone; where the duplicated
+    key's last value is the trusted one, that issuer's keys refuse the stranger's token."""
+    with provider() as one, provider() as stranger:
+        verifier = aa.TrustedIssuers(aa.Issuer(one.base, discovery=True, audience=CLIENT))
+        token = id_token(stranger.base, client=CLIENT, sub="mallory")
+        claims = jwt.decode(token, options={"verify_signature": False})
+        trusted = json.dumps(one.base)[1:-1]
+        near = [
+            one.base + "/",
+            one.base.upper(),
+            one.base.replace("http", "HTTP", 1),
+            one.base + "\x00",
+            one.base + " ",
+            one.base.replace("127.0.0.1", "127.0.0.01"),
+            one.base.replace("1", "\uff11"),  # a full-width digit
+        ]
+        forged = [with_claims(token, iss=iss) for iss in near]
+        forged.append(with_claims(token, iss=[one.base]))
+        forged.append(with_claims(token, iss={"iss": one.base}))
+        body = json.dumps({k: v for k, v in claims.items() if k != "iss"})[1:-1]
+        first_is_trusted = f'{{"iss": "{trusted}", {body}, "iss": "{stranger.base}"}}'.encode()
+        forged.append(_with_payload(token, first_is_trusted))
+        before = (one.count(), stranger.count())
+        with serve(app_for(verifier)) as url, httpx.Client(base_url=url) as client:
+            for bad in forged:
+                assert client.get("/me", headers=bearer(bad)).status_code == 401, bad
+            assert (one.count(), stranger.count()) == before  # nothing fetched for any of them
+            last_is_trusted = f'{{"iss": "{stranger.base}", {body}, "iss": "{trusted}"}}'.encode()
+            relabelled = client.get("/me", headers=bearer(_with_payload(token, last_is_trusted)))
+            assert relabelled.status_code == 401
+            assert stranger.count() == before[1]
+
+
+def test_no_algorithm_crosses_from_one_issuer_to_another() -> None:
+    """Held (attack): an HMAC issuer beside an RSA one. A token naming either, signed
+    with the RSA issuer's public key as an HMAC secret (the RS256→HS256 confusion), or
+    with `alg: none`, or with the other issuer's secret, is refused."""
+    secret = "s" * 32
+    pem = public_pem(rsa_key())
+    verifier = aa.TrustedIssuers(
+        aa.Issuer("https://hmac.example", key=secret, algorithms=["HS256"], audience="api"),
+        aa.Issuer("https://rsa.example", key=pem, algorithms=["RS256"], audience="api"),
+    )
+
+    def claims(iss: str) -> dict[str, Any]:
+        return {"iss": iss, "aud": "api", "sub": "x", "exp": int(time.time()) + 60}
+
+    def hs256(iss: str, key: bytes) -> str:
+        header = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=")
+        body = base64.urlsafe_b64encode(json.dumps(claims(iss)).encode()).rstrip(b"=")
+        signature = hmac.new(key, header + b"." + body, hashlib.sha256).digest()
+        return b".".join([header, body, base64.urlsafe_b64encode(signature).rstrip(b"=")]).decode()
+
+    for good in (
+        jwt.encode(claims("https://hmac.example"), secret, "HS256"),
+        jwt.encode(claims("https://rsa.example"), rsa_key(), "RS256"),
+    ):
+        assert isinstance(verifier.verdict_inline(good), aa.Verdict)
+    public = pem if isinstance(pem, bytes) else pem.encode()
+    refused = [
+        hs256("https://rsa.example", public),
+        hs256("https://hmac.example", public),
+        jwt.encode(claims("https://rsa.example"), secret, "HS256"),
+        jwt.encode(claims("https://hmac.example"), rsa_key(), "RS256"),
+        jwt.encode(claims("https://hmac.example"), None, "none"),
+        jwt.encode(claims("https://rsa.example"), None, "none"),
+    ]
+    for token in refused:
+        assert verifier.verdict_inline(token) is None, token
