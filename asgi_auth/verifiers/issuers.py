@@ -229,12 +229,20 @@ class TrustedIssuers:
             await pending.done.wait()
             if pending.error is not None:
                 raise pending.error
+            if pending.abandoned:  # the request that asked was cancelled: no answer, ask again
+                again = self.issuer_for(iss)
+                if is_pending(again):
+                    return await cast("Awaitable[Issuer | None]", again)
+                return cast("Issuer | None", again)
             return pending.issuer
         pending = self._pending[iss] = _Pending()
         try:
             pending.issuer = await self._ask_resolver(iss)
         except AuthError as exc:  # the resolver's own answer (503: its store is down)
             pending.error = exc
+            raise
+        except BaseException:  # cancelled: those waiting must not take "no answer" for "untrusted"
+            pending.abandoned = True
             raise
         finally:
             del self._pending[iss]
@@ -340,12 +348,13 @@ class TrustedIssuers:
 class _Pending:
     """A resolver call in progress, and its answer once it is there."""
 
-    __slots__ = ("done", "error", "issuer")
+    __slots__ = ("abandoned", "done", "error", "issuer")
 
     def __init__(self) -> None:
         self.done = anyio.Event()
         self.issuer: Issuer | None = None
         self.error: AuthError | None = None
+        self.abandoned = False
 
 
 def _principal(answer: Answer) -> Principal | None:

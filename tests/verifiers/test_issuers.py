@@ -522,3 +522,50 @@ def test_no_algorithm_crosses_from_one_issuer_to_another() -> None:
     ]
     for token in refused:
         assert verifier.verdict_inline(token) is None, token
+
+
+def test_requests_waiting_on_a_cancelled_resolver_call_ask_again() -> None:
+    """attack: when the request whose resolver call the others were sharing was cancelled
+    (its client gone, a timeout around it), every request waiting on that call was
+    refused with a 401, as if the tenant were untrusted. They now ask again, sharing one
+    new call."""
+    key = public_pem(rsa_key())
+    calls: list[str] = []
+    release = anyio.Event()
+
+    async def resolve(iss: str) -> aa.Issuer | None:
+        calls.append(iss)
+        await release.wait()
+        return aa.Issuer(iss, key=key, algorithms=["RS256"], audience="api")
+
+    verifier = aa.TrustedIssuers(resolver=resolve)
+    claims = {"iss": "https://t.example", "aud": "api", "sub": "x", "exp": int(time.time()) + 60}
+    token = jwt.encode(claims, rsa_key(), "RS256")
+
+    async def main() -> list[Any]:
+        answers: list[Any] = []
+
+        async def one() -> None:
+            answers.append(await verifier(token))
+
+        # The asking request is cancelled while five others wait on its call.
+        leader = anyio.CancelScope()
+
+        async def asking() -> None:
+            with leader:
+                await verifier(token)
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(asking)
+            await anyio.wait_all_tasks_blocked()
+            for _ in range(5):
+                tasks.start_soon(one)
+            await anyio.wait_all_tasks_blocked()
+            leader.cancel()
+            await anyio.wait_all_tasks_blocked()
+            release.set()
+        return answers
+
+    answers = anyio.run(main)
+    assert len(answers) == 5 and all(a is not None and a.subject == "x" for a in answers)
+    assert calls == ["https://t.example", "https://t.example"]  # the cancelled call, then one shared
