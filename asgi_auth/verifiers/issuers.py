@@ -10,10 +10,12 @@ an `iss` no one trusts is refused without a fetch.
 
 A `resolver(iss)` (sync, async, or `@inline`) adds issuers on demand for multi-tenant
 apps: it returns an `Issuer` for a trusted `iss`, or `None`. Its answers are kept in
-two bounded LRU tables, the trusted for the process's life (until evicted), the
-untrusted for `negative_ttl` seconds, so that a flood of made-up issuers neither calls
-the resolver on every request nor pushes the real tenants (and their fetched keys) out;
-requests for one new `iss` that arrive together share one resolver call. The resolver
+bounded LRU tables: the trusted for the process's life (until evicted), the untrusted
+for `negative_ttl` seconds. The resolver answers before any signature is checked, so a
+trusted issuer joins the table of tenants only once it has accepted a token, and waits
+in one of its own until then: made-up issuers a pattern lets through cannot push the
+real tenants (and their fetched keys) out. Requests for one new `iss` that arrive
+together share one resolver call. The resolver
 says "my tenant store is down" by raising `aa.ServiceUnavailable` (503), as a verifier
 would; any other exception is a refusal.
 """
@@ -175,7 +177,10 @@ class TrustedIssuers:
         self.cache_size = cache_size
         self.negative_ttl = negative_ttl
         self.max_token_size = max_token_size
-        self._resolved: OrderedDict[str, Issuer] = OrderedDict()
+        self._resolved: OrderedDict[str, Issuer] = OrderedDict()  # tenants that accepted a token
+        # Resolved, not yet proven by a token: the resolver answers before any signature is
+        # checked, so these must not push proven tenants (and their fetched keys) out.
+        self._unproven: OrderedDict[str, Issuer] = OrderedDict()
         self._untrusted: OrderedDict[str, float] = OrderedDict()
         self._pending: dict[str, _Pending] = {}  # one resolver call per iss at a time
         # The `iss` of a token an issuer accepted, by the token's digest: a token seen
@@ -211,6 +216,9 @@ class TrustedIssuers:
         if found is not None:
             if iss in self._resolved:
                 self._resolved.move_to_end(iss)
+            return found
+        found = self._unproven.get(iss)
+        if found is not None:
             return found
         if self._resolve is None:
             return None
@@ -266,9 +274,7 @@ class TrustedIssuers:
             if len(self._untrusted) > self.cache_size:
                 self._untrusted.popitem(last=False)
             return None
-        self._resolved[iss] = issuer
-        if len(self._resolved) > self.cache_size:
-            self._resolved.popitem(last=False)
+        _keep(self._unproven, iss, issuer, self.cache_size)
         return issuer
 
     def _admitted(self, iss: str, answer: object) -> Issuer | None:
@@ -308,13 +314,17 @@ class TrustedIssuers:
         """`answer`, remembering which issuer gave it when it vouches beyond this request."""
         if is_pending(answer):
             return self._kept_later(digest, issuer, cast("Awaitable[Answer]", answer))
+        if answer is None:
+            self._chosen.pop(digest, None)
+            return None
+        if issuer.issuer not in self.issuers and issuer.issuer not in self._resolved:
+            self._unproven.pop(issuer.issuer, None)  # it accepted a token: a tenant now
+            _keep(self._resolved, issuer.issuer, issuer, self.cache_size)
         if isinstance(answer, Verdict) and answer.lasting:
             self._chosen[digest] = issuer.issuer
             self._chosen.move_to_end(digest)
             if len(self._chosen) > self.chosen_size:
                 self._chosen.popitem(last=False)
-        elif answer is None:
-            self._chosen.pop(digest, None)
         return cast(Answer, answer)
 
     async def _kept_later(self, digest: bytes, issuer: Issuer, pending: Awaitable[Answer]) -> Answer:
@@ -355,6 +365,13 @@ class _Pending:
         self.issuer: Issuer | None = None
         self.error: AuthError | None = None
         self.abandoned = False
+
+
+def _keep(table: OrderedDict[str, Issuer], iss: str, issuer: Issuer, size: int) -> None:
+    table[iss] = issuer
+    table.move_to_end(iss)
+    if len(table) > size:
+        table.popitem(last=False)
 
 
 def _principal(answer: Answer) -> Principal | None:

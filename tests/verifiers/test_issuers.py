@@ -569,3 +569,34 @@ def test_requests_waiting_on_a_cancelled_resolver_call_ask_again() -> None:
     answers = anyio.run(main)
     assert len(answers) == 5 and all(a is not None and a.subject == "x" for a in answers)
     assert calls == ["https://t.example", "https://t.example"]  # the cancelled call, then one shared
+
+
+def test_made_up_tenants_cannot_push_a_proven_tenant_out() -> None:
+    """attack: a resolver that trusts by pattern (every tenant of a multi-tenant provider)
+    answers before any signature is checked, so unsigned tokens naming made-up tenants
+    filled the `cache_size` table and evicted the real ones, whose next requests built
+    their issuer again and fetched discovery and keys again: a few requests a second kept
+    every real tenant refetching. A resolved issuer now joins the table of proven tenants
+    only once it has accepted a token; until then it waits in a table of its own."""
+    with provider() as idp:
+        real = idp.base
+
+        def resolve(iss: str) -> aa.Issuer | None:
+            return aa.Issuer(iss, discovery=True, audience=CLIENT) if iss.startswith(real) else None
+
+        verifier = aa.TrustedIssuers(resolver=aa.inline(resolve), audience=CLIENT, cache_size=4)
+        good = id_token(real, client=CLIENT)
+
+        def fetched() -> int:  # the real tenant's discovery and key fetches
+            return sum(path in ("/.well-known/openid-configuration", "/jwks") for _, path in idp.hits)
+
+        with serve(app_for(verifier)) as url, httpx.Client(base_url=url) as client:
+            assert client.get("/me", headers=bearer(good)).status_code == 200
+            assert fetched() == 2
+            for i in range(12):  # made-up tenants under the pattern, signatures not needed
+                made_up = with_claims(good, iss=f"{real}/tenant-{i}", sub=str(i))
+                assert client.get("/me", headers=bearer(made_up)).status_code in (401, 503)
+            fresh = with_claims(good, sub="alice")  # a token not yet seen: nothing remembered
+            assert client.get("/me", headers=bearer(good)).status_code == 200
+            assert client.get("/me", headers=bearer(fresh)).status_code == 401
+            assert fetched() == 2  # the real tenant kept its issuer and keys
