@@ -600,3 +600,25 @@ def test_made_up_tenants_cannot_push_a_proven_tenant_out() -> None:
             assert client.get("/me", headers=bearer(good)).status_code == 200
             assert client.get("/me", headers=bearer(fresh)).status_code == 401
             assert fetched() == 2  # the real tenant kept its issuer and keys
+
+
+def test_one_kid_in_two_issuers_key_sets_names_two_different_keys() -> None:
+    """Held (attack): two issuers publish a key under the same `kid`. A token signed with
+    one issuer's key and naming the other (or the other's key and naming this one) is
+    checked with the named issuer's key of that `kid`: refused."""
+    from tests.verifiers.keys import jwk
+
+    a_key, b_key = rsa_key(0), rsa_key(1)
+    verifier = aa.TrustedIssuers(
+        aa.Issuer("https://a.example", key={"keys": [jwk(a_key, "k1", "RS256")]}, algorithms=["RS256"], audience="api"),
+        aa.Issuer("https://b.example", key={"keys": [jwk(b_key, "k1", "RS256")]}, algorithms=["RS256"], audience="api"),
+    )
+
+    def signed(iss: str, key: Any) -> str:
+        claims = {"iss": iss, "aud": "api", "sub": "x", "exp": int(time.time()) + 60}
+        return jwt.encode(claims, key, "RS256", headers={"kid": "k1"})
+
+    assert isinstance(verifier.verdict_inline(signed("https://a.example", a_key)), aa.Verdict)
+    assert isinstance(verifier.verdict_inline(signed("https://b.example", b_key)), aa.Verdict)
+    assert verifier.verdict_inline(signed("https://a.example", b_key)) is None
+    assert verifier.verdict_inline(signed("https://b.example", a_key)) is None
