@@ -263,7 +263,15 @@ class OneScheme:
                 remembered = rule.decided.get(raw)
                 if remembered is not None:
                     if remembered[1] <= time.time() < remembered[2]:
-                        return remembered[0]
+                        still_valid = remembered[3]
+                        if still_valid is None:
+                            return remembered[0]
+                        try:
+                            if still_valid():
+                                return remembered[0]
+                        except Exception as exc:  # a revocation list that cannot answer: 503
+                            return verifier_failed(self.scheme, exc, self.answers)
+                        return self.rejected or self.answers(_REJECTED, self.scheme)
                     del rule.decided[raw]
         # 1. extract
         scheme = self.scheme
@@ -347,7 +355,7 @@ class OneScheme:
             return
         if rule.decided is None or len(rule.decided) >= CONTEXT_CACHE_SIZE:
             rule.decided = {}  # made on first use, emptied when full
-        rule.decided[raw] = (decided, verdict.valid_from, verdict.valid_until)
+        rule.decided[raw] = (decided, verdict.valid_from, verdict.valid_until, verdict.still_valid)
 
 
 class AnyOf:

@@ -81,6 +81,78 @@ class RevocationList(Protocol):
         ...
 
 
+class MemoryRevocationList:
+    """Revocations in this process's memory: a revoked token is refused on its next
+    request, cached or not (`revoked` reads two dicts).
+
+    Each entry lasts until the token it names would have expired anyway (`expires_at`),
+    so the list holds only what still matters. It holds at most `max_entries`; when full
+    of live entries a new revocation raises `ServiceUnavailable` rather than forgetting
+    an older one, since a forgotten revocation would let that token work again. Each
+    worker has its own copy: a deployment with several workers passes a shared
+    implementation of `RevocationList` instead.
+
+    A subject revocation refuses that subject's tokens whose `iat` is at or before the
+    cut-off, and those without an `iat` (nothing says they were issued after it).
+    """
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be positive")
+        self.max_entries = max_entries
+        self._tokens: dict[tuple[str | None, str], float] = {}  # (iss, jti) -> expires_at
+        self._subjects: dict[tuple[str | None, str], tuple[float, float]] = {}  # (iss, sub) -> (cut-off, expires_at)
+
+    def revoked(self, claims: Mapping[str, Any]) -> bool:
+        if not self._tokens and not self._subjects:
+            return False
+        issuer = claims.get("iss")
+        if issuer is not None and type(issuer) is not str:
+            return False  # not a token of any issuer a revocation names (PyJWT checks iss's type)
+        now = time.time()
+        jti = claims.get("jti")
+        if type(jti) is str:
+            until = self._tokens.get((issuer, jti))
+            if until is not None and now < until:
+                return True
+        subject = claims.get("sub")
+        if type(subject) is str:
+            entry = self._subjects.get((issuer, subject))
+            if entry is not None and now < entry[1]:
+                iat = claims.get("iat")
+                return not (type(iat) is int or type(iat) is float) or iat <= entry[0]
+        return False
+
+    async def revoke_token(self, *, issuer: str | None, jti: str, expires_at: float) -> None:
+        key = (issuer, jti)
+        if key not in self._tokens:
+            self._make_room()
+        self._tokens[key] = max(expires_at, self._tokens.get(key, expires_at))
+
+    async def revoke_subject(
+        self, *, issuer: str | None, subject: str, issued_before: float, expires_at: float
+    ) -> None:
+        key = (issuer, subject)
+        held = self._subjects.get(key)
+        if held is None:
+            self._make_room()
+            self._subjects[key] = (issued_before, expires_at)
+        else:  # a later cut-off covers the earlier one; keep the longer of the two lives
+            self._subjects[key] = (max(held[0], issued_before), max(held[1], expires_at))
+
+    def _make_room(self) -> None:
+        if len(self) < self.max_entries:
+            return
+        now = time.time()
+        self._tokens = {k: v for k, v in self._tokens.items() if v > now}
+        self._subjects = {k: v for k, v in self._subjects.items() if v[1] > now}
+        if len(self) >= self.max_entries:
+            raise ServiceUnavailable("Revocation list full")
+
+    def __len__(self) -> int:
+        return len(self._tokens) + len(self._subjects)
+
+
 class ReplayCache(Protocol):
     """One-time values (a DPoP proof's `jti`, ...) seen within their validity window."""
 

@@ -51,6 +51,10 @@ class Verdict:
     principal: object
     valid_from: float
     valid_until: float
+    still_valid: Callable[[], bool] | None = None
+    """Asked each time a remembered decision for this verdict would be reused: false
+    refuses it as rejected credentials (a revoked token); raising `aa.ServiceUnavailable`
+    answers 503. `None`: nothing to ask."""
 
     @property
     def lasting(self) -> bool:

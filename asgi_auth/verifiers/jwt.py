@@ -15,6 +15,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from functools import partial
 from types import MappingProxyType
 from typing import Any, cast
 
@@ -25,6 +26,7 @@ from jwt.algorithms import Algorithm, HMACAlgorithm, OKPAlgorithm, get_default_a
 
 from ..context import Principal
 from ..errors import ConfigurationError
+from ..stores import RevocationList
 from ._keys import FAMILIES, KeySet, UnusableKey, VerifyingKey, key_from_jwk, key_from_object
 from .base import Verdict
 from .jwks import JWKSClient
@@ -82,6 +84,7 @@ class JWTVerifier:
         min_rsa_bits: int = 2048,
         jwks_transport: httpx.AsyncBaseTransport | None = None,
         jwks: JWKSClient | None = None,
+        revocations: RevocationList | None = None,
     ) -> None:
         if isinstance(algorithms, str) or not algorithms:
             raise ConfigurationError('JWTVerifier needs algorithms=[...], an explicit allow-list such as ["RS256"]')
@@ -108,6 +111,8 @@ class JWTVerifier:
         self.cache_ttl = cache_ttl
         self._cache: OrderedDict[bytes, Verdict] = OrderedDict()
         self.jwks = jwks
+        #: Consulted on every verification and before a cached verdict is reused.
+        self.revocations = revocations
         self._keys: KeySet | None = None
         if key is not None:
             self._keys = KeySet(self._load_keys(key), self.algorithms)
@@ -253,6 +258,8 @@ class JWTVerifier:
             digest = _digest(token)
             cached = self._lookup(digest)
             if cached is not None:
+                if self.revocations is not None and self.revocations.revoked(cast(Principal, cached.principal).claims):
+                    return None
                 return cached
         if self._single_key is not None:
             # One key without a kid, and no typ to check: PyJWT reads the header once,
@@ -295,7 +302,8 @@ class JWTVerifier:
             return None
         if not self.cache_enabled:  # vouched for this request only: nothing is kept of it
             return Verdict(principal, not_before, not_before)
-        verdict = self._cache[digest] = Verdict(principal, not_before, expires)
+        still_valid = None if self.revocations is None else partial(_not_revoked, self.revocations, principal.claims)
+        verdict = self._cache[digest] = Verdict(principal, not_before, expires, still_valid)
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return verdict
@@ -368,6 +376,9 @@ class JWTVerifier:
         return claims
 
     def _accept(self, claims: dict[str, Any]) -> tuple[Principal | None, float, float]:
+        if self.revocations is not None and self.revocations.revoked(claims):
+            logger.debug("JWT refused: revoked")
+            return None, 0, 0
         subject = claims.get("sub")
         principal = Principal(
             "" if subject is None else str(subject), self._scopes_of(claims), claims=MappingProxyType(claims)
@@ -429,6 +440,10 @@ def _decoder(options: Any, hmac_algorithms: list[str], secrets: frozenset[bytes]
             jws.unregister_algorithm(name)
             jws.register_algorithm(name, _CheckedHMAC(_HMAC_HASHES[name], secrets))
     return decoder
+
+
+def _not_revoked(revocations: RevocationList, claims: Mapping[str, Any]) -> bool:
+    return not revocations.revoked(claims)
 
 
 def _digest(token: str) -> bytes:
