@@ -38,6 +38,7 @@ from .schemes import (
     inline,
 )
 from .stores import MemoryNonceCounter, MemoryReplayCache, NonceCounter, NonceUse, ReplayCache
+from .throttle import FailureCounter, FailureLimit, MemoryFailureCounter, TooManyFailures
 from .verifiers import (
     DiscoveryVerifier,
     IntrospectionVerifier,
@@ -65,6 +66,8 @@ __all__ = [
     "ConfigurationError",
     "DPoP",
     "DiscoveryVerifier",
+    "FailureCounter",
+    "FailureLimit",
     "HTTPAuthorizationCredentials",
     "HTTPBase",
     "HTTPBasic",
@@ -80,6 +83,7 @@ __all__ = [
     "JWKSClient",
     "JWTOrIntrospection",
     "JWTVerifier",
+    "MemoryFailureCounter",
     "MemoryNonceCounter",
     "MemoryReplayCache",
     "NonceCounter",
@@ -100,6 +104,7 @@ __all__ = [
     "SecurityScheme",
     "SecurityScopes",
     "ServiceUnavailable",
+    "TooManyFailures",
     "TrustedIssuers",
     "Verdict",
     "get_auth",

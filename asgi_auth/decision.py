@@ -35,6 +35,7 @@ from .verifiers.base import Answer, Verdict
 
 if TYPE_CHECKING:
     from .requirement import Alternative, RuleState
+    from .throttle import FailureLimit
 
 __all__ = ["Answers", "AnyOf", "Decided", "Decision", "OneScheme", "Outcome", "Public", "compile_decision"]
 
@@ -227,8 +228,10 @@ class OneScheme:
 
     public = False
 
-    def __init__(self, alternative: Alternative, anonymous_allowed: bool) -> None:
+    def __init__(self, alternative: Alternative, anonymous_allowed: bool, limit: FailureLimit | None = None) -> None:
         ((self.scheme, self.scopes),) = alternative.items
+        #: The brute-force limit, checked before the verifier runs (throttle.py).
+        self.limit = limit if limit is not None and limit.covers(self.scheme) else None
         self.schemes = (self.scheme,)
         self.anonymous_allowed = anonymous_allowed
         self.answers = Answers(self.schemes)
@@ -282,6 +285,13 @@ class OneScheme:
             return credentials
         if scheme.extract_only:
             return rule.kept_context(scheme, credentials, None, self.security_scopes, 0)
+        if self.limit is not None:
+            return self.limit.guard(request, credentials, lambda: self.verified(request, rule, credentials))
+        return self.verified(request, rule, credentials)
+
+    def verified(self, request: RequestView, rule: RuleState, credentials: Any) -> Decided | Awaitable[Decided]:
+        """Steps 2 to 4, for credentials that were extracted."""
+        scheme = self.scheme
         # 2. verify
         try:
             answer = scheme.verify(credentials)
@@ -369,8 +379,11 @@ class AnyOf:
 
     public = False
 
-    def __init__(self, alternatives: tuple[Alternative, ...], anonymous_allowed: bool) -> None:
+    def __init__(
+        self, alternatives: tuple[Alternative, ...], anonymous_allowed: bool, limit: FailureLimit | None = None
+    ) -> None:
         self.alternatives = alternatives
+        self.limit = limit
         self.schemes: tuple[SecurityScheme, ...] = tuple(
             dict.fromkeys(scheme for alt in alternatives for scheme, _ in alt.items)
         )
@@ -433,6 +446,11 @@ class AnyOf:
             return credentials
         if scheme.extract_only:
             return credentials, None
+        if self.limit is not None and self.limit.covers(scheme):
+            return await self.limit.guard(request, credentials, lambda: self._verified(scheme, credentials))
+        return await self._verified(scheme, credentials)
+
+    async def _verified(self, scheme: SecurityScheme, credentials: Any) -> tuple[Any, Any] | ErrorResponse:
         try:
             principal = scheme.verify(credentials)
             if hasattr(principal, "__await__"):
@@ -455,14 +473,14 @@ def _rank(refusal: ErrorResponse) -> Outcome:
     return Outcome.REJECTED
 
 
-def compile_decision(alternatives: tuple[Alternative, ...] | None) -> Decision:
-    """The decision for a normalised requirement (`None` is public)."""
+def compile_decision(alternatives: tuple[Alternative, ...] | None, limit: FailureLimit | None = None) -> Decision:
+    """The decision for a normalised requirement (`None` is public), under `limit`."""
     if alternatives is None:
         return Public()
     anonymous_allowed = any(alt.anonymous for alt in alternatives)
     if len(alternatives) == 1 and len(alternatives[0].items) == 1:
-        return OneScheme(alternatives[0], anonymous_allowed)
-    return AnyOf(alternatives, anonymous_allowed)
+        return OneScheme(alternatives[0], anonymous_allowed, limit)
+    return AnyOf(alternatives, anonymous_allowed, limit)
 
 
 def canonical(raw: bytes) -> bool:

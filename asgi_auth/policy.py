@@ -18,6 +18,7 @@ from .requirement import MAX_SCHEMES_PER_REQUIREMENT, Alternative, Requirement, 
 from .rfc9728 import ProtectedResource, ResourceMetadata
 from .routing import Router, Template, parse_template
 from .schemes.base import SecurityScheme, not_a_scheme
+from .throttle import FailureLimit
 
 __all__ = ["AuthPolicy", "Rule"]
 
@@ -76,6 +77,8 @@ class AuthPolicy:
     the whole `scope["path"]` declares none. `resource=aa.ProtectedResource(...)` makes
     the app an RFC 9728 resource server (rfc9728.py): the middleware publishes its
     metadata, with the scopes these rules require, and names it in Bearer challenges.
+    `failure_limit=aa.FailureLimit(...)` answers 429 to an identity or address after too
+    many failed attempts (see `throttle`).
     """
 
     def __init__(
@@ -87,6 +90,7 @@ class AuthPolicy:
         on_error: OnError | None = None,
         root_path: str = "",
         resource: ProtectedResource | None = None,
+        failure_limit: FailureLimit | None = None,
     ) -> None:
         if default is _NO_DEFAULT:
             raise ConfigurationError(
@@ -95,6 +99,10 @@ class AuthPolicy:
             )
         self.rules: tuple[Rule, ...] = tuple(rules)
         self.on_error = on_error
+        if failure_limit is not None and not isinstance(failure_limit, FailureLimit):
+            raise ConfigurationError(f"failure_limit must be an aa.FailureLimit(...), not {failure_limit!r}")
+        #: Brute-force limits on failed authentication (throttle.py), or `None`.
+        self.failure_limit = failure_limit
         if root_path and (not root_path.startswith("/") or root_path.endswith("/")):
             raise ConfigurationError(f"root_path={root_path!r}: a path such as '/api', without a trailing slash")
         #: The `root_path` the server is configured with (uvicorn's `--root-path`), or the
@@ -144,7 +152,7 @@ class AuthPolicy:
             self._normalized[id(spec)] = (spec, alternatives)
         decision = self._decisions.get(alternatives)
         if decision is None:
-            decision = self._decisions[alternatives] = compile_decision(alternatives)
+            decision = self._decisions[alternatives] = compile_decision(alternatives, self.failure_limit)
             if len(decision.schemes) > MAX_SCHEMES_PER_REQUIREMENT:
                 raise ConfigurationError(
                     f"{where}: {len(decision.schemes)} schemes in one requirement;"
