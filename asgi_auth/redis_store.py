@@ -35,16 +35,15 @@ count or revocation, while a refused write is only a 503.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
 import math
+import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-import anyio
 from redis import asyncio as aioredis
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -96,7 +95,9 @@ class RedisBackend:
     `url` is a `redis://`, `rediss://` or `unix://` URL; or pass a ready
     `redis.asyncio.Redis` as `client` (its own timeouts then apply, and `deadline`
     still bounds each call). The defaults suit a Redis on the same network: a call
-    that takes longer than `deadline` seconds is a fault, not a slow answer.
+    that takes longer than `deadline` seconds is a fault, not a slow answer. The socket
+    and connect timeouts default to the deadline; `max_connections` caps the pool, and
+    a call waiting for a free connection waits within its deadline.
     """
 
     def __init__(
@@ -105,11 +106,13 @@ class RedisBackend:
         *,
         client: aioredis.Redis | None = None,
         deadline: float = 0.5,
-        socket_timeout: float = 0.25,
-        connect_timeout: float = 0.25,
+        socket_timeout: float | None = None,
+        connect_timeout: float | None = None,
         max_connections: int = 64,
         key_prefix: str = "asgi_auth:",
     ) -> None:
+        socket_timeout = deadline if socket_timeout is None else socket_timeout
+        connect_timeout = deadline if connect_timeout is None else connect_timeout
         if deadline <= 0 or socket_timeout <= 0 or connect_timeout <= 0 or max_connections < 1:
             raise ValueError("deadline, timeouts and max_connections must be positive")
         self.deadline = deadline
@@ -134,8 +137,12 @@ class RedisBackend:
     async def call(self, what: str, make: Callable[[], Awaitable[T]]) -> T:
         """Run one store call within the deadline; any fault is `StoreUnavailable`."""
         try:
-            with anyio.fail_after(self.deadline):
-                return await make()
+            # asyncio's own timeout (redis.asyncio is asyncio's): it tells its expiry
+            # from a cancellation that comes from outside, which must go on.
+            if sys.version_info >= (3, 11):
+                async with asyncio.timeout(self.deadline):
+                    return await make()
+            return await asyncio.wait_for(make(), self.deadline)
         except (RedisError, OSError, TimeoutError, _Garbage, ValueError, TypeError, IndexError) as exc:
             self._report(what, exc)
             raise StoreUnavailable() from None
@@ -479,7 +486,8 @@ class RedisRevocationList:
         self._task = loop.create_task(self._refresh_forever())
 
     async def _refresh_forever(self) -> None:
-        while True:
+        me = asyncio.current_task()
+        while self._task is me:  # until aclose(), even if a cancellation got lost on the way
             try:
                 await self.refresh()
             except ServiceUnavailable:
@@ -491,10 +499,9 @@ class RedisRevocationList:
     async def aclose(self) -> None:
         """Stop the background refresh."""
         task, self._task = self._task, None
-        if task is not None:
+        if task is not None and not task.done():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait([task], timeout=self.refresh_interval + self.backend.deadline + 1)
 
 
 # -- brute-force limits -----------------------------------------------------------------
