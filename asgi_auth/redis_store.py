@@ -222,6 +222,15 @@ class RedisNonceCounter:
         self._script = backend.client.register_script(_NONCE_SCRIPT)
         self._epoch = backend.key("epoch")
 
+    async def start(self) -> None:
+        """Set the epoch marker now if Redis has none (a lifespan handler's call).
+
+        Without it, the first use after Redis started empty sets the marker, and the
+        nonce it came with, issued before, is answered `STALE`.
+        """
+        now = int(time.time() * 1000)
+        await self.backend.call("nonce count", lambda: self.backend.client.set(self._epoch, now, nx=True))
+
     async def use(self, nonce: str, count: int, *, username: str, issued_at: float, expires_at: float) -> NonceUse:
         if count < 1:
             return NonceUse.REPLAYED  # counts start at 1 (RFC 7616 §3.4)

@@ -1,0 +1,102 @@
+"""Faults with four workers on one Redis (issue 20): Redis stopped mid-run, slowed past
+the deadline by a loopback proxy, then restarted. Requests that need Redis get 503,
+never a pass and never a 500; those that do not are untouched; recovery is by itself.
+The figures are printed (`-s`) and written in docs/security.md."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import httpx
+import jwt
+import pytest
+
+from tests.stores import workers as config
+from tests.stores.servers import Proxy, RedisServer, redis_server
+from tests.stores.workers import separate_workers
+
+ROUNDS = 12  # requests per worker and route in each phase
+
+
+@pytest.fixture(scope="module")
+def deployment() -> Iterator[tuple[RedisServer, Proxy, list[str]]]:
+    with redis_server() as redis:
+        proxy = Proxy(redis.port)
+        try:
+            with separate_workers(proxy.url, ASGI_AUTH_TEST_DEADLINE="0.3") as urls:
+                yield redis, proxy, urls
+        finally:
+            proxy.close()
+
+
+def phase(urls: list[str], token: str, revoked: str) -> dict[str, Counter[int]]:
+    """Each route on each worker, `ROUNDS` times: the statuses seen."""
+    seen: dict[str, Counter[int]] = {name: Counter() for name in ("digest", "jwt", "revoked", "basic", "public")}
+    with httpx.Client(timeout=10) as client:
+        for _ in range(ROUNDS):
+            for url in urls:
+                seen["digest"][
+                    client.get(url + "/digest", auth=httpx.DigestAuth("alice", "wonderland")).status_code
+                ] += 1
+                seen["jwt"][client.get(url + "/jwt", headers={"Authorization": f"Bearer {token}"}).status_code] += 1
+                seen["revoked"][
+                    client.get(url + "/jwt", headers={"Authorization": f"Bearer {revoked}"}).status_code
+                ] += 1
+                seen["basic"][client.get(url + "/basic", auth=httpx.BasicAuth("alice", "wonderland")).status_code] += 1
+                seen["public"][client.get(url + "/public").status_code] += 1
+    return seen
+
+
+def recovery(urls: list[str]) -> float:
+    """Seconds until every worker answers a Digest request with 200 again."""
+    started = time.monotonic()
+    with httpx.Client(timeout=10) as client:
+        for url in urls:
+            while client.get(url + "/digest", auth=httpx.DigestAuth("alice", "wonderland")).status_code != 200:
+                assert time.monotonic() - started < 30, "no recovery"
+                time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def token(jti: str) -> str:
+    claims = {"iss": config.ISSUER, "sub": "alice", "jti": jti, "exp": int(time.time()) + 600}
+    return jwt.encode(claims, config.JWT_SECRET, algorithm="HS256")
+
+
+def test_redis_down_slow_and_back(deployment: tuple[RedisServer, Proxy, list[str]]) -> None:
+    redis, proxy, urls = deployment
+    good, revoked = token("good"), token("revoked")
+    assert httpx.post(urls[0] + "/revoke", params={"jti": "revoked"}).status_code == 200
+    time.sleep(config.STALENESS)
+    figures = {}
+
+    normal = phase(urls, good, revoked)
+    assert normal["digest"] == normal["jwt"] == normal["basic"] == normal["public"] == {200: ROUNDS * 4}
+    assert normal["revoked"] == {401: ROUNDS * 4}
+
+    redis.stop()
+    time.sleep(config.STALENESS + 0.2)  # every revocation copy is now past its bound
+    down = phase(urls, good, revoked)
+    figures["down"] = down
+    restarted = time.monotonic()
+    redis.start()
+    figures["recovery after restart (s)"] = recovery(urls)
+    figures["restart to recovered (s)"] = time.monotonic() - restarted
+
+    proxy.delay = 1.0  # every answer later than the workers' 0.3 s deadline
+    time.sleep(config.STALENESS + 0.2)
+    slow = phase(urls, good, revoked)
+    figures["slow"] = slow
+    proxy.delay = 0.0
+    figures["recovery after slowness (s)"] = recovery(urls)
+
+    for name, seen in (("down", down), ("slow", slow)):
+        for route in ("digest", "jwt", "revoked", "basic"):
+            assert 200 not in seen[route], (name, route, seen[route])  # never a pass
+            assert 500 not in seen[route]
+        assert seen["digest"][503] == ROUNDS * 4  # the challenge needs no Redis; the answer does
+        assert seen["jwt"] == seen["revoked"] == seen["basic"] == {503: ROUNDS * 4}
+        assert seen["public"] == {200: ROUNDS * 4}  # untouched
+    print("\nfault figures:", {k: dict(v) if isinstance(v, dict) else round(v, 2) for k, v in figures.items()})
