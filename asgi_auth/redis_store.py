@@ -354,8 +354,9 @@ class RedisRevocationList:
 
     Call `await revocations.start()` at start-up (a lifespan handler) so the first
     request finds a copy; otherwise the first call starts the refresh and the requests
-    before the first copy arrives get 503. Redis holding revocations must persist them
-    (`appendonly yes`): a Redis that lost them would unrevoke every token.
+    before the first copy arrives get 503. Redis holding revocations should persist them
+    (`appendonly yes`); when it lost them anyway (its generation counter is gone), each
+    worker writes back what its copy holds, so only a worker started since knows less.
     """
 
     def __init__(
@@ -446,7 +447,7 @@ class RedisRevocationList:
         """Bring the copy up to date: one call when nothing changed."""
         client = self.backend.client
         generation = await self.backend.call("revocations", lambda: client.get(self._gen_key))
-        gen = 0 if generation is None else int(generation)
+        gen = self._generation(generation)
         copy = self._copy
         if copy is not None and copy.generation == gen:
             self._fresh_at = time.monotonic()
@@ -462,8 +463,43 @@ class RedisRevocationList:
 
         started = time.monotonic()
         answer = await self.backend.call("revocations", load)
-        self._copy = self._parse(answer)
+        fresh = self._parse(answer)
+        if answer[0] is None and copy is not None and copy.generation > 0:
+            # The generation counter is gone: Redis lost its data (a restart without
+            # persistence). What this worker holds is written back, never forgotten.
+            logger.warning("Redis lost the revocations; writing back the %d this worker holds", len(copy.tokens))
+            await self._write_back(copy)
+            for key, until in copy.tokens.items():
+                fresh.tokens[key] = max(until, fresh.tokens.get(key, until))
+            for key, (before, until) in copy.subjects.items():
+                _fold(fresh.subjects, key, before, until)
+            fresh.generation = -1  # reloaded on the next refresh, with every worker's
+        self._copy = fresh
         self._fresh_at = started
+
+    async def _write_back(self, copy: _Copy) -> None:
+        client = self.backend.client
+        now = time.time()
+
+        async def write() -> None:
+            async with client.pipeline(transaction=True) as pipe:
+                for (issuer, jti), until in copy.tokens.items():
+                    if until > now:
+                        pipe.zadd(self._tokens_key, {_member(issuer, jti): until}, gt=True)
+                for (issuer, subject), (before, until) in copy.subjects.items():
+                    if until > now:
+                        pipe.zadd(self._subjects_key, {_member(issuer, subject, before): until}, gt=True)
+                pipe.incr(self._gen_key)
+                await pipe.execute()
+
+        await self.backend.call("revocations", write)
+
+    def _generation(self, value: Any) -> int:
+        try:
+            return 0 if value is None else int(value)
+        except (TypeError, ValueError):
+            self.backend._report("revocations", ValueError("generation"))
+            raise StoreUnavailable("Revocation list unavailable") from None
 
     def _parse(self, answer: list[Any]) -> _Copy:
         generation, tokens, subjects = answer
@@ -479,7 +515,7 @@ class RedisRevocationList:
             for member, score in subjects:
                 issuer, subject, before = json.loads(member)
                 _fold(subject_map, (_issuer(issuer), _text(subject)), float(before), float(score))
-            return _Copy(token_map, subject_map, 0 if generation is None else int(generation))
+            return _Copy(token_map, subject_map, self._generation(generation))
         except (ValueError, TypeError) as exc:
             self.backend._report("revocations", exc)
             raise StoreUnavailable("Revocation list unavailable") from None

@@ -92,6 +92,10 @@ def test_redis_down_slow_and_back(deployment: tuple[RedisServer, Proxy, list[str
     proxy.delay = 0.0
     figures["recovery after slowness (s)"] = recovery(urls)
 
+    after = phase(urls, good, revoked)  # Redis came back empty: the workers wrote their revocations back
+    assert after["revoked"] == {401: ROUNDS * 4}
+    assert after["digest"] == after["jwt"] == after["basic"] == after["public"] == {200: ROUNDS * 4}
+
     for name, seen in (("down", down), ("slow", slow)):
         for route in ("digest", "jwt", "revoked", "basic"):
             assert 200 not in seen[route], (name, route, seen[route])  # never a pass

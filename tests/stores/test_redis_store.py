@@ -193,12 +193,41 @@ async def test_a_copy_older_than_its_bound_is_a_503_and_recovers_by_itself(redis
         proxy.close()
 
 
+async def test_revocations_lost_by_redis_are_written_back_not_forgotten(redis: RedisServer) -> None:
+    redis.flush()
+    one, other = RedisBackend(redis.url), RedisBackend(redis.url)
+    here = RedisRevocationList(one, refresh_interval=0.05, max_staleness=1.0)
+    try:
+        await here.start()
+        now = time.time()
+        await here.revoke_token(issuer=ISSUER, jti="kept", expires_at=now + 60)
+        await here.revoke_subject(issuer=ISSUER, subject="bob", issued_before=now, expires_at=now + 60)
+        await here.refresh()
+        redis.flush()  # as a restart without persistence
+        await here.refresh()
+        assert here.revoked({"iss": ISSUER, "jti": "kept"})
+        assert here.revoked({"iss": ISSUER, "sub": "bob", "iat": now - 1})
+        later = RedisRevocationList(other, refresh_interval=0.05, max_staleness=1.0)
+        await later.start()  # a worker that never saw the revocation learns it again
+        assert later.revoked({"iss": ISSUER, "jti": "kept"})
+        assert later.revoked({"iss": ISSUER, "sub": "bob", "iat": now - 1})
+        await later.aclose()
+    finally:
+        await here.aclose()
+        await one.aclose()
+        await other.aclose()
+
+
 async def test_a_revocation_list_refuses_garbage_in_redis(backend: RedisBackend) -> None:
     revocations = RedisRevocationList(backend, refresh_interval=0.05, max_staleness=0.6)
     try:
         await revocations.start()
         await backend.client.zadd(backend.key("revoked", "tokens"), {b"not json": time.time() + 60})
         await backend.client.incr(backend.key("revoked", "generation"))
+        with pytest.raises(ServiceUnavailable):
+            await revocations.refresh()
+        await backend.client.delete(backend.key("revoked", "tokens"))
+        await backend.client.set(backend.key("revoked", "generation"), b"not a number")
         with pytest.raises(ServiceUnavailable):
             await revocations.refresh()
     finally:

@@ -170,3 +170,14 @@ async def test_a_failure_store_that_cannot_answer_is_a_503_for_what_it_guards(re
             assert (await c.get("/", headers=basic("alice", "wonderland"))).status_code == 200
     finally:
         await backend.aclose()
+
+
+async def test_a_requirement_of_alternatives_is_limited_per_scheme_tried() -> None:
+    verifier = Counting()
+    app = app_with(aa.FailureLimit(attempts=2, window=60), verifier)
+    async with client(app) as c:
+        for _ in range(2):
+            assert (await c.get("/either", headers=basic("alice", "nope"))).status_code == 401
+        refused = await c.get("/either", headers=basic("alice", "wonderland"))
+        assert refused.status_code == 429
+        assert verifier.calls == 2
