@@ -1,5 +1,5 @@
 """Faults with four workers on one Redis (issue 20): Redis stopped mid-run, slowed past
-the deadline by a loopback proxy, then restarted. Requests that need Redis get 503,
+the deadline by a loopback proxy, answering garbage, then restarted. Requests that need Redis get 503,
 never a pass and never a 500; those that do not are untouched; recovery is by itself.
 The figures are printed (`-s`) and written in docs/security.md."""
 
@@ -92,11 +92,20 @@ def test_redis_down_slow_and_back(deployment: tuple[RedisServer, Proxy, list[str
     proxy.delay = 0.0
     figures["recovery after slowness (s)"] = recovery(urls)
 
+    proxy.garbage = True  # every command answered with bytes that are not RESP
+    proxy.cut()
+    time.sleep(config.STALENESS + 0.2)
+    garbage = phase(urls, good, revoked)
+    figures["garbage"] = garbage
+    proxy.garbage = False
+    proxy.cut()
+    figures["recovery after garbage (s)"] = recovery(urls)
+
     after = phase(urls, good, revoked)  # Redis came back empty: the workers wrote their revocations back
     assert after["revoked"] == {401: ROUNDS * 4}
     assert after["digest"] == after["jwt"] == after["basic"] == after["public"] == {200: ROUNDS * 4}
 
-    for name, seen in (("down", down), ("slow", slow)):
+    for name, seen in (("down", down), ("slow", slow), ("garbage", garbage)):
         for route in ("digest", "jwt", "revoked", "basic"):
             assert 200 not in seen[route], (name, route, seen[route])  # never a pass
             assert 500 not in seen[route]
