@@ -29,7 +29,15 @@ from typing import TYPE_CHECKING, Any, Union, cast
 from ._asgi import MAX_HEADER_VALUE, AmbiguousCredentials, HeaderTooLarge, RequestView
 from .claims import Claim, failing
 from .context import AuthContext, Principal, SecurityScopes, granted_scopes
-from .errors import AuthError, ErrorResponse, InsufficientScope, InvalidCredentials, NotAuthenticated
+from .errors import (
+    AmbiguousRequest,
+    AuthError,
+    ErrorResponse,
+    InsufficientScope,
+    InvalidCredentials,
+    MalformedCredentials,
+    NotAuthenticated,
+)
 from .schemes.base import MALFORMED, SecurityScheme
 from .verifiers.base import Answer, Verdict
 
@@ -113,7 +121,7 @@ class Answers:
             error = InvalidCredentials(headers=challenge_list([scheme.invalid_challenge()]))
             static = not scheme.challenges_vary
         else:
-            error = NotAuthenticated(headers=challenge_list(scheme.challenges()))
+            error = MalformedCredentials(headers=challenge_list(scheme.challenges()))
             static = not scheme.challenges_vary
         response = ErrorResponse(error)
         if static:
@@ -146,7 +154,7 @@ def extract(scheme: SecurityScheme, request: RequestView, answers: Answers) -> A
 def ambiguous(scheme: SecurityScheme, exc: AmbiguousCredentials) -> ErrorResponse:
     """400 for a credential sent twice (RFC 6750 §3.1 `invalid_request` for bearer schemes)."""
     headers = challenge_list(scheme.invalid_request_challenges())
-    return ErrorResponse(AuthError(f"Ambiguous credentials: {exc}", status_code=400, headers=headers))
+    return ErrorResponse(AmbiguousRequest(f"Ambiguous credentials: {exc}", headers=headers))
 
 
 def is_principal(answer: Any) -> bool:

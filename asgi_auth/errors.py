@@ -14,10 +14,12 @@ from ._headers import quote as quote  # its home is _headers; kept importable he
 from ._types import ASGIApp, Receive, Scope, Send
 
 __all__ = [
+    "AmbiguousRequest",
     "AuthError",
     "ConfigurationError",
     "InsufficientScope",
     "InvalidCredentials",
+    "MalformedCredentials",
     "NotAuthenticated",
     "ServiceUnavailable",
 ]
@@ -40,6 +42,8 @@ class AuthError(Exception):
 
     status_code: int = 401
     default_detail: str = NOT_AUTHENTICATED
+    #: Why, as a code for decision events (`events.reason_code`); `None`: read from the status.
+    reason: str | None = None
 
     def __init__(
         self,
@@ -78,11 +82,20 @@ class AuthError(Exception):
 class NotAuthenticated(AuthError):
     """No usable credentials for any acceptable scheme (or a malformed header)."""
 
+    reason = "missing"
+
+
+class MalformedCredentials(NotAuthenticated):
+    """Credentials sent for a scheme that do not parse (bad base64, another auth word)."""
+
+    reason = "malformed"
+
 
 class InvalidCredentials(AuthError):
     """Credentials were sent and rejected. Verifiers raise it (or return `None`)."""
 
     default_detail = INVALID_CREDENTIALS
+    reason = "invalid_credentials"
 
 
 class InsufficientScope(AuthError):
@@ -90,6 +103,7 @@ class InsufficientScope(AuthError):
 
     status_code = 403
     default_detail = NOT_ENOUGH_PERMISSIONS
+    reason = "insufficient_scope"
 
 
 class ServiceUnavailable(AuthError):
@@ -100,6 +114,15 @@ class ServiceUnavailable(AuthError):
 
     status_code = 503
     default_detail = "Authentication service unavailable"
+    reason = "unavailable"
+
+
+class AmbiguousRequest(AuthError):
+    """400: a credential frameworks would read differently (sent twice, or escaped)."""
+
+    status_code = 400
+    default_detail = "Ambiguous credentials"
+    reason = "ambiguous"
 
 
 OnError = Callable[[Scope, AuthError], "ASGIApp | Awaitable[ASGIApp]"]

@@ -13,6 +13,7 @@ from typing import Any, Union
 
 from .decision import Decision, compile_decision
 from .errors import ConfigurationError, OnError
+from .events import OnDecisions
 from .matching import MAX_PATH_LENGTH, AllOf, Refusal, candidate_methods, is_method_token, readings
 from .requirement import MAX_SCHEMES_PER_REQUIREMENT, Alternative, Requirement, RequireSpec, normalize
 from .rfc9728 import ProtectedResource, ResourceMetadata
@@ -67,7 +68,7 @@ class Rule:
 
 
 class AuthPolicy:
-    """Rules, the requirement for requests no rule matches, and an optional error hook.
+    """Rules, the requirement for requests no rule matches, and optional error and decision hooks.
 
     `default` must be given: write `default=[]` to leave unmatched routes open or
     `default=scheme` to close them. Schemes named only by string in rules are
@@ -88,6 +89,7 @@ class AuthPolicy:
         default: RequireSpec = _NO_DEFAULT,
         schemes: Iterable[SecurityScheme] = (),
         on_error: OnError | None = None,
+        on_decision: OnDecisions | None = None,
         root_path: str = "",
         resource: ProtectedResource | None = None,
         failure_limit: FailureLimit | None = None,
@@ -103,6 +105,8 @@ class AuthPolicy:
             raise ConfigurationError(f"failure_limit must be an aa.FailureLimit(...), not {failure_limit!r}")
         #: Brute-force limits on failed authentication (throttle.py), or `None`.
         self.failure_limit = failure_limit
+        #: `on_decision(event)`, called with a `DecisionEvent` for each decision (see `events`).
+        self.on_decision = on_decision
         if root_path and (not root_path.startswith("/") or root_path.endswith("/")):
             raise ConfigurationError(f"root_path={root_path!r}: a path such as '/api', without a trailing slash")
         #: The `root_path` the server is configured with (uvicorn's `--root-path`), or the
