@@ -11,6 +11,7 @@ from .errors import (
     NotAuthenticated,
     ServiceUnavailable,
 )
+from .events import DecisionEvent, JSONAuditLog
 from .forms import OAuth2FormError, OAuth2PasswordRequestForm, OAuth2PasswordRequestFormStrict
 from .middleware import AuthMiddleware
 from .openapi import patch_openapi
@@ -65,6 +66,7 @@ __all__ = [
     "Claim",
     "ConfigurationError",
     "DPoP",
+    "DecisionEvent",
     "DiscoveryVerifier",
     "FailureCounter",
     "FailureLimit",
@@ -80,6 +82,7 @@ __all__ = [
     "IntrospectionVerifier",
     "InvalidCredentials",
     "Issuer",
+    "JSONAuditLog",
     "JWKSClient",
     "JWTOrIntrospection",
     "JWTVerifier",
@@ -115,3 +118,12 @@ __all__ = [
     "require_scopes",
     "verify_password",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """`aa.otel` and `aa.testing`, imported when first used: neither loads otherwise."""
+    if name in ("otel", "testing"):
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -104,6 +104,12 @@ def variants(rules: list[int], only: Container[str] | None = None) -> list[Varia
                 partial(apps.asgi_auth_app, raw, apps.bearer(alg, cache)),
                 headers=bearer(alg),
             )
+    for hook in apps.DECISION_HOOKS:
+        add(
+            f"asgi_auth HS256 cache on, {hook}",
+            "events",
+            lambda hook=hook: apps.asgi_auth_app(raw, apps.bearer(), on_decision=apps.decision_hook(hook)),
+        )
     for n in rules:
         add(
             f"asgi_auth {n} rules",

@@ -3,6 +3,7 @@
 # No `from __future__ import annotations`: FastAPI and Litestar read these handlers' hints.
 
 import hashlib
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -149,7 +150,7 @@ def bearer(alg: str = "HS256", cache: bool = True) -> aa.OAuth2PasswordBearer:
     )
 
 
-def asgi_auth_app(inner: App, scheme: aa.SecurityScheme, rules: int = 10) -> aa.AuthMiddleware:
+def asgi_auth_app(inner: App, scheme: aa.SecurityScheme, rules: int = 10, on_decision: Any = None) -> aa.AuthMiddleware:
     """`rules` rules; the benchmark requests hit `/svc{rules // 2}/items/{id}` (scopes me)."""
     table = [aa.Rule(f"/svc{i}/items/{{id}}", require={scheme: ["me"]}) for i in range(rules - 3)]
     table += [
@@ -157,7 +158,28 @@ def asgi_auth_app(inner: App, scheme: aa.SecurityScheme, rules: int = 10) -> aa.
         aa.Rule("/admin", require={scheme: ["admin"]}),
         aa.Rule("/users/me/", require={scheme: ["me"]}),
     ]
-    return aa.AuthMiddleware(inner, aa.AuthPolicy(table, default=scheme))
+    return aa.AuthMiddleware(inner, aa.AuthPolicy(table, default=scheme), on_decision=on_decision)
+
+
+def decision_hook(kind: str) -> Any:
+    """The `on_decision` hooks the bench counts: what events and OpenTelemetry cost."""
+    if kind == "no-op hook":
+        return lambda event: None
+    if kind == "JSONAuditLog":
+        return aa.JSONAuditLog(open(os.devnull, "w"))
+    from opentelemetry import metrics
+
+    import asgi_auth.otel
+
+    if kind == "OpenTelemetry, API only":  # the `otel` extra, no SDK configured
+        return asgi_auth.otel.OpenTelemetryHook(meter_provider=metrics.NoOpMeterProvider())
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    return asgi_auth.otel.OpenTelemetryHook(meter_provider=MeterProvider(metric_readers=[InMemoryMetricReader()]))
+
+
+DECISION_HOOKS = ("no-op hook", "JSONAuditLog", "OpenTelemetry, API only", "OpenTelemetry, SDK metrics")
 
 
 @aa.inline
