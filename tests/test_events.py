@@ -427,3 +427,22 @@ def test_websocket_handshakes_are_events_too() -> None:
         ("websocket", "401", None),
         ("websocket", "allowed", "alice"),
     ]
+
+
+def test_litestars_plugin_reports_each_request_once() -> None:
+    """The plugin's guard and its backstop share the policy: one event per request."""
+    from litestar import Litestar, get
+    from litestar.testing import TestClient
+
+    from asgi_auth.integrations.litestar import AuthPlugin
+
+    @get("/me", sync_to_thread=False)
+    def me() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    got: list[DecisionEvent] = []
+    policy = aa.AuthPolicy([aa.Rule("/me", require={bearer: ["me"]})], default=bearer, on_decision=got.append)
+    with TestClient(Litestar(route_handlers=[me], plugins=[AuthPlugin(policy)])) as client:
+        assert client.get("/me").status_code == 401
+        assert client.get("/me", headers={"Authorization": f"Bearer {token()}"}).status_code == 200
+    assert [(e.outcome, e.rule, e.subject) for e in got] == [("401", "/me", None), ("allowed", "/me", "alice")]
