@@ -368,6 +368,12 @@ def test_the_middlewares_hook_replaces_the_policys() -> None:
     assert len(policy_seen) == 1 and len(middleware_seen) == 1
 
 
+def test_an_empty_list_of_hooks_is_no_hook() -> None:
+    assert (
+        type(aa.AuthMiddleware(make_app(), aa.AuthPolicy(RULES, default=bearer), on_decision=[])) is aa.AuthMiddleware
+    )
+
+
 def test_a_hook_that_is_not_callable_is_a_start_up_error() -> None:
     with pytest.raises(aa.ConfigurationError, match="not callable"):
         aa.AuthMiddleware(make_app(), aa.AuthPolicy(RULES, default=bearer), on_decision=["audit.log"])  # type: ignore[list-item]
