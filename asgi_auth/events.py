@@ -211,9 +211,11 @@ class JSONAuditLog:
     def __init__(self, sink: IO[str] | logging.Logger, *, level: int = logging.INFO) -> None:
         self.sink = sink
         self.level = level
+        # Made once: `json.dumps` with options builds a new encoder for every call.
+        self._encode = json.JSONEncoder(separators=(",", ":")).encode
 
     def __call__(self, event: DecisionEvent) -> None:
-        line = json.dumps(event.as_dict(), separators=(",", ":"))
+        line = self._encode(dict(zip(DecisionEvent._fields, event, strict=True)))
         if isinstance(self.sink, logging.Logger):
             self.sink.log(self.level, "%s", line)
         else:
