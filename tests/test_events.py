@@ -454,3 +454,76 @@ def test_litestars_plugin_reports_each_request_once() -> None:
         assert client.get("/me").status_code == 401
         assert client.get("/me", headers={"Authorization": f"Bearer {token()}"}).status_code == 200
     assert [(e.outcome, e.rule, e.subject) for e in got] == [("401", "/me", None), ("allowed", "/me", "alice")]
+
+
+def test_failure_limit_refusals_are_too_many_attempts() -> None:
+    """The policy's own brute-force limit (429) is reported as such, over uvicorn."""
+    got: list[DecisionEvent] = []
+    policy = aa.AuthPolicy(
+        [], default=basic, failure_limit=aa.FailureLimit(attempts=2, window=60), on_decision=got.append
+    )
+    app = FastAPI()
+
+    @app.get("/")
+    def root() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    app.add_middleware(aa.AuthMiddleware, policy=policy)
+    with serve(app) as base, httpx.Client(base_url=base) as client:
+        statuses = [client.get("/", auth=("bob", f"wrong-{i}")).status_code for i in range(3)]
+    assert statuses == [401, 401, 429]
+    assert [(e.outcome, e.reason) for e in got] == [
+        ("401", "invalid_credentials"),
+        ("401", "invalid_credentials"),
+        ("429", "too_many_attempts"),
+    ]
+
+
+def test_a_reporting_middleware_answers_exactly_as_the_plain_one() -> None:
+    """The hook's path is a second copy of the request path: held to the first, byte for
+    byte, on every kind of request (RFC 9728 metadata and its challenges included)."""
+    resource = aa.ProtectedResource("https://api.example.com", authorization_servers=["https://idp.example.com"])
+    api = aa.OAuth2PasswordBearer(
+        tokenUrl="token",
+        scopes={"me": "", "admin": ""},
+        scheme_name="Api",
+        verifier=aa.JWTVerifier(key=SECRET, algorithms=["HS256"], audience="https://api.example.com"),
+    )
+    rules = [
+        aa.Rule("/public", require=[]),
+        aa.Rule("/optional", require=[{}, api]),
+        aa.Rule("/me", require={api: ["me"]}),
+        aa.Rule("/admin", require={api: ["admin"]}),
+        aa.Rule("/basic", require=basic),
+        aa.Rule("/keys", require=[header_key, query_key, cookie_key]),
+    ]
+    good = f"Bearer {token(aud='https://api.example.com')}".encode()
+    cases = [
+        ("/public", []),
+        ("/optional", []),
+        ("/me", []),
+        ("/me", [(b"authorization", good)]),
+        ("/me", [(b"authorization", b"Bearer bad")]),
+        ("/admin", [(b"authorization", good)]),
+        ("/me", [(b"authorization", good), (b"authorization", good)]),
+        ("/basic", [(b"authorization", b"Basic !!!")]),
+        ("/keys", [(b"x-api-key", API_KEY.encode())]),
+        ("/.well-known/oauth-protected-resource", []),
+        ("*", []),
+    ]
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        body = json.dumps({"user": str(scope["user"].display_name), "rule": scope["state"]["auth"].rule})
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body.encode()})
+
+    def answers(**hooks: Any) -> list[list[dict[str, Any]]]:
+        policy = aa.AuthPolicy(rules, default=api, resource=resource)
+        guard = aa.AuthMiddleware(inner, policy, **hooks)
+        return [call(guard, asgi_scope(path, headers)) for path, headers in cases]
+
+    got: list[DecisionEvent] = []
+    plain, reporting = answers(), answers(on_decision=got.append)
+    assert reporting == plain
+    assert [m[0]["status"] for m in plain] == [200, 200, 401, 200, 401, 403, 400, 401, 200, 200, 400]
+    assert len(got) == len(cases) - 1  # the metadata document is served, not decided
