@@ -152,6 +152,8 @@ async def receive(): return {"type": "http.request"}
 async def send(m): pass
 asyncio.run(guard({"type": "http", "method": "GET", "path": "/", "headers": []}, receive, send))
 assert not [m for m in sys.modules if m.startswith("opentelemetry")], "opentelemetry was imported"
+assert "asgi_auth.testing" not in sys.modules and "asgi_auth.otel" not in sys.modules
+assert aa.otel.instrument and "opentelemetry" in sys.modules  # imported when first named
 """
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=60)
 
