@@ -3,7 +3,8 @@
 Shaped like Starlette's own middlewares: the policy is compiled before the first
 request, `__call__` does only per-request work, and scopes other than `http` and
 `websocket` (`lifespan`) pass through untouched. The inner app's `receive` and `send`
-are never wrapped, so streaming responses and request bodies flow as if it were absent.
+are never wrapped (but a websocket's `send` when a token came as a subprotocol, see
+schemes/websocket.py), so streaming responses and request bodies flow as if it were absent.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ._types import ASGIApp, Receive, Scope, Send
 from .context import AuthContext
 from .errors import AuthError, ConfigurationError, ErrorResponse, OnError
 from .policy import AuthPolicy
+from .schemes.websocket import hand_over, subprotocol_markers
 
 __all__ = ["AuthMiddleware"]
 
@@ -34,6 +36,8 @@ class AuthMiddleware:
         self.policy = policy
         self.on_error = on_error if on_error is not None else policy.on_error
         self.resource = policy.resource_metadata  # RFC 9728, when declared (rfc9728.py)
+        #: Subprotocols that carry a token (`WebSocketSubprotocolBearer`): never the app's.
+        self._markers = subprotocol_markers(policy.schemes.values())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]
@@ -67,6 +71,8 @@ class AuthMiddleware:
         state["auth"] = context
         scope["auth"] = context.auth_credentials
         scope["user"] = context.user
+        if self._markers and scope_type == "websocket":
+            send = hand_over(scope, send, self._markers)
         await self.app(scope, receive, send)
 
 
