@@ -2,7 +2,8 @@
 
 Shaped like Starlette's own middlewares: the policy is compiled before the first
 request, `__call__` does only per-request work, and scopes other than `http` and
-`websocket` (`lifespan`) pass through untouched. The inner app's `receive` and `send`
+`websocket` (`lifespan`) pass through untouched (with `prefetch=`, start-up completes
+once key sets are loaded, see prefetch.py). The inner app's `receive` and `send`
 are never wrapped (but a websocket's `send` when a token came as a subprotocol, see
 schemes/websocket.py), so streaming responses and request bodies flow as if it were absent.
 """
@@ -16,6 +17,7 @@ from ._types import ASGIApp, Receive, Scope, Send
 from .context import AuthContext
 from .errors import AuthError, ConfigurationError, ErrorResponse, OnError
 from .policy import AuthPolicy
+from .prefetch import Prefetch, prefetchable, prefetching_send
 from .schemes.websocket import hand_over, subprotocol_markers
 
 __all__ = ["AuthMiddleware"]
@@ -27,9 +29,13 @@ class AuthMiddleware:
     On success the decision is stored as `scope["state"]["auth"]` (an `AuthContext`),
     and Starlette's `scope["auth"]` / `scope["user"]` are set; otherwise the request
     is answered with 401/403 and the challenges, or by `on_error(scope, error)`.
+    `prefetch=True` loads the key sets (and discovery documents) of the policy's
+    verifiers at lifespan start-up; `prefetch="required"` fails start-up if one can't be.
     """
 
-    def __init__(self, app: ASGIApp, policy: AuthPolicy, *, on_error: OnError | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, policy: AuthPolicy, *, on_error: OnError | None = None, prefetch: Prefetch = False
+    ) -> None:
         if not isinstance(policy, AuthPolicy):
             raise ConfigurationError(f"AuthMiddleware needs policy=AuthPolicy(...), not {policy!r}")
         self.app = app
@@ -38,10 +44,17 @@ class AuthMiddleware:
         self.resource = policy.resource_metadata  # RFC 9728, when declared (rfc9728.py)
         #: Subprotocols that carry a token (`WebSocketSubprotocolBearer`): never the app's.
         self._markers = subprotocol_markers(policy.schemes.values())
+        if prefetch not in (False, True, "required"):
+            raise ConfigurationError(f'AuthMiddleware: prefetch= is True, False or "required", not {prefetch!r}')
+        #: Verifiers whose key sets load at lifespan start-up (`prefetch=`, see prefetch.py).
+        self._prefetch = prefetchable(policy.schemes.values()) if prefetch else []
+        self._prefetch_required = prefetch == "required"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]
         if scope_type != "http" and scope_type != "websocket":
+            if self._prefetch and scope_type == "lifespan":
+                send = prefetching_send(send, self._prefetch, self._prefetch_required)
             await self.app(scope, receive, send)
             return
         resource = self.resource
