@@ -27,6 +27,7 @@ from websockets.sync.client import connect
 import asgi_auth as aa
 from tests.browser import CHROMIUM, FLAGS
 from tests.loopback import serve
+from tests.wire.servers import ServerConfig, running
 
 SECRET = "a-websocket-test-secret-of-32-bytes!"
 ws_bearer = aa.WebSocketSubprotocolBearer(verifier=aa.JWTVerifier(key=SECRET, algorithms=["HS256"]))
@@ -207,3 +208,25 @@ def test_public_route_never_sees_the_token() -> None:
             assert client.subprotocol == "bearer"
     assert seen["subprotocols"] == ["x"]
     assert seen["headers"][b"sec-websocket-protocol"] == b"x"
+
+
+#: How each server answers a refused handshake: the policy's own status where it offers
+#: `websocket.http.response`, else the status it gives the 1008 close before accept.
+REFUSED_STATUS = {"hypercorn": 401, "daphne": 403, "granian": 401}
+
+
+@pytest.mark.parametrize("server", sorted(REFUSED_STATUS))
+def test_other_servers(server: str) -> None:
+    """Every server hands the offer over as `scope["subprotocols"]` and selects what the
+    accept names: the marker reaches the client, the token reaches no app."""
+    with running(ServerConfig(server), app="tests.schemes.test_websocket_subprotocol:app") as port:
+        base = f"ws://127.0.0.1:{port}"
+        with connect(base + "/feed", subprotocols=["bearer", token()]) as client:  # type: ignore[list-item]
+            assert client.subprotocol == "bearer"
+            assert json.loads(client.recv()) == {"user": "alice", "subprotocols": [], "header": None}
+        with connect(base + "/chat", subprotocols=["graphql-transport-ws", "bearer", token()]) as client:  # type: ignore[list-item]
+            assert client.subprotocol == "graphql-transport-ws"
+            assert json.loads(client.recv()) == ["graphql-transport-ws"]
+        with pytest.raises(InvalidStatus) as refused:
+            connect(base + "/feed", subprotocols=["bearer", token(secret="another-secret-of-thirty-two-bytes!!")])  # type: ignore[list-item]
+        assert refused.value.response.status_code == REFUSED_STATUS[server]
