@@ -230,3 +230,18 @@ def test_other_servers(server: str) -> None:
         with pytest.raises(InvalidStatus) as refused:
             connect(base + "/feed", subprotocols=["bearer", token(secret="another-secret-of-thirty-two-bytes!!")])  # type: ignore[list-item]
         assert refused.value.response.status_code == REFUSED_STATUS[server]
+
+
+def test_an_oversized_offer_is_431_and_not_echoed() -> None:
+    """uvicorn's wsproto (h11) takes a header this long; its websockets implementations
+    cut header lines at 8 KiB themselves."""
+    with serve(app, ws="wsproto") as url:
+        huge = "a" * 9000
+        with pytest.raises(InvalidStatus) as refused:
+            connect(url.replace("http://", "ws://") + "/feed", subprotocols=["bearer", huge])  # type: ignore[list-item]
+    response = refused.value.response
+    assert (response.status_code, json.loads(response.body or b"")) == (
+        431,
+        {"detail": "Request header fields too large"},
+    )
+    assert huge.encode() not in (response.body or b"")
