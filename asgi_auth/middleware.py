@@ -84,7 +84,7 @@ class AuthMiddleware:
         state["auth"] = context
         scope["auth"] = context.auth_credentials
         scope["user"] = context.user
-        if self._markers and scope_type == "websocket":
+        if scope_type == "websocket" and self._markers:
             send = hand_over(scope, send, self._markers)
         await self.app(scope, receive, send)
 
