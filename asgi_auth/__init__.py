@@ -36,6 +36,7 @@ from .schemes import (
     OAuth2PasswordBearer,
     OpenIdConnect,
     SecurityScheme,
+    WebSocketSubprotocolBearer,
     inline,
 )
 from .stores import MemoryNonceCounter, MemoryReplayCache, NonceCounter, NonceUse, ReplayCache
@@ -110,6 +111,7 @@ __all__ = [
     "TooManyFailures",
     "TrustedIssuers",
     "Verdict",
+    "WebSocketSubprotocolBearer",
     "get_auth",
     "get_security_scopes",
     "hash_password",

@@ -2,8 +2,10 @@
 
 Shaped like Starlette's own middlewares: the policy is compiled before the first
 request, `__call__` does only per-request work, and scopes other than `http` and
-`websocket` (`lifespan`) pass through untouched. The inner app's `receive` and `send`
-are never wrapped, so streaming responses and request bodies flow as if it were absent.
+`websocket` (`lifespan`) pass through untouched (with `prefetch=`, start-up completes
+once key sets are loaded, see prefetch.py). The inner app's `receive` and `send`
+are never wrapped (but a websocket's `send` when a token came as a subprotocol, see
+schemes/websocket.py), so streaming responses and request bodies flow as if it were absent.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from .context import AuthContext
 from .errors import AuthError, ConfigurationError, ErrorResponse, OnError
 from .events import Observer, OnDecisions, allowed_event, refused_event
 from .policy import AuthPolicy
+from .prefetch import Prefetch, prefetchable, prefetching_send
+from .schemes.websocket import hand_over, subprotocol_markers
 
-__all__ = ["AuthMiddleware", "ReportingAuthMiddleware"]
+__all__ = ["AuthMiddleware"]
 
 
 class AuthMiddleware:
@@ -27,9 +31,10 @@ class AuthMiddleware:
     On success the decision is stored as `scope["state"]["auth"]` (an `AuthContext`),
     and Starlette's `scope["auth"]` / `scope["user"]` are set; otherwise the request
     is answered with 401/403 and the challenges, or by `on_error(scope, error)`.
-    Each decision is reported to `on_decision(event)` when one is given (see `events`):
-    such a middleware is a `ReportingAuthMiddleware`, so that the one without a hook
-    does not even ask, per request, whether it has one.
+    Each decision is reported to `on_decision(event)` when one is given (see `events`);
+    without one, no event is built and no clock is read.
+    `prefetch=True` loads the key sets (and discovery documents) of the policy's
+    verifiers at lifespan start-up; `prefetch="required"` fails start-up if one can't be.
     """
 
     def __init__(
@@ -39,6 +44,7 @@ class AuthMiddleware:
         *,
         on_error: OnError | None = None,
         on_decision: OnDecisions | None = None,
+        prefetch: Prefetch = False,
     ) -> None:
         if not isinstance(policy, AuthPolicy):
             raise ConfigurationError(f"AuthMiddleware needs policy=AuthPolicy(...), not {policy!r}")
@@ -47,60 +53,22 @@ class AuthMiddleware:
         self.on_error = on_error if on_error is not None else policy.on_error
         self.resource = policy.resource_metadata  # RFC 9728, when declared (rfc9728.py)
         self.on_decision = on_decision if on_decision is not None else policy.on_decision
-        self._observer: Observer | None = None
-        if self.on_decision is not None:
-            observer = Observer(self.on_decision)
-            if observer.now_hooks or observer.later_hooks:  # `on_decision=[]` reports to no one
-                self._observer = observer
-                self.__class__ = ReportingAuthMiddleware
+        observer = None if self.on_decision is None else Observer(self.on_decision)
+        #: Who hears of each decision; `None` when no one does (`on_decision=[]` included).
+        self._observer = observer if observer is not None and (observer.now_hooks or observer.later_hooks) else None
+        #: Subprotocols that carry a token (`WebSocketSubprotocolBearer`): never the app's.
+        self._markers = subprotocol_markers(policy.schemes.values())
+        if prefetch not in (False, True, "required"):
+            raise ConfigurationError(f'AuthMiddleware: prefetch= is True, False or "required", not {prefetch!r}')
+        #: Verifiers whose key sets load at lifespan start-up (`prefetch=`, see prefetch.py).
+        self._prefetch = prefetchable(policy.schemes.values()) if prefetch else []
+        self._prefetch_required = prefetch == "required"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]
         if scope_type != "http" and scope_type != "websocket":
-            await self.app(scope, receive, send)
-            return
-        resource = self.resource
-        if resource is not None and scope_type == "http" and resource.serves(scope["path"]):
-            await resource(scope, receive, send)
-            return
-        # A websocket handshake is an HTTP GET on the wire, and is matched as one.
-        method = scope["method"] if scope_type == "http" else "GET"
-        requirement = self.policy.for_request(scope["path"], scope.get("root_path", ""), method)
-        context = requirement.public_context
-        if context is None:
-            decision = requirement.decide(RequestView(scope))
-            if not isinstance(decision, (AuthContext, ErrorResponse)):
-                decision = await decision  # a verifier had to be awaited
-            if isinstance(decision, ErrorResponse):
-                if resource is not None:
-                    decision = resource.challenged(decision)
-                if self.on_error is None:
-                    await decision(scope, receive, send)
-                else:
-                    await answer_with(self.on_error, decision.error, scope, receive, send)
-                return
-            context = decision
-        state = scope.get("state")
-        if state is None:
-            scope["state"] = state = {}
-        state["auth"] = context
-        scope["auth"] = context.auth_credentials
-        scope["user"] = context.user
-        await self.app(scope, receive, send)
-
-
-class ReportingAuthMiddleware(AuthMiddleware):
-    """`AuthMiddleware` with an `on_decision` hook: the same steps, each decision reported.
-
-    Kept apart so that without a hook the request path builds no event and reads no
-    clock. Sync hooks are called at the decision, async ones once the response is done.
-    """
-
-    _observer: Observer
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope_type = scope["type"]
-        if scope_type != "http" and scope_type != "websocket":
+            if self._prefetch and scope_type == "lifespan":
+                send = prefetching_send(send, self._prefetch, self._prefetch_required)
             await self.app(scope, receive, send)
             return
         resource = self.resource
@@ -108,7 +76,8 @@ class ReportingAuthMiddleware(AuthMiddleware):
             await resource(scope, receive, send)
             return
         observer = self._observer
-        started = perf_counter()
+        started = perf_counter() if observer is not None else 0.0
+        # A websocket handshake is an HTTP GET on the wire, and is matched as one.
         method = scope["method"] if scope_type == "http" else "GET"
         requirement = self.policy.for_request(scope["path"], scope.get("root_path", ""), method)
         context = requirement.public_context
@@ -116,37 +85,48 @@ class ReportingAuthMiddleware(AuthMiddleware):
         if context is None:
             decision = requirement.decide(RequestView(scope))
             if not isinstance(decision, (AuthContext, ErrorResponse)):
-                decision = await decision
+                decision = await decision  # a verifier had to be awaited
             if isinstance(decision, ErrorResponse):
                 if resource is not None:
                     decision = resource.challenged(decision)
+                if observer is None:
+                    await self.refuse(decision, scope, receive, send)
+                    return
                 event = refused_event(scope, method, requirement, decision.error, perf_counter() - started)
                 observer.now(event)
                 try:
-                    if self.on_error is None:
-                        await decision(scope, receive, send)
-                    else:
-                        await answer_with(self.on_error, decision.error, scope, receive, send)
+                    await self.refuse(decision, scope, receive, send)
                 finally:
                     if observer.later_hooks:
                         await observer.later(event)
                 return
             context = decision
-        event = allowed_event(scope, method, context, public, perf_counter() - started)
         state = scope.get("state")
         if state is None:
             scope["state"] = state = {}
         state["auth"] = context
         scope["auth"] = context.auth_credentials
         scope["user"] = context.user
-        observer.now(event)
-        if not observer.later_hooks:
+        if scope_type == "websocket" and self._markers:
+            send = hand_over(scope, send, self._markers)
+        if observer is None:
             await self.app(scope, receive, send)
             return
+        # Sync hooks hear of the decision before the app runs; async ones once it is done.
+        event = allowed_event(scope, method, context, public, perf_counter() - started)
+        observer.now(event)
         try:
             await self.app(scope, receive, send)
         finally:
-            await observer.later(event)
+            if observer.later_hooks:
+                await observer.later(event)
+
+    async def refuse(self, decision: ErrorResponse, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer a refusal: with its own response, or the one `on_error` makes of it."""
+        if self.on_error is None:
+            await decision(scope, receive, send)
+        else:
+            await answer_with(self.on_error, decision.error, scope, receive, send)
 
 
 async def answer_with(on_error: OnError, error: AuthError, scope: Scope, receive: Receive, send: Send) -> None:

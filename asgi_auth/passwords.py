@@ -3,7 +3,9 @@
 `hash_password` / `verify_password` use `hashlib.scrypt` (RFC 7914) so no extra
 dependency is needed; `BasicPasswordVerifier` turns a mapping of usernames to such
 hashes (or another hasher's) into an `HTTPBasic` verifier that takes the same time for
-unknown users.
+unknown users. Hashes made by pwdlib (`$argon2id$`, bcrypt), which FastAPI's tutorial
+uses, are verified with `hasher=` (the optional extra `pwdlib`), and rehashed on login
+when pwdlib says they are out of date.
 
 A hash is deliberately slow, so an anonymous client sending wrong passwords is asking
 for CPU. Hashing therefore runs in a `HashingPool`: a few worker threads of its own
@@ -17,13 +19,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import inspect
 import logging
 import os
 import threading
 import time
 import unicodedata
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import anyio
 import anyio.to_thread
@@ -31,7 +34,14 @@ import anyio.to_thread
 from .context import Principal
 from .errors import ConfigurationError, ServiceUnavailable
 
-__all__ = ["BasicPasswordVerifier", "HashingBusy", "HashingPool", "hash_password", "verify_password"]
+__all__ = [
+    "BasicPasswordVerifier",
+    "HashingBusy",
+    "HashingPool",
+    "PasswordHashLike",
+    "hash_password",
+    "verify_password",
+]
 
 logger = logging.getLogger("asgi_auth")
 
@@ -160,6 +170,46 @@ class HashingPool:
         return HashingBusy(headers=[("Retry-After", str(max(1, round(self.max_wait))))])
 
 
+@runtime_checkable
+class PasswordHashLike(Protocol):
+    """What `BasicPasswordVerifier(hasher=)` uses: pwdlib's `PasswordHash` is one."""
+
+    def hash(self, password: str) -> str: ...
+
+    def verify_and_update(self, password: str, hash: str) -> tuple[bool, str | None]: ...
+
+
+_HASHER_METHODS = ("identify", "hash", "verify", "check_needs_rehash")
+
+
+def _password_hash(hasher: object) -> tuple[PasswordHashLike, tuple[type[Exception], ...]]:
+    """A `PasswordHash` for `hasher=` (one, a pwdlib hasher, or a sequence of them, the
+    current one first), and the exceptions its checks raise for a hash they can't read."""
+    if not isinstance(hasher, PasswordHashLike):
+        hashers = list(hasher) if isinstance(hasher, Sequence) else [hasher]
+        if not hashers or not all(all(hasattr(h, m) for m in _HASHER_METHODS) for h in hashers):
+            raise ConfigurationError(
+                f"BasicPasswordVerifier: hasher={hasher!r} is not a pwdlib PasswordHash or hasher "
+                "(e.g. pwdlib.PasswordHash.recommended(), or Argon2Hasher(), BcryptHasher())"
+            )
+        try:
+            from pwdlib import PasswordHash
+        except ImportError as exc:  # pragma: no cover - a hasher without pwdlib installed
+            raise ConfigurationError(
+                "BasicPasswordVerifier: hasher= needs pwdlib (pip install asgi_auth[pwdlib])"
+            ) from exc
+        hasher = PasswordHash(hashers)  # type: ignore[arg-type]  # checked just above, by duck typing
+    try:
+        from pwdlib.exceptions import PwdlibError
+    except ImportError:  # a PasswordHash-like object of another library
+        return hasher, (ValueError, TypeError)
+    return hasher, (PwdlibError, ValueError, TypeError)
+
+
+OnRehash = Callable[[str, str], "Awaitable[None] | None"]
+"""`on_rehash(username, new_hash)`: store the new hash (sync or async)."""
+
+
 def _check_username(name: str) -> str:
     """The NFC form of a configured username, or a start-up error for one that could
     never log in: Basic splits `user:password` at the first colon (RFC 7617 §2), and
@@ -181,10 +231,16 @@ class BasicPasswordVerifier:
     Usernames are compared in Unicode NFC (RFC 7613, which RFC 7617 §2.1 points to), so
     a name typed on one system matches the one stored from another.
 
-    Another hasher (argon2, bcrypt) plugs in as `verify(password, stored) -> bool`
-    with a `dummy_hash` of its own format. Every hash runs in `pool` (a `HashingPool`
-    of its own unless one is shared): a flood of attempts waits a bounded time, then
-    gets 503, and never holds the threads sync endpoints run on.
+    `hasher=` takes pwdlib's `PasswordHash` (or a pwdlib hasher, or a sequence of them,
+    the current one first) for the `$argon2id$` and bcrypt hashes users already hold;
+    scrypt hashes of `hash_password` are still verified beside them. When pwdlib says a
+    verified hash is out of date (another hasher, other parameters), the new one is
+    handed to `on_rehash(username, new_hash)` (sync or async) to store, and a `users`
+    mapping given here is updated too; a failing `on_rehash` is logged and the login
+    stands. Any other hasher plugs in as `verify(password, stored) -> bool` with a
+    `dummy_hash` of its own format. Every hash, and every rehash, runs in `pool` (a
+    `HashingPool` of its own unless one is shared): a flood of attempts waits a bounded
+    time, then gets 503, and never holds the threads sync endpoints run on.
     """
 
     def __init__(
@@ -195,7 +251,10 @@ class BasicPasswordVerifier:
         verify: Callable[[str, str], bool] = verify_password,
         dummy_hash: str | None = None,
         pool: HashingPool | None = None,
+        hasher: object | None = None,
+        on_rehash: OnRehash | None = None,
     ) -> None:
+        self._table: dict[str, tuple[str, str]] | None = None
         if isinstance(users, Mapping):
             table: dict[str, tuple[str, str]] = {}
             for name, stored in users.items():
@@ -205,6 +264,7 @@ class BasicPasswordVerifier:
                         f"BasicPasswordVerifier: usernames {table[key][0]!r} and {name!r} are the same in NFC"
                     )
                 table[key] = (name, stored)
+            self._table = table
             self._lookup: Callable[[str], tuple[str, str] | None] = table.get
         else:
             lookup = users
@@ -214,9 +274,27 @@ class BasicPasswordVerifier:
                 return None if stored is None else (name, stored)
 
             self._lookup = found
-        if verify is not verify_password and dummy_hash is None:
-            raise ConfigurationError("BasicPasswordVerifier: a custom verify= needs a dummy_hash= in its own format")
-        self._verify = verify
+        if on_rehash is not None and hasher is None:
+            raise ConfigurationError("BasicPasswordVerifier: on_rehash= reports pwdlib's rehashes; it needs hasher=")
+        self._check: Callable[[str, str], tuple[bool, str | None]]
+        if hasher is not None:
+            if verify is not verify_password:
+                raise ConfigurationError("BasicPasswordVerifier: pass verify= or hasher=, not both")
+            self._hasher, self._unreadable = _password_hash(hasher)
+            self._check = self._check_pwdlib
+            if dummy_hash is None:  # the current hasher's format: unknown users cost what known ones do
+                dummy_hash = self._hasher.hash(os.urandom(16).hex())
+        else:
+            if verify is not verify_password and dummy_hash is None:
+                raise ConfigurationError(
+                    "BasicPasswordVerifier: a custom verify= needs a dummy_hash= in its own format"
+                )
+
+            def check(password: str, stored: str) -> tuple[bool, str | None]:
+                return verify(password, stored), None
+
+            self._check = check
+        self._on_rehash = on_rehash
         self._scopes = scopes or {}
         self._dummy = dummy_hash if dummy_hash is not None else hash_password(os.urandom(16).hex())
         self.pool = pool if pool is not None else HashingPool()
@@ -226,9 +304,17 @@ class BasicPasswordVerifier:
 
     def __call__(self, credentials: Any) -> Principal | None:
         """The principal for `credentials`, or `None`; hashes in the calling thread
-        (within the pool's bounds), for a sync verifier of your own that wraps this one."""
+        (within the pool's bounds), for a sync verifier of your own that wraps this one.
+        An async `on_rehash` cannot be awaited here: it is closed unrun, and logged."""
         found, stored = self._find(credentials)
-        return self._conclude(found, self.pool.run_sync(self._verify, credentials.password, stored))
+        ok, new_hash = self.pool.run_sync(self._check, credentials.password, stored)
+        if ok and found is not None and new_hash is not None:
+            pending = self._rehashed(found, new_hash)
+            if pending is not None:
+                if inspect.iscoroutine(pending):
+                    pending.close()
+                logger.warning("on_rehash returned an awaitable to a sync password check; it was not awaited")
+        return self._conclude(found, ok)
 
     def verify_inline(self, credentials: Any) -> Awaitable[Principal | None]:
         """What a scheme calls: an awaitable that hashes on the pool's threads."""
@@ -236,7 +322,39 @@ class BasicPasswordVerifier:
 
     async def _verify_on_pool(self, credentials: Any) -> Principal | None:
         found, stored = self._find(credentials)
-        return self._conclude(found, await self.pool.run(self._verify, credentials.password, stored))
+        ok, new_hash = await self.pool.run(self._check, credentials.password, stored)
+        if ok and found is not None and new_hash is not None:
+            pending = self._rehashed(found, new_hash)
+            if pending is not None:
+                try:
+                    await pending
+                except Exception as exc:
+                    logger.error("on_rehash raised %s; the login stands, the old hash is kept", type(exc).__name__)
+        return self._conclude(found, ok)
+
+    def _check_pwdlib(self, password: str, stored: str) -> tuple[bool, str | None]:
+        """`(matches, new_hash)` on a pool thread: pwdlib's verify and, when due, rehash."""
+        if stored.startswith(_PREFIX + "$"):
+            return verify_password(password, stored), None
+        try:
+            return self._hasher.verify_and_update(password, stored)
+        except self._unreadable:  # a hash no hasher reads, a bcrypt password over 72 bytes
+            return False, None
+
+    def _rehashed(self, found: tuple[str, str], new_hash: str) -> Awaitable[None] | None:
+        """Keep `new_hash` for `found`'s user and report it; an awaitable to await, if any."""
+        name = found[0]
+        if self._table is not None:
+            key = unicodedata.normalize("NFC", name)
+            if self._table.get(key) == found:
+                self._table[key] = (name, new_hash)
+        if self._on_rehash is None:
+            return None
+        try:
+            return self._on_rehash(name, new_hash)
+        except Exception as exc:
+            logger.error("on_rehash raised %s; the login stands, the old hash is kept", type(exc).__name__)
+            return None
 
     def _find(self, credentials: Any) -> tuple[tuple[str, str] | None, str]:
         found = self._lookup(unicodedata.normalize("NFC", credentials.username))

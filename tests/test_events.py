@@ -480,8 +480,8 @@ def test_failure_limit_refusals_are_too_many_attempts() -> None:
 
 
 def test_a_reporting_middleware_answers_exactly_as_the_plain_one() -> None:
-    """The hook's path is a second copy of the request path: held to the first, byte for
-    byte, on every kind of request (RFC 9728 metadata and its challenges included)."""
+    """A hook only listens: with one, every kind of request is answered byte for byte as
+    without (RFC 9728 metadata and its challenges included)."""
     resource = aa.ProtectedResource("https://api.example.com", authorization_servers=["https://idp.example.com"])
     api = aa.OAuth2PasswordBearer(
         tokenUrl="token",

@@ -6,6 +6,7 @@ from .digest import HTTPDigest
 from .http import HTTPAuthorizationCredentials, HTTPBase, HTTPBasic, HTTPBasicCredentials, HTTPBearer
 from .oauth2 import OAuth2, OAuth2AuthorizationCodeBearer, OAuth2ClientCredentials, OAuth2PasswordBearer
 from .openid_connect import OpenIdConnect
+from .websocket import WebSocketSubprotocolBearer
 
 __all__ = [
     "EXTRACT_ONLY",
@@ -25,5 +26,6 @@ __all__ = [
     "OAuth2PasswordBearer",
     "OpenIdConnect",
     "SecurityScheme",
+    "WebSocketSubprotocolBearer",
     "inline",
 ]

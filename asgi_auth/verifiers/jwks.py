@@ -6,6 +6,12 @@ one fetch runs at a time, within a total deadline, and a failed one keeps the ke
 already known (see `_fetch.Fetcher`). A fetched set never supplies a symmetric (`oct`)
 key unless its `kid` is named in `symmetric_kids`: anyone who can publish to the set
 could otherwise mint HMAC tokens with it. RSA keys under `min_rsa_bits` are dropped.
+
+An expired set is revalidated (`If-None-Match` / `If-Modified-Since`; a 304 renews
+it). While the provider is down, the set known is used for at most `max_stale`
+seconds past its freshness (a day by default), then requests get 503: keys that old
+may have been revoked. `prefetch()` (what `AuthMiddleware(prefetch=True)` runs at
+start-up) loads the set before the first request needs it.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from ..errors import ConfigurationError
 from ._fetch import BadDocument, Fetcher, redact
 from ._keys import FAMILIES, KeySet, UnusableKey, VerifyingKey, key_from_jwk
 
@@ -44,6 +51,7 @@ class JWKSClient:
         transport: httpx.AsyncBaseTransport | None = None,
         min_rsa_bits: int = 2048,
         symmetric_kids: Iterable[str] = (),
+        max_stale: float = 86_400.0,
     ) -> None:
         if isinstance(symmetric_kids, str):
             symmetric_kids = (symmetric_kids,)
@@ -51,6 +59,11 @@ class JWKSClient:
         self.min_ttl, self.max_ttl, self.default_ttl = min_ttl, max_ttl, default_ttl
         self.min_rsa_bits = min_rsa_bits
         self.symmetric_kids = frozenset(symmetric_kids)
+        if not max_stale >= 0:
+            raise ConfigurationError(
+                f"JWKSClient: max_stale must be 0 or more seconds (math.inf: no bound), not {max_stale!r}"
+            )
+        self.max_stale = max_stale
         self._fetcher: Fetcher[KeySet] = Fetcher(
             url,
             self._parse,
@@ -60,6 +73,8 @@ class JWKSClient:
             max_bytes=max_bytes,
             cooldown=cooldown,
             transport=transport,
+            ttl_of=self._ttl,
+            max_stale=max_stale,
         )
 
     def __repr__(self) -> str:
@@ -78,6 +93,16 @@ class JWKSClient:
     @property
     def fetches(self) -> int:
         return self._fetcher.fetches
+
+    @property
+    def revalidations(self) -> int:
+        """Fetches answered 304 Not Modified: the set known was renewed as it is."""
+        return self._fetcher.revalidations
+
+    async def prefetch(self) -> None:
+        """Load the set now (at start-up), unless a fetch was tried within the cool-down;
+        `ServiceUnavailable` when none could be loaded."""
+        await self._fetcher.refresh()
 
     async def candidates(self, alg: str, kid: str | None) -> tuple[VerifyingKey, ...]:
         """The keys that may verify a token with this `alg` and `kid` (see `KeySet`).

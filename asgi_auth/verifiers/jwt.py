@@ -267,6 +267,12 @@ class JWTVerifier:
             return self._remember(digest, *self._verify(token, self._single_key, self._single_algorithms))
         return self._verify_later(token, digest)
 
+    async def prefetch(self) -> None:
+        """Load the JWKS now (`AuthMiddleware(prefetch=True)` at start-up); a static key
+        has nothing to load. `ServiceUnavailable` when the set could not be loaded."""
+        if self.jwks is not None:
+            await self.jwks.prefetch()
+
     async def __call__(self, credentials: Any) -> Principal | None:
         answer = self.verify_inline(credentials)
         if answer is None or isinstance(answer, Principal):

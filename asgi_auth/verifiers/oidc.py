@@ -1,7 +1,8 @@
 """OpenID Connect Discovery 1.0: a verifier configured from the provider's metadata.
 
-The discovery document is fetched on first use (not at import or start-up, so an
-app can boot while its provider is down), by the same fetcher as key sets (single
+The discovery document is fetched on first use (not at import, so an app can boot
+while its provider is down; at start-up with `AuthMiddleware(prefetch=True)`, which
+then loads the key set too), by the same fetcher as key sets (single
 flight, cool-down, total deadline, size cap); its `issuer` must equal the issuer the
 URL names (Discovery §4.3), or the `issuer=` given, and tokens are then verified by a
 `JWTVerifier` on its `jwks_uri` (or the `jwks_url=` given). Until the document has been
@@ -108,6 +109,12 @@ class DiscoveryVerifier:
     def lifetime(self, credentials: Any) -> tuple[float, float] | None:
         """See `JWTVerifier.lifetime`."""
         return self.verifier.lifetime(credentials) if self.verifier is not None else None
+
+    async def prefetch(self) -> None:
+        """Read the discovery document, then the key set it names, now (at start-up);
+        `ServiceUnavailable` when either could not be loaded."""
+        self.verifier = self.verifier or await self._fetcher.get()
+        await self.verifier.prefetch()
 
     async def __call__(self, credentials: Any) -> Principal | None:
         verifier = self.verifier or await self._fetcher.get()
