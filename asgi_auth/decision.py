@@ -387,11 +387,14 @@ class OneScheme:
     def remember(
         self, request: RequestView, rule: RuleState, verdict: Verdict, decided: Decided, key: bytes, refused: bool
     ) -> None:
-        """Keep `decided` for this header value for as long as the verifier vouches."""
+        """Keep `decided` for this header value for as long as the verifier vouches
+        (`key`, when given, is the digest of a header `decide` found canonical)."""
         raw = request.raw_header(self.source)  # read once already: not ambiguous
-        if raw is None or len(raw) > MAX_HEADER_VALUE or not canonical(raw):
+        if raw is None:
             return
         if not key:  # the first lasting verdict: from now on the header is hashed first
+            if len(raw) > MAX_HEADER_VALUE or not canonical(raw):
+                return
             self.remembers = True
             key = digest(raw)
         if rule.decided is None:
@@ -582,8 +585,8 @@ class AnyOf:
         return (credentials, principal), window
 
     def remember(self, request: RequestView, rule: RuleState, key: bytes, decided: Decided, window: list[Any]) -> None:
-        raw = request.raw_header(self.source)
-        if raw is None or not canonical(raw):
+        raw = request.raw_header(self.source)  # `decide` gave a key: canonical
+        if raw is None:
             return
         checks: list[Callable[[], bool]] = window[2]
         refused = type(decided) is ErrorResponse
