@@ -252,10 +252,11 @@ def test_negative_ttl_never_outlasts_a_pass_and_a_token_not_valid_yet_is_not_rem
     now = int(time.time())
     early = jwt.encode({"sub": "u", "exp": now + 600, "nbf": now + 300}, SECRET)
     for _ in range(3):
-        assert verifier.verdict_inline(early) is None  # not valid yet: no verdict to keep
+        assert verifier.verdict_keyed(early, b"k" * 48) is None  # not valid yet: no verdict to keep
     assert len(verifier._cache) == 0
     expired = jwt.encode({"sub": "u", "exp": now - 10}, SECRET)
-    refused = verifier.verdict_inline(expired)
+    assert verifier.verdict_inline(expired) is None
+    refused = verifier.verdict_keyed(expired, b"k" * 48)
     assert isinstance(refused, aa.Verdict) and refused.principal is None
     assert refused.valid_until - refused.valid_from <= 30
 

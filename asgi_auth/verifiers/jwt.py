@@ -248,8 +248,8 @@ class JWTVerifier:
 
     def verdict_inline(self, credentials: Any) -> Verdict | Principal | Awaitable[Verdict | Principal | None] | None:
         """As `verify_inline`, with the window the answer holds for: a `Verdict` when
-        the answer is (now) cached, a rejection included (its principal is `None`);
-        with `cache=False`, one whose window is empty (this request only).
+        the token is (now) cached; with `cache=False`, one whose window is empty (this
+        request only). A rejection is `None` (remembered all the same: see `verdict_keyed`).
 
         The token is hashed once: the digest finds the cached verdict and keys the new
         one. This is how a scheme asks this verifier (verifiers/base.py).
@@ -257,19 +257,23 @@ class JWTVerifier:
         token = credentials if type(credentials) is str else getattr(credentials, "credentials", None)
         if not isinstance(token, str) or not token:
             return None
-        return self._verdict(token, _digest(token) if self.cache_enabled else b"")
+        return self._verdict(token, _digest(token) if self.cache_enabled else b"", False)
 
     def verdict_keyed(
         self, credentials: Any, key: bytes
     ) -> Verdict | Principal | Awaitable[Verdict | Principal | None] | None:
         """`verdict_inline`, the cache entry found by `key`, a digest the caller made of
-        the header these credentials came from (`KeyedVerifier`): no second hash."""
+        the header these credentials came from (`KeyedVerifier`): no second hash. A
+        rejection that is final comes back as a `Verdict` whose principal is `None`,
+        for `negative_ttl`, so the decision may remember it too."""
         token = credentials if type(credentials) is str else getattr(credentials, "credentials", None)
         if not isinstance(token, str) or not token:
             return None
-        return self._verdict(token, key)
+        return self._verdict(token, key, True)
 
-    def _verdict(self, token: str, key: bytes) -> Verdict | Principal | Awaitable[Verdict | Principal | None] | None:
+    def _verdict(
+        self, token: str, key: bytes, refusals: bool
+    ) -> Verdict | Principal | Awaitable[Verdict | Principal | None] | None:
         if len(token) > self.max_token_size:
             logger.warning("bearer token of %d bytes refused (cap %d)", len(token), self.max_token_size)
             return None
@@ -284,12 +288,13 @@ class JWTVerifier:
                     and self.revocations.revoked(cast(Principal, principal).claims)
                 ):
                     return None
-                return verdict
+                return verdict if principal is not None or refusals else None
         if self._single_key is not None:
             # One key without a kid, and no typ to check: PyJWT reads the header once,
             # checking its alg against the algorithms this key's type can verify.
-            return self._remember(key, len(token), *self._verify(token, self._single_key, self._single_algorithms))
-        return self._verify_later(token, key)
+            answer = self._remember(key, len(token), *self._verify(token, self._single_key, self._single_algorithms))
+            return answer if refusals or answer is None or answer.principal is not None else None
+        return self._verify_later(token, key, refusals)
 
     async def prefetch(self) -> None:
         """Load the JWKS now (`AuthMiddleware(prefetch=True)` at start-up); a static key
@@ -319,7 +324,7 @@ class JWTVerifier:
 
     def _remember(
         self, key: bytes, length: int, principal: Principal | None, not_before: float, expires: float
-    ) -> Verdict | Principal | None:
+    ) -> Verdict | None:
         if not self.cache_enabled:  # vouched for this request only: nothing is kept of it
             return None if principal is None else Verdict(principal, not_before, not_before)
         now = time.time()
@@ -334,8 +339,9 @@ class JWTVerifier:
         self._cache.put(key, verdict, not_before, expires, now, cost=state_cost(length), still_valid=still_valid)
         return verdict
 
-    async def _verify_later(self, token: str, key: bytes) -> Verdict | Principal | None:
-        return self._remember(key, len(token), *(await self._decode(token)))
+    async def _verify_later(self, token: str, key: bytes, refusals: bool) -> Verdict | Principal | None:
+        answer = self._remember(key, len(token), *(await self._decode(token)))
+        return answer if refusals or answer is None or answer.principal is not None else None
 
     async def _principal_later(self, pending: Awaitable[Verdict | Principal | None]) -> Principal | None:
         answer = await pending

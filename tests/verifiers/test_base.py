@@ -43,7 +43,8 @@ def test_the_jwt_verdict_is_the_cached_window_and_the_principal_verify_inline_gi
     assert verifier.verdict_inline(good) is verdict  # the cache holds the verdict itself
     assert verifier.verify_inline(good) is verdict.principal
     assert verifier.lifetime(good) == (verdict.valid_from, verdict.valid_until)
-    refused = verifier.verdict_inline(good + "x")  # a final rejection is vouched for, briefly
+    assert verifier.verdict_inline(good + "x") is None
+    refused = verifier.verdict_keyed(good + "x", b"k" * 48)  # a final rejection is vouched for, briefly
     assert isinstance(refused, aa.Verdict) and refused.principal is None
     assert 0 < refused.valid_until - refused.valid_from <= verifier.negative_ttl
     assert verifier.verify_inline(good + "x") is None and verifier.lifetime(good + "x") is None
