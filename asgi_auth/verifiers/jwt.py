@@ -420,8 +420,9 @@ class JWTVerifier:
 
     def _accept(self, claims: dict[str, Any]) -> tuple[Principal | None, float, float]:
         if self.revocations is not None and self.revocations.revoked(claims):
+            # Not remembered: the list is asked every time, so its outage is a 503 then too.
             logger.debug("JWT refused: revoked")
-            return self._refused()
+            return None, 0, 0
         subject = claims.get("sub")
         principal = Principal(
             "" if subject is None else str(subject), self._scopes_of(claims), claims=MappingProxyType(claims)
