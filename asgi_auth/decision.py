@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from enum import IntEnum
+from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Union, cast
 
 from ._asgi import MAX_HEADER_VALUE, AmbiguousCredentials, HeaderTooLarge, RequestView
+from ._cache import Cache, Entry, digest
 from .claims import Claim, failing
 from .context import AuthContext, Principal, SecurityScopes, granted_scopes
 from .errors import (
@@ -39,7 +41,8 @@ from .errors import (
     NotAuthenticated,
 )
 from .schemes.base import MALFORMED, SecurityScheme
-from .verifiers.base import Answer, Verdict
+from .verifiers.base import Answer, LifetimeVerifier, Verdict, VerdictVerifier
+from .verifiers.jwt import state_cost
 
 if TYPE_CHECKING:
     from .requirement import Alternative, RuleState
@@ -57,8 +60,10 @@ Decision = Union["Public", "OneScheme", "AnyOf"]
 _NO_CLAIMS: Mapping[str, Any] = MappingProxyType({})
 _TOO_LARGE = ErrorResponse(AuthError("Request header fields too large", status_code=431))
 
-#: Contexts and remembered decisions kept per rule; emptied when full.
+#: Contexts kept per rule (emptied when full), and decisions remembered per rule (evicted).
 CONTEXT_CACHE_SIZE = 4096
+#: The estimated bytes of the decisions one rule remembers (see _cache.py).
+DECISION_CACHE_BYTES = 16 * 1024 * 1024
 
 
 class Outcome(IntEnum):
@@ -231,7 +236,9 @@ class OneScheme:
 
     When the credentials are one header's value and the verifier answers with a
     `Verdict` (a cached JWT), the decision for that value is remembered per rule for
-    the window it vouches for, so a repeated token skips all four steps.
+    the window it vouches for (a rejection too, as briefly as the verifier says), so a
+    repeated token skips all four steps. It is found by the header's digest, which the
+    verifier is handed on a miss (`verify_keyed`): one hash per request for both.
     """
 
     public = False
@@ -256,6 +263,9 @@ class OneScheme:
         #: Credentials that are one header's value can have the decision for that value
         #: remembered, when the verifier vouches for its answer with a `Verdict`.
         self.source = self.scheme.source_header or b""
+        #: Whether the header is hashed to look for a remembered decision: while the
+        #: verifier's answers are lasting `Verdict`s (so `cache=False` costs no hash).
+        self.remembers = bool(self.source) and vouches(self.scheme)
 
     def absent(self, rule: RuleState) -> Decided:
         if self.anonymous_allowed:
@@ -263,6 +273,7 @@ class OneScheme:
         return self.missing or self.answers(_MISSING)
 
     def decide(self, request: RequestView, rule: RuleState) -> Decided | Awaitable[Decided]:
+        key = b""
         if self.source:
             try:
                 raw = request.raw_header(self.source)
@@ -270,20 +281,18 @@ class OneScheme:
                 return ambiguous(self.scheme, exc)
             if raw is None:  # no header, no credentials
                 return self.refuse_absent or self.absent(rule)
-            if rule.decided is not None and len(raw) <= MAX_HEADER_VALUE:
-                remembered = rule.decided.get(raw)
-                if remembered is not None:
-                    if remembered[1] <= time.time() < remembered[2]:
-                        still_valid = remembered[3]
-                        if still_valid is None:
-                            return remembered[0]
-                        try:
-                            if still_valid():
-                                return remembered[0]
-                        except Exception as exc:  # a revocation list that cannot answer: 503
-                            return verifier_failed(self.scheme, exc, self.answers)
-                        return self.rejected or self.answers(_REJECTED, self.scheme)
-                    del rule.decided[raw]
+            if self.remembers and len(raw) <= MAX_HEADER_VALUE:
+                key = digest(raw)
+                if rule.decided is not None:
+                    entry = rule.decided.get(key, time.time())
+                    if entry is not None:
+                        if entry.still_valid is None:
+                            return entry.value
+                        recheck = reuse(entry, rule.decided, key, self.scheme, self.answers)
+                        if recheck is not None:
+                            return recheck
+                if not canonical(raw):  # padded spellings share the verifier's entry by the token's digest
+                    key = b""
         # 1. extract
         scheme = self.scheme
         credentials = extract(scheme, request, self.answers)
@@ -294,24 +303,27 @@ class OneScheme:
         if scheme.extract_only:
             return rule.kept_context(scheme, credentials, None, self.security_scopes, 0)
         if self.limit is not None:
-            return self.limit.guard(request, credentials, lambda: self.verified(request, rule, credentials))
-        return self.verified(request, rule, credentials)
+            return self.limit.guard(request, credentials, lambda: self.verified(request, rule, credentials, key))
+        return self.verified(request, rule, credentials, key)
 
-    def verified(self, request: RequestView, rule: RuleState, credentials: Any) -> Decided | Awaitable[Decided]:
+    def verified(
+        self, request: RequestView, rule: RuleState, credentials: Any, key: bytes
+    ) -> Decided | Awaitable[Decided]:
         """Steps 2 to 4, for credentials that were extracted."""
         scheme = self.scheme
         # 2. verify
         try:
-            answer = scheme.verify(credentials)
+            answer = scheme.verify_keyed(credentials, key) if key else scheme.verify(credentials)
         except Exception as exc:
             return verifier_failed(scheme, exc, self.answers)
         if hasattr(answer, "__await__"):
-            return self._verified_later(request, rule, credentials, cast("Awaitable[Answer]", answer))
+            return self._verified_later(request, rule, credentials, cast("Awaitable[Answer]", answer), key)
         if type(answer) is Verdict:
-            return self.vouched(request, rule, credentials, answer, answer.principal)
+            return self.vouched(request, rule, credentials, answer, key)
         # 3. authorize
         if not is_principal(answer):
             return self.rejected or self.answers(_REJECTED, scheme)
+        self.remembers = False  # a bare principal: nothing to remember it by
         # 4. conclude. An answer that came back at once is held by the verifier's cache
         # or a table and will come again: its context is kept for the next request.
         if self.needed and not self.needed <= granted_scopes(answer):
@@ -321,14 +333,14 @@ class OneScheme:
         return rule.kept_context(scheme, credentials, answer, self.security_scopes, 0)
 
     async def _verified_later(
-        self, request: RequestView, rule: RuleState, credentials: Any, pending: Awaitable[Answer]
+        self, request: RequestView, rule: RuleState, credentials: Any, pending: Awaitable[Answer], key: bytes
     ) -> Decided:
         try:
             answer = await pending
         except Exception as exc:
             return verifier_failed(self.scheme, exc, self.answers)
         if type(answer) is Verdict:
-            return self.vouched(request, rule, credentials, answer, answer.principal)
+            return self.vouched(request, rule, credentials, answer, key)
         # 3. authorize
         if not is_principal(answer):
             return self.rejected or self.answers(_REJECTED, self.scheme)
@@ -339,26 +351,40 @@ class OneScheme:
             return self.claim_failed(answer)
         return build_context([(self.scheme, credentials, answer)], self.security_scopes, rule.rule)
 
-    def vouched(
-        self, request: RequestView, rule: RuleState, credentials: Any, verdict: Verdict, principal: object
-    ) -> Decided:
+    def vouched(self, request: RequestView, rule: RuleState, credentials: Any, verdict: Verdict, key: bytes) -> Decided:
         """Steps 3 and 4 for an answer the verifier vouches for (a `Verdict`): the
         decision, remembered for this header value while the verdict holds."""
-        if not is_principal(principal):
-            return self.rejected or self.answers(_REJECTED, self.scheme)
+        principal = verdict.principal
         decided: Decided
-        if self.needed and not self.needed <= granted_scopes(principal):
+        if not verdict.lasting:  # this request only (JWTVerifier(cache=False)): built, not kept
+            if is_principal(principal):
+                self.remembers = False
+                if self.needed and not self.needed <= granted_scopes(principal):
+                    return self.forbidden
+                if self.claims and failing(self.claims, principal) is not None:
+                    return self.claim_failed(principal)
+                return build_context([(self.scheme, credentials, principal)], self.security_scopes, rule.rule)
+            return self.rejected or self.answers(_REJECTED, self.scheme)
+        if not self.source:  # nothing to remember it by: kept as any other
+            if not is_principal(principal):
+                return self.rejected or self.answers(_REJECTED, self.scheme)
+            if self.needed and not self.needed <= granted_scopes(principal):
+                return self.forbidden
+            if self.claims and failing(self.claims, principal) is not None:
+                return self.claim_failed(principal)
+            return rule.kept_context(self.scheme, credentials, principal, self.security_scopes, 0)
+        refused = not is_principal(principal)
+        if refused:
+            decided = self.rejected or self.answers(_REJECTED, self.scheme)
+        elif self.needed and not self.needed <= granted_scopes(principal):
             decided = self.forbidden
         elif self.claims and failing(self.claims, principal) is not None:
             decided = self.claim_failed(principal)  # the token's claims: remembered with it
-        elif not verdict.lasting:  # this request only (JWTVerifier(cache=False)): built, not kept
-            return build_context([(self.scheme, credentials, principal)], self.security_scopes, rule.rule)
-        elif self.source:
+        else:
             decided = build_context([(self.scheme, credentials, principal)], self.security_scopes, rule.rule)
-        else:  # nothing to remember it by: kept as any other
-            return rule.kept_context(self.scheme, credentials, principal, self.security_scopes, 0)
-        if verdict.lasting:
-            self.remember(request, rule, verdict, decided)
+        # Not kept: a refusal carrying a fresh nonce, nor one a failure limit must count each time.
+        if not refused or (self.rejected is not None and self.limit is None):
+            self.remember(request, rule, verdict, decided, key, refused)
         return decided
 
     def claim_failed(self, principal: object) -> ErrorResponse:
@@ -366,14 +392,53 @@ class OneScheme:
         assert claim is not None  # noqa: S101 - asked only after a claim failed
         return self.answers.claim_failed(self.scheme, self.scopes, claim)
 
-    def remember(self, request: RequestView, rule: RuleState, verdict: Verdict, decided: Decided) -> None:
-        """Keep `decided` for this header value for as long as the verifier vouches."""
-        raw = request.raw_header(self.source) if self.source else None  # read once already: not ambiguous
-        if raw is None or not canonical(raw):
+    def remember(
+        self, request: RequestView, rule: RuleState, verdict: Verdict, decided: Decided, key: bytes, refused: bool
+    ) -> None:
+        """Keep `decided` for this header value for as long as the verifier vouches
+        (`key`, when given, is the digest of a header `decide` found canonical)."""
+        raw = request.raw_header(self.source)  # read once already: not ambiguous
+        if raw is None:
             return
-        if rule.decided is None or len(rule.decided) >= CONTEXT_CACHE_SIZE:
-            rule.decided = {}  # made on first use, emptied when full
-        rule.decided[raw] = (decided, verdict.valid_from, verdict.valid_until, verdict.still_valid)
+        if not key:  # the first lasting verdict: from now on the header is hashed first
+            if len(raw) > MAX_HEADER_VALUE or not canonical(raw):
+                return
+            self.remembers = True
+            key = digest(raw)
+        if rule.decided is None:
+            rule.decided = Cache(CONTEXT_CACHE_SIZE, DECISION_CACHE_BYTES)  # made on first use
+        rule.decided.put(
+            key,
+            decided,
+            verdict.valid_from,
+            verdict.valid_until,
+            time.time(),
+            cost=0 if refused else state_cost(len(raw)),
+            still_valid=verdict.still_valid,
+            doubtful=refused,
+        )
+
+
+def vouches(scheme: SecurityScheme) -> bool:
+    """Whether `scheme`'s verifier answers with `Verdict`s (until it shows otherwise)."""
+    return isinstance(scheme.verifier, (VerdictVerifier, LifetimeVerifier))
+
+
+def reuse(
+    entry: Entry[Decided], cache: Cache[Decided], key: bytes, scheme: SecurityScheme, answers: Answers
+) -> Decided | None:
+    """A remembered decision whose verdict asks to be re-checked (a revocation list):
+    the decision, a 503 when the check cannot answer, or `None` (dropped) when it no
+    longer holds, so the request is decided afresh (and the verifier refuses it)."""
+    still_valid = entry.still_valid
+    assert still_valid is not None  # noqa: S101 - the caller checked
+    try:
+        if still_valid():
+            return entry.value
+    except Exception as exc:  # a revocation list that cannot answer: 503, never a pass
+        return verifier_failed(scheme, exc, answers)
+    cache.discard(key)
+    return None
 
 
 class AnyOf:
@@ -383,6 +448,11 @@ class AnyOf:
     scheme's credentials are extracted and verified at most once per request. When
     none wins, the highest `Outcome` among the failures is answered, and a requirement
     that allows anonymous access lets the request through only if nothing sent failed.
+
+    When every scheme reads one header (several issuers' bearer schemes, scope
+    alternatives of one scheme) and every verifier consulted vouched with a `Verdict`
+    (rejections included), the decision is remembered for that header value for the
+    window all those verdicts share, as `OneScheme` remembers its own.
     """
 
     public = False
@@ -403,19 +473,43 @@ class AnyOf:
         # that names a scheme.
         named = [index for index, alt in enumerate(alternatives) if alt.items]
         self.anonymous_scopes = self.security_scopes[named[0]] if named else SecurityScopes()
+        sources = {scheme.source_header for scheme in self.schemes}
+        one = sources.pop() if len(sources) == 1 else None
+        #: The one header every scheme reads, when there is one, else empty.
+        self.source = one if one and not any(s.challenges_vary for s in self.schemes) else b""
+        self.remembers = bool(self.source) and any(vouches(s) for s in self.schemes)
 
-    def decide(self, request: RequestView, rule: RuleState) -> Awaitable[Decided]:
-        return self._decide(request, rule)
+    def decide(self, request: RequestView, rule: RuleState) -> Decided | Awaitable[Decided]:
+        key, raw = b"", None
+        if self.remembers:
+            try:
+                raw = request.raw_header(self.source)
+            except AmbiguousCredentials:
+                raw = None  # each scheme's extraction answers it, below
+            if raw is not None and len(raw) <= MAX_HEADER_VALUE:
+                key = digest(raw)
+                if rule.decided is not None:
+                    entry = rule.decided.get(key, time.time())
+                    if entry is not None:
+                        if entry.still_valid is None:
+                            return entry.value
+                        recheck = reuse(entry, rule.decided, key, self.schemes[0], self.answers)
+                        if recheck is not None:
+                            return recheck
+        return self._decide(request, rule, key if raw is not None and canonical(raw) else b"")
 
-    async def _decide(self, request: RequestView, rule: RuleState) -> Decided:
+    async def _decide(self, request: RequestView, rule: RuleState, key: bytes) -> Decided:
+        #: Kept while every verifier asked vouches: (valid_from, valid_until, checks).
+        window: list[Any] | None = [float("-inf"), float("inf"), []] if key else None
         outcomes: dict[SecurityScheme, tuple[Any, Any] | ErrorResponse | None] = {}
         best: tuple[Outcome, ErrorResponse | None] = (Outcome.MISSING, None)
+        decided: Decided | None = None
         for index, alt in enumerate(self.alternatives):
             verified: list[tuple[SecurityScheme, Any, Any]] = []
             failure: tuple[Outcome, ErrorResponse | None] | None = None
             for scheme, scopes in alt.items:
                 if scheme not in outcomes:
-                    outcomes[scheme] = await self._verify(scheme, request)  # steps 1 and 2
+                    outcomes[scheme], window = await self._verify(scheme, request, key, window)  # steps 1 and 2
                 outcome = outcomes[scheme]
                 if outcome is None:  # absent: fails the alternative unless optional
                     if scheme.auto_error:
@@ -438,38 +532,88 @@ class AnyOf:
             # 4. conclude
             if failure is None:
                 if len(verified) == 1:
-                    return rule.kept_context(*verified[0], self.security_scopes[index], index)
+                    decided = rule.kept_context(*verified[0], self.security_scopes[index], index)
+                    break
                 if verified:
-                    return build_context(verified, self.security_scopes[index], rule.rule)
+                    decided = build_context(verified, self.security_scopes[index], rule.rule)
+                    break
                 continue  # an anonymous alternative: answered below, if nothing failed
             if failure[0] > best[0]:
                 best = failure
-        if best[0] is Outcome.MISSING and self.anonymous_allowed:
-            return rule.anonymous_context
-        return best[1] if best[1] is not None else self.answers(Outcome.MISSING)
+        if decided is None:
+            if best[0] is Outcome.MISSING and self.anonymous_allowed:
+                decided = rule.anonymous_context
+            else:
+                decided = best[1] if best[1] is not None else self.answers(Outcome.MISSING)
+        if window is not None and window[1] > window[0]:
+            self.remember(request, rule, key, decided, window)
+        return decided
 
-    async def _verify(self, scheme: SecurityScheme, request: RequestView) -> tuple[Any, Any] | ErrorResponse | None:
+    async def _verify(
+        self, scheme: SecurityScheme, request: RequestView, key: bytes, window: list[Any] | None
+    ) -> tuple[tuple[Any, Any] | ErrorResponse | None, list[Any] | None]:
+        """Steps 1 and 2 for one scheme, and the window narrowed to its verdict's
+        (`None` once an answer that vouches for nothing came)."""
         credentials = extract(scheme, request, self.answers)
         if credentials is None or type(credentials) is ErrorResponse:
-            return credentials
+            return credentials, window
         if scheme.extract_only:
-            return credentials, None
+            return (credentials, None), window
         if self.limit is not None and self.limit.covers(scheme):
-            return await self.limit.guard(request, credentials, lambda: self._verified(scheme, credentials))
-        return await self._verified(scheme, credentials)
+            # Each attempt must reach the limit: nothing of this request is remembered.
+            async def attempt() -> tuple[Any, Any] | ErrorResponse:
+                return (await self._verified(scheme, credentials, key, None))[0]
 
-    async def _verified(self, scheme: SecurityScheme, credentials: Any) -> tuple[Any, Any] | ErrorResponse:
+            return await self.limit.guard(request, credentials, attempt), None
+        return await self._verified(scheme, credentials, key, window)
+
+    async def _verified(
+        self, scheme: SecurityScheme, credentials: Any, key: bytes, window: list[Any] | None
+    ) -> tuple[tuple[Any, Any] | ErrorResponse, list[Any] | None]:
         try:
-            principal = scheme.verify(credentials)
+            principal = scheme.verify_keyed(credentials, key) if key else scheme.verify(credentials)
             if hasattr(principal, "__await__"):
                 principal = await cast("Awaitable[Answer]", principal)
-        except Exception as exc:
-            return verifier_failed(scheme, exc, self.answers)
-        if type(principal) is Verdict:  # vouched for, but AnyOf remembers nothing
+        except Exception as exc:  # an outage (503) or a bug: never remembered
+            return verifier_failed(scheme, exc, self.answers), None
+        if type(principal) is Verdict:
+            if window is not None:
+                if principal.lasting:
+                    window[0] = max(window[0], principal.valid_from)
+                    window[1] = min(window[1], principal.valid_until)
+                    if principal.still_valid is not None:
+                        window[2].append(principal.still_valid)
+                else:
+                    window = None
             principal = principal.principal
+        else:
+            window = None
         if not is_principal(principal):
-            return self.answers(Outcome.REJECTED, scheme)
-        return credentials, principal
+            return self.answers(Outcome.REJECTED, scheme), window
+        return (credentials, principal), window
+
+    def remember(self, request: RequestView, rule: RuleState, key: bytes, decided: Decided, window: list[Any]) -> None:
+        raw = request.raw_header(self.source)  # `decide` gave a key: canonical
+        if raw is None:
+            return
+        checks: list[Callable[[], bool]] = window[2]
+        refused = type(decided) is ErrorResponse
+        if rule.decided is None:
+            rule.decided = Cache(CONTEXT_CACHE_SIZE, DECISION_CACHE_BYTES)
+        rule.decided.put(
+            key,
+            decided,
+            window[0],
+            window[1],
+            time.time(),
+            cost=0 if refused else state_cost(len(raw)),
+            still_valid=checks[0] if len(checks) == 1 else (partial(_all_hold, tuple(checks)) if checks else None),
+            doubtful=refused,
+        )
+
+
+def _all_hold(checks: tuple[Callable[[], bool], ...]) -> bool:
+    return all(check() for check in checks)
 
 
 def _rank(refusal: ErrorResponse) -> Outcome:

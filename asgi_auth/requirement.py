@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
 
 from ._asgi import RequestView
+from ._cache import Cache
 from .claims import Claim
 from .context import AuthContext, SecurityScopes
 from .decision import CONTEXT_CACHE_SIZE, Decided, Decision, build_context
@@ -167,7 +168,7 @@ class Requirement:
         self.public_context = self.anonymous_context if decision.public else None
         # Holding the principal keeps its id() from being reused while kept.
         self.contexts: dict[tuple[int, int], AuthContext] | None = None
-        self.decided: dict[bytes, tuple[Decided, float, float, Callable[[], bool] | None]] | None = None
+        self.decided: Cache[Decided] | None = None
 
     @property
     def anonymous_context(self) -> AuthContext:

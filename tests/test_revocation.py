@@ -81,6 +81,9 @@ async def test_verifier_refuses_a_revoked_token_even_when_its_verdict_is_cached(
     assert jwt_verifier.verify_inline(good) is not None
     fresh = verifier(revocations)  # a fresh verification consults the list too
     assert fresh.verify_inline(revoked_later) is None and not fresh._cache
+    for _ in range(3):  # nor is the refusal remembered: the list is asked each time (its outage: a 503)
+        assert fresh.verdict_keyed(revoked_later, b"k" * 48) is None
+    assert not fresh._cache
 
 
 class Flaky:

@@ -6,14 +6,25 @@ What a verifier is and how it is called is declared in verifiers/base.py.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
 from enum import Enum
 from typing import Any, ClassVar, Union, cast
 
 from .._asgi import RequestView
 from .._headers import BEARER_INVALID_REQUEST, BEARER_INVALID_TOKEN, insufficient_scope
 from ..errors import ConfigurationError, check_header_value
-from ..verifiers.base import Answer, Answerer, InlineVerifier, Verifier, answerer, inline, is_pending, is_verifier
+from ..verifiers.base import (
+    Answer,
+    Answerer,
+    InlineVerifier,
+    KeyedVerifier,
+    Verifier,
+    answerer,
+    inline,
+    is_pending,
+    is_verifier,
+)
 from .dpop import DPoPCredential, DPoPOption, dpop_option, verify_bearer, verify_bound
 
 __all__ = ["EXTRACT_ONLY", "MALFORMED", "SecurityScheme", "Verifier", "VerifierOption", "inline"]
@@ -95,6 +106,19 @@ class SecurityScheme:
             self.source_header = None
         elif self._call is not None and type(self).verify is SecurityScheme.verify:
             self.verify = self._call  # type: ignore[method-assign,assignment]  # nothing to adapt: skip a call
+        #: The verifier's keyed entry (`KeyedVerifier`), when what it is handed is
+        #: `verifier_argument(credentials)` (a subclass that adapts `verify` otherwise
+        #: is asked through `verify`).
+        self._keyed: Callable[[Any, bytes], Answer | Awaitable[Answer]] | None = None
+        if (
+            self.dpop is None  # a DPoP answer is never a remembered one (schemes/dpop.py)
+            and isinstance(verifier, KeyedVerifier)
+            and _owner(type(self), "verify") is _owner(type(self), "verifier_argument")
+        ):
+            self._keyed = verifier.verdict_keyed
+        #: Appended to a decision's digest of the source header to key the verifier's
+        #: cache: the same header read by another scheme is other credentials.
+        self.cache_tag = secrets.token_bytes(16)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(scheme_name={self.scheme_name!r})"
@@ -125,6 +149,18 @@ class SecurityScheme:
                 return verify_bound(self.dpop, credentials, self._call)
             return verify_bearer(self.dpop, credentials, self._call)
         return self._call(credentials) if self._call is not None else None
+
+    def verifier_argument(self, credentials: Any) -> Any:
+        """What the verifier is handed for `credentials` (the bearer token alone, ...)."""
+        return credentials
+
+    def verify_keyed(self, credentials: Any, key: bytes) -> Answer | Awaitable[Answer]:
+        """`verify`, for credentials read from `source_header` whose value `key` is the
+        digest of: a verifier that caches finds its entry by `key + cache_tag` instead
+        of hashing the credentials again."""
+        if self._keyed is None:
+            return self.verify(credentials)
+        return self._keyed(self.verifier_argument(credentials), key + self.cache_tag)
 
     async def call_verifier(self, argument: Any) -> Answer:
         """The verifier's answer for `argument`, awaited (Digest's password lookup)."""
@@ -225,3 +261,7 @@ def clean(model: Mapping[str, Any]) -> dict[str, Any]:
 def header_name(name: str) -> bytes:
     """Lower-case latin-1 bytes for looking a header up in an ASGI scope."""
     return check_header_value(name, "header name").lower().encode("latin-1")
+
+
+def _owner(cls: type, name: str) -> type:
+    return next(klass for klass in cls.__mro__ if name in vars(klass))

@@ -192,6 +192,9 @@ class HTTPBearer(HTTPBase):
     def verify(self, credentials: HTTPAuthorizationCredentials) -> Answer | Awaitable[Answer]:
         return super().verify(credentials.credentials)
 
+    def verifier_argument(self, credentials: HTTPAuthorizationCredentials) -> Any:
+        return credentials.credentials
+
     def challenge(self) -> str:
         return "Bearer"
 

@@ -55,6 +55,9 @@ class AuthorizationValue(SecurityScheme):
             return super().verify(credentials)  # it carries its token
         return super().verify(split_authorization(credentials)[1])
 
+    def verifier_argument(self, credentials: str) -> Any:
+        return split_authorization(credentials)[1]
+
     def challenge(self) -> str:
         return "Bearer"
 
@@ -101,6 +104,7 @@ class _OAuth2Bearer(OAuth2):
 
     verify = SecurityScheme.verify  # the credentials are the token: nothing to adapt
     _whole_header = False
+    verifier_argument = SecurityScheme.verifier_argument
 
     def extract(self, request: RequestView) -> Any:
         if self.dpop is not None:

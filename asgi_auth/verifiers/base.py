@@ -27,6 +27,7 @@ __all__ = [
     "Answer",
     "Answerer",
     "InlineVerifier",
+    "KeyedVerifier",
     "LifetimeVerifier",
     "Verdict",
     "VerdictVerifier",
@@ -90,6 +91,15 @@ class VerdictVerifier(Protocol):
     and its window come from one look at its cache."""
 
     def verdict_inline(self, credentials: Any, /) -> Answer | Awaitable[Answer]: ...
+
+
+@runtime_checkable
+class KeyedVerifier(Protocol):
+    """A verdict verifier that can find its cached answer by a key the caller already
+    made: a digest of the header the credentials came from, unique to that header's
+    value and the scheme reading it (so one hash serves the decision and the verifier)."""
+
+    def verdict_keyed(self, credentials: Any, key: bytes, /) -> Answer | Awaitable[Answer]: ...
 
 
 @runtime_checkable

@@ -4,16 +4,18 @@ Algorithms are an explicit allow-list checked against the kind of key: an HMAC
 algorithm is never verified with a public key (the classic RS256→HS256 confusion) and
 `none` is never accepted. Keys are prepared once, when the verifier is built, so a
 misfit key fails at startup and no request pays for parsing or checking it again.
-Verified tokens are cached by their SHA-256 until they expire, so a client that sends
-the same token again costs a dict lookup, not a signature check.
+Verified tokens are cached by their SHA-256 until they expire (`_cache.Cache`: bounded in
+entries and bytes, CLOCK eviction, admission on second sighting once full), so a client
+that sends the same token again costs a dict lookup, not a signature check; a rejected
+token sent again is remembered as rejected for `negative_ttl`, so an OR of verifiers
+does not re-check the signatures that failed. A rejection that may turn into a pass
+(a token not valid yet, a `kid` no key has yet) and an outage are never remembered.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from functools import partial
 from types import MappingProxyType
@@ -24,6 +26,7 @@ import jwt
 from jwt import PyJWK, PyJWKSet
 from jwt.algorithms import Algorithm, HMACAlgorithm, OKPAlgorithm, get_default_algorithms
 
+from .._cache import Cache, digest
 from ..context import Principal
 from ..errors import ConfigurationError
 from ..stores import RevocationList
@@ -81,6 +84,8 @@ class JWTVerifier:
         cache: bool = True,
         cache_size: int = 10_000,
         cache_ttl: float = 300.0,
+        cache_bytes: int = 32 * 1024 * 1024,
+        negative_ttl: float = 10.0,
         min_rsa_bits: int = 2048,
         jwks_transport: httpx.AsyncBaseTransport | None = None,
         jwks: JWKSClient | None = None,
@@ -109,7 +114,9 @@ class JWTVerifier:
         self.cache_enabled = cache
         self.cache_size = cache_size
         self.cache_ttl = cache_ttl
-        self._cache: OrderedDict[bytes, Verdict] = OrderedDict()
+        #: A rejection is remembered this long, never longer than a pass would be.
+        self.negative_ttl = max(0.0, min(negative_ttl, cache_ttl))
+        self._cache: Cache[Verdict] = Cache(cache_size, cache_bytes)
         self.jwks = jwks
         #: Consulted on every verification and before a cached verdict is reused.
         self.revocations = revocations
@@ -242,7 +249,7 @@ class JWTVerifier:
     def verdict_inline(self, credentials: Any) -> Verdict | Principal | Awaitable[Verdict | Principal | None] | None:
         """As `verify_inline`, with the window the answer holds for: a `Verdict` when
         the token is (now) cached; with `cache=False`, one whose window is empty (this
-        request only).
+        request only). A rejection is `None` (remembered all the same: see `verdict_keyed`).
 
         The token is hashed once: the digest finds the cached verdict and keys the new
         one. This is how a scheme asks this verifier (verifiers/base.py).
@@ -250,22 +257,44 @@ class JWTVerifier:
         token = credentials if type(credentials) is str else getattr(credentials, "credentials", None)
         if not isinstance(token, str) or not token:
             return None
+        return self._verdict(token, _digest(token) if self.cache_enabled else b"", False)
+
+    def verdict_keyed(
+        self, credentials: Any, key: bytes
+    ) -> Verdict | Principal | Awaitable[Verdict | Principal | None] | None:
+        """`verdict_inline`, the cache entry found by `key`, a digest the caller made of
+        the header these credentials came from (`KeyedVerifier`): no second hash. A
+        rejection that is final comes back as a `Verdict` whose principal is `None`,
+        for `negative_ttl`, so the decision may remember it too."""
+        token = credentials if type(credentials) is str else getattr(credentials, "credentials", None)
+        if not isinstance(token, str) or not token:
+            return None
+        return self._verdict(token, key, True)
+
+    def _verdict(
+        self, token: str, key: bytes, refusals: bool
+    ) -> Verdict | Principal | Awaitable[Verdict | Principal | None] | None:
         if len(token) > self.max_token_size:
             logger.warning("bearer token of %d bytes refused (cap %d)", len(token), self.max_token_size)
             return None
-        digest = b""
         if self.cache_enabled:
-            digest = _digest(token)
-            cached = self._lookup(digest)
-            if cached is not None:
-                if self.revocations is not None and self.revocations.revoked(cast(Principal, cached.principal).claims):
+            entry = self._cache.get(key, time.time())
+            if entry is not None:
+                verdict = entry.value
+                principal = verdict.principal
+                if (
+                    principal is not None
+                    and self.revocations is not None
+                    and self.revocations.revoked(cast(Principal, principal).claims)
+                ):
                     return None
-                return cached
+                return verdict if principal is not None or refusals else None
         if self._single_key is not None:
             # One key without a kid, and no typ to check: PyJWT reads the header once,
             # checking its alg against the algorithms this key's type can verify.
-            return self._remember(digest, *self._verify(token, self._single_key, self._single_algorithms))
-        return self._verify_later(token, digest)
+            answer = self._remember(key, len(token), *self._verify(token, self._single_key, self._single_algorithms))
+            return answer if refusals or answer is None or answer.principal is not None else None
+        return self._verify_later(token, key, refusals)
 
     async def prefetch(self) -> None:
         """Load the JWKS now (`AuthMiddleware(prefetch=True)` at start-up); a static key
@@ -288,34 +317,31 @@ class JWTVerifier:
         """
         if not self.cache_enabled or type(credentials) is not str:
             return None
-        hit = self._cache.get(_digest(credentials))
-        return None if hit is None else (hit.valid_from, hit.valid_until)
-
-    def _lookup(self, digest: bytes) -> Verdict | None:
-        hit = self._cache.get(digest)
-        if hit is None:
+        hit = self._cache.get(_digest(credentials), time.time())
+        if hit is None or hit.value.principal is None:
             return None
-        if hit.valid_from <= time.time() < hit.valid_until:
-            self._cache.move_to_end(digest)
-            return hit
-        del self._cache[digest]
-        return None
+        return (hit.valid_from, hit.valid_until)
 
     def _remember(
-        self, digest: bytes, principal: Principal | None, not_before: float, expires: float
-    ) -> Verdict | Principal | None:
-        if principal is None:
-            return None
+        self, key: bytes, length: int, principal: Principal | None, not_before: float, expires: float
+    ) -> Verdict | None:
         if not self.cache_enabled:  # vouched for this request only: nothing is kept of it
-            return Verdict(principal, not_before, not_before)
+            return None if principal is None else Verdict(principal, not_before, not_before)
+        now = time.time()
+        if principal is None:  # a rejection: remembered (briefly) only when it is final
+            if expires <= not_before:
+                return None
+            refused = Verdict(None, not_before, expires)
+            self._cache.put(key, refused, not_before, expires, now, cost=0, doubtful=True)
+            return refused
         still_valid = None if self.revocations is None else partial(_not_revoked, self.revocations, principal.claims)
-        verdict = self._cache[digest] = Verdict(principal, not_before, expires, still_valid)
-        if len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+        verdict = Verdict(principal, not_before, expires, still_valid)
+        self._cache.put(key, verdict, not_before, expires, now, cost=state_cost(length), still_valid=still_valid)
         return verdict
 
-    async def _verify_later(self, token: str, digest: bytes) -> Verdict | Principal | None:
-        return self._remember(digest, *(await self._decode(token)))
+    async def _verify_later(self, token: str, key: bytes, refusals: bool) -> Verdict | Principal | None:
+        answer = self._remember(key, len(token), *(await self._decode(token)))
+        return answer if refusals or answer is None or answer.principal is not None else None
 
     async def _principal_later(self, pending: Awaitable[Verdict | Principal | None]) -> Principal | None:
         answer = await pending
@@ -331,12 +357,12 @@ class JWTVerifier:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            return None, 0, 0
+            return self._refused()
         alg, kid = header.get("alg"), header.get("kid")
         if alg not in self.algorithms or not (kid is None or isinstance(kid, str)):
-            return None, 0, 0
+            return self._refused()
         if self.typ is not None and str(header.get("typ", "")).lower().removeprefix("application/") != self.typ:
-            return None, 0, 0
+            return self._refused()
         if self.jwks is not None:
             candidates = await self.jwks.candidates(alg, kid)
         else:
@@ -349,8 +375,10 @@ class JWTVerifier:
                 continue
             except (jwt.PyJWTError, ValueError, TypeError) as exc:
                 logger.debug("JWT refused: %s", type(exc).__name__)
-                break
-        return None, 0, 0
+                return self._refused(exc)
+        # No key, or none whose signature matches: final for static keys; a key set
+        # may yet gain the key (a rotation), so that refusal is not remembered.
+        return self._refused() if candidates and self.jwks is None else (None, 0, 0)
 
     def _verify(self, token: str, key: Any, algorithms: list[str]) -> tuple[Principal | None, float, float]:
         """`(principal or None, not_before, expires)`: the window is what the cache keeps."""
@@ -360,8 +388,17 @@ class JWTVerifier:
             # ValueError/TypeError: PyJWT refusing a key for an algorithm (it can't
             # happen after the checks above; refused all the same, quietly).
             logger.debug("JWT refused: %s", type(exc).__name__)
-            return None, 0, 0
+            return self._refused(exc)
         return self._accept(claims)
+
+    def _refused(self, exc: Exception | None = None) -> tuple[None, float, float]:
+        """A rejection, and the window it may be remembered for: `negative_ttl`, or
+        none for a token that is merely not valid *yet* (`nbf`, `iat`), which would pass
+        later, and for PyJWT refusing a key (ValueError/TypeError, never expected)."""
+        if not self.negative_ttl or isinstance(exc, (jwt.ImmatureSignatureError, ValueError, TypeError)):
+            return None, 0, 0
+        now = time.time()
+        return None, now, now + self.negative_ttl
 
     def _check(self, token: str, key: Any, algorithms: list[str]) -> dict[str, Any]:
         """The verified claims; `iat` may be up to `clock_skew` in the future."""
@@ -383,6 +420,7 @@ class JWTVerifier:
 
     def _accept(self, claims: dict[str, Any]) -> tuple[Principal | None, float, float]:
         if self.revocations is not None and self.revocations.revoked(claims):
+            # Not remembered: the list is asked every time, so its outage is a 503 then too.
             logger.debug("JWT refused: revoked")
             return None, 0, 0
         subject = claims.get("sub")
@@ -455,7 +493,14 @@ def _not_revoked(revocations: RevocationList, claims: Mapping[str, Any]) -> bool
 def _digest(token: str) -> bytes:
     # Cache keys are digests: the cache never holds a token. UTF-8 with surrogates
     # passed through maps distinct strings to distinct bytes, whatever they contain.
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+    # 32 bytes: a decision's keys (verdict_keyed) are longer, so the two never meet.
+    return digest(token.encode("utf-8", "surrogatepass"))
+
+
+def state_cost(length: int) -> int:
+    """Bytes a verified token of `length` characters keeps beyond the cache's own
+    (claims dict and values, principal, context): measured, see _cache.py."""
+    return 1024 + length + length // 2
 
 
 def _is_pem(key: str | bytes) -> bool:

@@ -11,6 +11,7 @@ import jwt
 import pytest
 
 import asgi_auth as aa
+from asgi_auth import decision
 from asgi_auth.verifiers import base
 from asgi_auth.verifiers import jwt as jwt_module
 from tests.conftest import Recorder, call_asgi, client_for, http_scope
@@ -30,6 +31,10 @@ def test_a_verdict_is_frozen_and_slotted() -> None:
     assert not hasattr(verdict, "__dict__")
 
 
+def uncached_refusal() -> object:
+    return aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"], cache=False).verdict_inline(token() + "x")
+
+
 def test_the_jwt_verdict_is_the_cached_window_and_the_principal_verify_inline_gives() -> None:
     verifier = aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"])
     good = token()
@@ -39,6 +44,11 @@ def test_the_jwt_verdict_is_the_cached_window_and_the_principal_verify_inline_gi
     assert verifier.verify_inline(good) is verdict.principal
     assert verifier.lifetime(good) == (verdict.valid_from, verdict.valid_until)
     assert verifier.verdict_inline(good + "x") is None
+    refused = verifier.verdict_keyed(good + "x", b"k" * 48)  # a final rejection is vouched for, briefly
+    assert isinstance(refused, aa.Verdict) and refused.principal is None
+    assert 0 < refused.valid_until - refused.valid_from <= verifier.negative_ttl
+    assert verifier.verify_inline(good + "x") is None and verifier.lifetime(good + "x") is None
+    assert uncached_refusal() is None
     uncached = aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"], cache=False)
     once = uncached.verdict_inline(good)
     assert isinstance(once, aa.Verdict) and not once.lasting  # vouches for this request only
@@ -61,24 +71,32 @@ async def test_with_the_cache_off_nothing_of_a_request_is_kept() -> None:
 
 @pytest.mark.parametrize("make", [aa.HTTPBearer, lambda **kw: aa.OAuth2PasswordBearer("token", **kw)])
 async def test_a_token_is_hashed_once_per_request(make: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Issue 22: the decision reads the window from the verdict; asking `lifetime()`
-    after `verify_inline()` hashed the token a second time."""
-    hashed: list[str] = []
-    real = jwt_module._digest
+    """Issue 22: one hash per request across the decision and the verifier: the
+    decision's digest of the header finds its remembered decision and, on a miss, the
+    verifier's verdict (a second rule's first request: verified once, by that key)."""
+    hashed: list[bytes | str] = []
 
-    def counting(value: str) -> bytes:
-        hashed.append(value)
-        return real(value)
+    def counting(real: Any) -> Any:
+        def count(value: Any) -> bytes:
+            hashed.append(value)
+            return bytes(real(value))
 
-    monkeypatch.setattr(jwt_module, "_digest", counting)
-    scheme = make(verifier=aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"]))
+        return count
+
+    monkeypatch.setattr(jwt_module, "_digest", counting(jwt_module._digest))
+    monkeypatch.setattr(decision, "digest", counting(decision.digest))
+    verifier = aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"])
+    scheme = make(verifier=verifier)
     inner = Recorder()
     good = token()
-    async with client_for(aa.AuthMiddleware(inner, aa.AuthPolicy([], default=scheme))) as client:
+    policy = aa.AuthPolicy([aa.Rule("/other", require=scheme)], default=scheme)
+    async with client_for(aa.AuthMiddleware(inner, policy)) as client:
         first = await client.get("/", headers={"authorization": f"Bearer {good}"})
         again = await client.get("/", headers={"authorization": f"Bearer {good}"})
-    assert first.status_code == again.status_code == 200
-    assert hashed == [good]  # once for the first request, none for the remembered one
+        other = await client.get("/other", headers={"authorization": f"Bearer {good}"})
+    assert first.status_code == again.status_code == other.status_code == 200
+    assert hashed == [f"Bearer {good}".encode()] * 3  # the header, once per request; never the token again
+    assert len(verifier._cache) == 1  # the second rule found the verdict by the same digest
     assert inner.scopes[0]["state"]["auth"] is inner.scopes[1]["state"]["auth"]
 
 

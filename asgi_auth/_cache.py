@@ -1,0 +1,210 @@
+"""The bounded cache behind remembered decisions and verified tokens.
+
+Keys are SHA-256 digests of the credential (`digest`), never the credential, so an
+entry costs the same whatever the token's length and a key can be handed from the
+decision to the verifier: one hash per request, shared by both.
+
+**Bounds.** At most `max_entries` entries and `max_bytes` of estimated state (each
+entry is put with its `cost`, which the caller estimates from the credential's length:
+what it keeps, a verified token's claims and context, grows with it).
+
+**Eviction: CLOCK** (second chance). Each entry has a *used* bit, set by a hit; making
+room, a hand walks a ring of slots, clearing set bits and evicting the first entry
+whose bit is clear (or that has expired). It approximates LRU without moving anything
+on a hit: a hit writes one attribute, allocates nothing, and no entry ever references
+another, so the cache makes no cyclic garbage and the collector has nothing to trace
+through it. Chosen over segmented LRU and S3-FIFO for that: their queues move entries
+on hits or need a ghost list, for a gain that the admission rule below already gives.
+
+**Admission: a doorkeeper.** While there is room every entry is admitted. Once full, a
+new key is admitted only on its second sighting: a direct-mapped table of recently
+seen keys (one slot per entry, overwritten by the next key falling on it) remembers the
+first. So a stream of distinct credentials (a scan, 100k rotating tokens) does not
+churn out the entries that are reused: those stay, and the hit rate degrades towards
+`max_entries / distinct` instead of collapsing to zero, and a miss costs a dict lookup
+and a slot write, not an eviction. A refusal the caller marks `doubtful` (a rejected
+credential) is only ever admitted on its second sighting, so garbage sent once is
+never kept.
+
+**Memory per entry** is what `tests/test_cache.py::test_memory_per_entry_is_what_the_docs_say`
+measures with `tracemalloc`; `ENTRY_OVERHEAD` is the cache's own part (the entry object,
+its digest, its dict and ring slots), and callers add the state they keep.
+
+Not thread-safe beyond the GIL: a race between threads can cost a miss or an
+over-full slot, never another key's value (the dict maps each digest to its own entry).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+__all__ = ["ENTRY_OVERHEAD", "Cache", "Entry", "digest"]
+
+V = TypeVar("V")
+
+ENTRY_OVERHEAD = 256
+"""Bytes the cache itself holds per entry (an `Entry` of 7 slots, a 32-byte digest,
+its dict and ring slots, and its doorkeeper slot), rounded up."""
+
+
+def digest(data: bytes) -> bytes:
+    """The key a credential is cached under: SHA-256, collision-resistant, so no
+    credential can find another's entry."""
+    return hashlib.sha256(data).digest()
+
+
+class Entry(Generic[V]):
+    """One remembered answer and the window `valid_from <= now < valid_until` it holds for."""
+
+    __slots__ = ("cost", "slot", "still_valid", "used", "valid_from", "valid_until", "value")
+
+    def __init__(
+        self,
+        value: V,
+        valid_from: float,
+        valid_until: float,
+        still_valid: Callable[[], bool] | None,
+        cost: int,
+        slot: int,
+    ) -> None:
+        self.value = value
+        self.valid_from = valid_from
+        self.valid_until = valid_until
+        #: Asked before the entry is reused (a revocation check); see `Verdict.still_valid`.
+        self.still_valid = still_valid
+        self.cost = cost
+        self.slot = slot
+        self.used = False
+
+
+class Cache(Generic[V]):
+    """Digest → `Entry`, bounded by entries and bytes, CLOCK eviction, doorkeeper admission."""
+
+    __slots__ = ("_door", "_entries", "_free", "_hand", "_ring", "max_bytes", "max_entries", "size")
+
+    def __init__(self, max_entries: int, max_bytes: int) -> None:
+        if max_entries < 1 or max_bytes < 1:
+            raise ValueError("a cache needs room for at least one entry")
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        #: Estimated bytes held, the sum of the entries' costs.
+        self.size = 0
+        self._entries: dict[bytes, Entry[V]] = {}
+        self._ring: list[bytes | None] = []  # the CLOCK's slots; grows to max_entries
+        self._free: list[int] = []
+        self._hand = 0
+        self._door: list[bytes | None] = []  # made when the cache first fills
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(list(self._entries))
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+    def get(self, key: bytes, now: float) -> Entry[V] | None:
+        """The live entry for `key`, marked used; an expired one is dropped."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry.valid_from <= now < entry.valid_until:
+            entry.used = True
+            return entry
+        self._drop(key, entry)
+        return None
+
+    def discard(self, key: bytes) -> None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._drop(key, entry)
+
+    def put(
+        self,
+        key: bytes,
+        value: V,
+        valid_from: float,
+        valid_until: float,
+        now: float,
+        *,
+        cost: int,
+        still_valid: Callable[[], bool] | None = None,
+        doubtful: bool = False,
+    ) -> bool:
+        """Remember `value` under `key` for its window; whether it was admitted."""
+        if valid_until <= now or valid_until <= valid_from:
+            return False
+        cost += ENTRY_OVERHEAD
+        entries = self._entries
+        held = entries.get(key)
+        if held is not None:
+            self.size += cost - held.cost
+            held.value, held.valid_from, held.valid_until = value, valid_from, valid_until
+            held.still_valid, held.cost = still_valid, cost
+            return True
+        if cost > self.max_bytes:
+            return False
+        full = len(entries) >= self.max_entries or self.size + cost > self.max_bytes
+        if (full or doubtful) and not self._seen_before(key):
+            return False
+        if full and not self._make_room(cost, now):
+            return False
+        if self._free:
+            slot = self._free.pop()
+            self._ring[slot] = key
+        else:
+            slot = len(self._ring)
+            self._ring.append(key)
+        entries[key] = Entry(value, valid_from, valid_until, still_valid, cost, slot)
+        self.size += cost
+        return True
+
+    def _seen_before(self, key: bytes) -> bool:
+        """The doorkeeper: true on a key's second sighting, while its slot still holds it."""
+        door = self._door
+        if not door:
+            door = self._door = [None] * (1 << max(4, (self.max_entries - 1).bit_length()))
+        index = hash(key) & (len(door) - 1)
+        if door[index] == key:
+            door[index] = None
+            return True
+        door[index] = key
+        return False
+
+    def _make_room(self, cost: int, now: float) -> bool:
+        """Evict by CLOCK until an entry of `cost` fits; false if the hand found none
+        in two turns (only a race between threads can leave it so)."""
+        entries, ring = self._entries, self._ring
+        turns = 2 * len(ring) + 1
+        hand = self._hand
+        while len(entries) >= self.max_entries or self.size + cost > self.max_bytes:
+            if turns == 0 or not ring:
+                self._hand = hand
+                return False
+            turns -= 1
+            if hand >= len(ring):
+                hand = 0
+            key = ring[hand]
+            hand += 1
+            if key is None:
+                continue
+            entry = entries.get(key)
+            if entry is None:
+                continue
+            if entry.used and entry.valid_until > now:
+                entry.used = False
+                continue
+            self._drop(key, entry)
+        self._hand = hand
+        return True
+
+    def _drop(self, key: bytes, entry: Entry[V]) -> None:
+        if self._entries.pop(key, None) is None:
+            return
+        if entry.slot < len(self._ring) and self._ring[entry.slot] == key:
+            self._ring[entry.slot] = None
+            self._free.append(entry.slot)
+        self.size -= entry.cost

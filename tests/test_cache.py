@@ -1,0 +1,293 @@
+"""The bounded cache behind remembered decisions and verified tokens (issue 22).
+
+Asserted by structure (entries held, hits counted, signatures checked, objects the
+collector found), never by timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+import tracemalloc
+from typing import Any
+
+import jwt
+import pytest
+
+import asgi_auth as aa
+from asgi_auth import decision
+from asgi_auth._cache import ENTRY_OVERHEAD, Cache, digest
+from asgi_auth.stores import MemoryRevocationList
+from asgi_auth.verifiers.jwt import state_cost
+from tests.conftest import call_asgi, http_scope
+
+SECRET = "cache-secret-" + "x" * 40
+
+
+def keys(n: int, start: int = 0) -> list[bytes]:
+    return [digest(b"token-%d" % i) for i in range(start, start + n)]
+
+
+def test_bounded_by_entries_and_by_bytes() -> None:
+    cache: Cache[int] = Cache(max_entries=8, max_bytes=10_000)
+    now = time.time()
+    for i, key in enumerate(keys(20)):
+        cache.put(key, i, 0, now + 60, now, cost=0)
+        cache.put(key, i, 0, now + 60, now, cost=0)  # seen twice: admitted even when full
+    assert len(cache) == 8 and cache.size == 8 * ENTRY_OVERHEAD
+    heavy: Cache[int] = Cache(max_entries=1000, max_bytes=5 * (ENTRY_OVERHEAD + 1000))
+    for i, key in enumerate(keys(50)):
+        heavy.put(key, i, 0, now + 60, now, cost=1000)
+        heavy.put(key, i, 0, now + 60, now, cost=1000)
+    assert len(heavy) == 5 and heavy.size <= heavy.max_bytes
+    assert not heavy.put(digest(b"huge"), 0, 0, now + 60, now, cost=10**6)  # never fits: not kept
+    with pytest.raises(ValueError, match="room"):
+        Cache(0, 1)
+
+
+def test_full_evicts_by_clock_not_by_clearing() -> None:
+    """Entries reused since the hand last passed survive a newcomer; the table is never emptied."""
+    cache: Cache[int] = Cache(max_entries=4, max_bytes=10**6)
+    now = time.time()
+    first = keys(4)
+    for i, key in enumerate(first):
+        assert cache.put(key, i, 0, now + 60, now, cost=0)  # room: admitted at once
+    for key in first[:3]:
+        assert cache.get(key, now) is not None  # used
+    newcomer = digest(b"new")
+    assert not cache.put(newcomer, 9, 0, now + 60, now, cost=0)  # full: first sighting only noted
+    assert cache.put(newcomer, 9, 0, now + 60, now, cost=0)  # second sighting: admitted
+    assert len(cache) == 4 and newcomer in cache
+    assert all(key in cache for key in first[:3]) and first[3] not in cache  # the unused one went
+
+
+def test_expired_entries_are_dropped_and_never_served() -> None:
+    cache: Cache[str] = Cache(max_entries=4, max_bytes=10**6)
+    now = time.time()
+    key = digest(b"short")
+    assert cache.put(key, "v", now - 1, now + 1, now, cost=0)
+    assert cache.get(key, now) is not None
+    assert cache.get(key, now + 1) is None and key not in cache and cache.size == 0
+    assert not cache.put(key, "v", now - 2, now - 1, now, cost=0)  # already over
+    assert cache.put(key, "v", 0, now + 60, now, cost=0)
+    assert cache.get(key, -1) is None  # before its window: dropped as well
+
+
+def test_a_doubtful_entry_needs_a_second_sighting_even_with_room() -> None:
+    """Rejections are remembered only when repeated: garbage sent once is never kept."""
+    cache: Cache[None] = Cache(max_entries=100, max_bytes=10**6)
+    now = time.time()
+    for key in keys(50):
+        assert not cache.put(key, None, now, now + 10, now, cost=0, doubtful=True)
+    assert len(cache) == 0
+    repeated = digest(b"again")
+    assert not cache.put(repeated, None, now, now + 10, now, cost=0, doubtful=True)
+    assert cache.put(repeated, None, now, now + 10, now, cost=0, doubtful=True)
+
+
+@pytest.mark.parametrize("distinct", [1, 1_000, 10_000, 100_000])
+def test_hit_rate_degrades_gracefully_at_any_cardinality(distinct: int) -> None:
+    """Uniformly rotating keys through a decision cache's default size: the hit rate is
+    about `size / distinct`, not zero, and a miss rarely evicts (the doorkeeper)."""
+    size = decision.CONTEXT_CACHE_SIZE
+    cache: Cache[int] = Cache(max_entries=size, max_bytes=10**9)
+    now = time.time()
+    stream = keys(distinct)
+    for key in stream:  # the first round fills it
+        if cache.get(key, now) is None:
+            cache.put(key, 0, 0, now + 60, now, cost=0)
+    hits = admitted = 0
+    rounds = max(1, 20_000 // distinct)
+    for _ in range(rounds):
+        for key in stream:
+            if cache.get(key, now) is not None:
+                hits += 1
+            elif cache.put(key, 0, 0, now + 60, now, cost=0):
+                admitted += 1
+    requests = rounds * distinct
+    expected = min(distinct, size) * rounds
+    assert len(cache) == min(distinct, size)
+    assert hits >= 0.75 * expected, (hits, expected)
+    assert admitted <= 0.1 * requests, admitted  # misses are not churn
+
+
+def app_for(verifier: aa.JWTVerifier, require: Any = None) -> tuple[aa.AuthMiddleware, aa.AuthPolicy]:
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    scheme = aa.HTTPBearer(verifier=verifier)
+    policy = aa.AuthPolicy([], default=scheme if require is None else require(scheme))
+    return aa.AuthMiddleware(inner, policy), policy
+
+
+def counted(verifier: aa.JWTVerifier) -> list[int]:
+    """Counts the signatures `verifier` checks."""
+    checks = [0]
+    real = verifier._check
+
+    def check(*args: Any) -> dict[str, Any]:
+        checks[0] += 1
+        return real(*args)
+
+    verifier._check = check  # type: ignore[method-assign]
+    return checks
+
+
+def tokens(n: int, pad: int = 0, secret: str = SECRET) -> list[str]:
+    exp = int(time.time()) + 600
+    return [jwt.encode({"sub": f"u{i}", "exp": exp, "pad": "x" * pad}, secret) for i in range(n)]
+
+
+async def send_all(app: aa.AuthMiddleware, credentials: list[str], path: str = "/") -> list[int]:
+    statuses = []
+    for token in credentials:
+        sent = await call_asgi(app, http_scope(path, headers=[(b"authorization", f"Bearer {token}".encode())]))
+        statuses.append(sent[0]["status"])
+    return statuses
+
+
+@pytest.mark.anyio
+async def test_through_the_middleware_rotating_tokens_keep_a_bounded_working_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Four times more tokens than room: the decision cache stays full, keeps serving hits, and
+    the verifier checks far fewer signatures than requests (the old cache emptied itself)."""
+    monkeypatch.setattr(decision, "CONTEXT_CACHE_SIZE", 256)
+    verifier = aa.JWTVerifier(key=SECRET, algorithms=["HS256"], cache_size=256)
+    checks = counted(verifier)
+    app, policy = app_for(verifier)
+    stream = tokens(1024)
+    assert set(await send_all(app, stream)) == {200}
+    checks[0] = 0
+    assert set(await send_all(app, stream * 2)) == {200}
+    decided = policy.default.decided
+    assert decided is not None and len(decided) == 256 and len(verifier._cache) == 256
+    assert checks[0] <= 2 * 1024 - 0.75 * 2 * 256, checks[0]  # about 256 hits a round
+
+
+@pytest.mark.anyio
+async def test_no_cyclic_garbage_on_the_cached_path_or_while_evicting() -> None:
+    verifier = aa.JWTVerifier(key=SECRET, algorithms=["HS256"], cache_size=64)
+    app, _ = app_for(verifier)
+    stream = tokens(200)
+    await send_all(app, stream[:1] * 3 + stream)  # warm: tables made, cache full
+    gc.collect()
+    gc.disable()
+    try:
+        await send_all(app, stream[:1] * 500)  # hits
+        await send_all(app, stream * 2)  # misses, admissions and evictions
+        found = gc.collect()
+    finally:
+        gc.enable()
+    assert found == 0, found
+
+
+def test_memory_per_entry_is_what_the_docs_say() -> None:
+    """What a remembered token costs in both caches (the decision's and the verifier's),
+    measured with tracemalloc, stays within what the byte bound charges for it."""
+
+    for pad in (150, 1000, 6000):
+        verifier = aa.JWTVerifier(key=SECRET, algorithms=["HS256"])
+        app, policy = app_for(verifier)
+        stream = tokens(1010, pad=pad)
+        asyncio.run(send_all(app, stream[:10]))
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        asyncio.run(send_all(app, stream[10:]))
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        decided = policy.default.decided
+        assert decided is not None and len(decided) == len(verifier._cache) == 1010
+        per_token = (after - before) / 1000
+        length = len(stream[0])
+        charged = 2 * ENTRY_OVERHEAD + state_cost(length) + state_cost(length + len("Bearer "))
+        assert per_token <= charged, (length, per_token, charged)
+        assert decided.size + verifier._cache.size >= after - before  # the bound is never an underestimate
+
+
+@pytest.mark.anyio
+async def test_an_or_of_verifiers_remembers_the_failures_and_the_decision() -> None:
+    """Issue 22 item 3: the last of N verifiers matches. The first request checks N
+    signatures; the next ones none (the decision is remembered, its window bounded by
+    the rejections' `negative_ttl`); another rule with the same alternatives reuses the
+    verifiers' answers (the rejections once they are seen twice)."""
+    secrets = [f"issuer-{i}-" + "s" * 40 for i in range(4)]
+    verifiers = [aa.JWTVerifier(key=s, algorithms=["HS256"], negative_ttl=5) for s in secrets]
+    counts = [counted(v) for v in verifiers]
+    schemes = [aa.HTTPBearer(scheme_name=f"b{i}", verifier=v) for i, v in enumerate(verifiers)]
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": scope["state"]["auth"].scheme.encode()})
+
+    policy = aa.AuthPolicy([aa.Rule("/other", require=list(schemes))], default=list(schemes))
+    app = aa.AuthMiddleware(inner, policy)
+    token = tokens(1, secret=secrets[-1])[0]
+    header = [(b"authorization", f"Bearer {token}".encode())]
+    first = await call_asgi(app, http_scope("/", headers=header))
+    assert first[0]["status"] == 200 and first[1]["body"] == b"b3"
+    assert [c[0] for c in counts] == [1, 1, 1, 1]
+    for _ in range(5):
+        again = await call_asgi(app, http_scope("/", headers=header))
+        assert again[1]["body"] == b"b3"
+    assert [c[0] for c in counts] == [1, 1, 1, 1]  # remembered: no signature checked
+    entry = policy.default.decided.get(digest(header[0][1]), time.time()) if policy.default.decided else None
+    assert entry is not None and entry.valid_until - entry.valid_from <= 5  # the rejections' window bounds it
+    for _ in range(3):
+        await call_asgi(app, http_scope("/other", headers=header))
+    assert [c[0] for c in counts] == [2, 2, 2, 1]  # rejections seen twice are kept; the pass at once
+    bad = [(b"authorization", f"Bearer {token}x".encode())]
+    refused = [(await call_asgi(app, http_scope("/", headers=bad)))[0]["status"] for _ in range(4)]
+    assert refused == [401] * 4
+    assert [c[0] for c in counts] == [4, 4, 4, 3]  # a bad token's refusal: remembered from its second sighting
+
+
+def test_negative_ttl_never_outlasts_a_pass_and_a_token_not_valid_yet_is_not_remembered() -> None:
+    verifier = aa.JWTVerifier(key=SECRET, algorithms=["HS256"], negative_ttl=600, cache_ttl=30)
+    assert verifier.negative_ttl == 30
+    now = int(time.time())
+    early = jwt.encode({"sub": "u", "exp": now + 600, "nbf": now + 300}, SECRET)
+    for _ in range(3):
+        assert verifier.verdict_keyed(early, b"k" * 48) is None  # not valid yet: no verdict to keep
+    assert len(verifier._cache) == 0
+    expired = jwt.encode({"sub": "u", "exp": now - 10}, SECRET)
+    assert verifier.verdict_inline(expired) is None
+    refused = verifier.verdict_keyed(expired, b"k" * 48)
+    assert isinstance(refused, aa.Verdict) and refused.principal is None
+    assert refused.valid_until - refused.valid_from <= 30
+
+
+@pytest.mark.anyio
+async def test_an_outage_in_one_alternative_is_never_remembered() -> None:
+    """A 503 from one verifier (its revocation list is down) while another passes: the
+    pass is answered, but nothing is remembered, so the next request asks again."""
+
+    class Down:
+        asked = 0
+
+        def revoked(self, claims: Any) -> bool:
+            Down.asked += 1
+            raise aa.ServiceUnavailable("Revocation list unavailable")
+
+        async def revoke_token(self, **_: Any) -> None: ...
+
+        async def revoke_subject(self, **_: Any) -> None: ...
+
+    first = aa.JWTVerifier(key=SECRET, algorithms=["HS256"], revocations=Down())
+    second = aa.JWTVerifier(key=SECRET, algorithms=["HS256"], revocations=MemoryRevocationList())
+    a, b = aa.HTTPBearer(scheme_name="a", verifier=first), aa.HTTPBearer(scheme_name="b", verifier=second)
+    policy = aa.AuthPolicy([], default=[a, b])
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    app = aa.AuthMiddleware(inner, policy)
+    header = [(b"authorization", f"Bearer {tokens(1)[0]}".encode())]
+    for _ in range(3):
+        assert (await call_asgi(app, http_scope("/", headers=header)))[0]["status"] == 200
+    assert Down.asked == 3 and not policy.default.decided
