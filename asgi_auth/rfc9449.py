@@ -22,6 +22,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import math
 import os
 import re
 import secrets
@@ -355,7 +356,10 @@ class DPoP:
             raise self.bad_proof("jti, htm and htu must be strings")
         if not jti or len(jti) > self.max_jti_length:
             raise self.bad_proof("jti is empty or too long")
-        if isinstance(iat, bool) or not isinstance(iat, (int, float)):
+        # Not NaN, which json reads and every comparison below would let by: a proof good
+        # forever, its jti kept "until NaN", that is not at all. (Infinities are refused
+        # as any time too far off; an int is compared exactly, however long.)
+        if isinstance(iat, bool) or not isinstance(iat, (int, float)) or (type(iat) is float and math.isnan(iat)):
             raise self.bad_proof("iat must be a number")
         # 8. htm; 9. htu (most clients send it normalised already: compared as it is first).
         if htm != method:

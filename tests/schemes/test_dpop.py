@@ -193,6 +193,12 @@ BAD_PROOFS = {
     "iat old": lambda: proof(TOKEN, iat=int(time.time()) - 120),
     "iat future": lambda: proof(TOKEN, iat=int(time.time()) + 60),
     "iat string": lambda: proof(TOKEN, iat=str(int(time.time()))),
+    # Python's json reads NaN, which no comparison refuses: a proof good forever, and
+    # a replay cache keeping its jti until NaN keeps it for no time at all (attack).
+    "iat NaN": lambda: proof(TOKEN, iat=float("nan")),
+    "iat Infinity": lambda: proof(TOKEN, iat=float("inf")),
+    "iat -Infinity": lambda: proof(TOKEN, iat=float("-inf")),
+    "iat huge": lambda: proof(TOKEN, iat=10**400),
     "ath mismatch": lambda: proof(TOKEN, ath=ath("another-token")),
     "ath missing": lambda: proof(TOKEN, ath=None),
     "jti missing": lambda: proof(TOKEN, jti=None),
