@@ -381,7 +381,9 @@ class DPoP:
                 raise self.use_nonce("Resource server requires nonce in DPoP proof")
             if not self.nonce_fresh(claims["nonce"], now):
                 raise self.use_nonce("DPoP nonce is not one of ours or has expired")
-        return DPoPProof(jkt, jti, float(iat), uri)
+        # Kept under the target with its dot segments resolved: a proof for `/a/../b`
+        # passes at `/a/../b` and at `/b`, and must be used once, not once at each.
+        return DPoPProof(jkt, jti, float(iat), normalize_uri(uri) or uri)
 
     def _header(self, encoded: str) -> tuple[str, str, VerifyingKey]:
         """Checks 4, 5 and 7, on the protected header: `alg`, the key's thumbprint and

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import json
+import socket
 import time
 import uuid
 import warnings
@@ -34,6 +35,7 @@ from asgi_auth.rfc9449 import DPoP, jwk_thumbprint, normalize_uri, request_uri
 from asgi_auth.schemes.dpop import DPoPCredential
 from asgi_auth.stores import MemoryReplayCache
 from tests.conftest import call_asgi, http_scope
+from tests.loopback import serve
 
 SECRET = "a-test-secret-that-is-long-enough-for-hs256"
 URL = "http://testserver/items"
@@ -780,3 +782,52 @@ def test_a_replay_cache_that_cannot_answer_is_503() -> None:
     response = client(replay_cache=RecordingCache(up=False)).get("/items", headers=dpop_headers(tok, proof(tok)))
     assert response.status_code == 503
     assert response.json() == {"detail": "Replay cache unavailable"}
+
+
+# -- held under attack: one proof, one use, whatever the request it is sent with ------------------
+
+
+def raw_get(base: str, target: str, headers: dict[str, str]) -> tuple[int, str]:
+    """`GET target` as bytes on a socket (no client normalises the target), and the
+    status and `WWW-Authenticate` of the answer."""
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    lines = [f"GET {target} HTTP/1.1", f"Host: {host}:{port}", "Connection: close"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    challenge = next((h.split(":", 1)[1].strip() for h in head if h.lower().startswith("www-authenticate:")), "")
+    return int(head[0].split()[1]), challenge
+
+
+def catch_all(dpop: Any = "required", **policy: Any) -> FastAPI:
+    verifier = aa.JWTVerifier(key=SECRET, algorithms=["HS256"])
+    bearer = aa.HTTPBearer(verifier=verifier, dpop=dpop)
+    app = FastAPI()
+
+    @app.get("/{path:path}")
+    async def anything(path: str) -> dict[str, str]:
+        return {"path": path}
+
+    app.add_middleware(aa.AuthMiddleware, policy=aa.AuthPolicy(default=bearer, **policy))
+    return app
+
+
+def test_a_proof_for_a_dotted_uri_is_used_once_on_either_spelling() -> None:
+    """A proof whose `htu` has dot segments passes on that target and on the target
+    those segments resolve to; it was kept under the request's URI, so the same jti
+    was a first use on each (uvicorn on loopback, raw bytes)."""
+    tok = token()
+    with serve(catch_all()) as base:
+        the_proof = proof(tok, htu=f"{base}/x/../items")
+        headers = dpop_headers(tok, the_proof)
+        assert raw_get(base, "/x/../items", headers)[0] == 200
+        status, challenge = raw_get(base, "/items", headers)
+        assert status == 401 and "jti was used already" in challenge
+    with serve(catch_all()) as base:  # and the other way round
+        headers = dpop_headers(tok, proof(tok, htu=f"{base}/x/../items"))
+        assert raw_get(base, "/items", headers)[0] == 200
+        assert "jti was used already" in raw_get(base, "/x/../items", headers)[1]
