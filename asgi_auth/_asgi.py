@@ -63,12 +63,15 @@ class RequestView:
     first use.
     """
 
-    __slots__ = ("_cookies", "_query", "scope")
+    __slots__ = ("_cookies", "_query", "scope", "used")
 
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
         self._query: dict[str, list[str]] | None = None
         self._cookies: dict[str, list[str]] | None = None
+        #: One-time values (DPoP proofs' jtis) this request has already spent, per store:
+        #: a request held to several rules (`AllOf`) or schemes spends each once.
+        self.used: set[tuple[int, str]] | None = None
 
     def raw_header(self, name: bytes) -> bytes | None:
         """The value of header `name` (lower-case bytes), undecoded and unchecked."""

@@ -422,11 +422,21 @@ class DPoP:
         found = self._headers[encoded] = (alg, jkt, key)
         return found
 
-    async def record(self, proof: DPoPProof) -> None:
-        """§11.1: the `jti` once per key and resource while the proof could be accepted."""
+    async def record(self, proof: DPoPProof, used: set[tuple[int, str]] | None = None) -> None:
+        """§11.1: the `jti` once per key and resource while the proof could be accepted.
+
+        `used` is what this request spent already (`RequestView.used`): a request that
+        several rules or schemes check with one store records its proof there once,
+        and is not refused as its own replay."""
         digest = hashlib.sha256(f"{proof.jkt}\x00{proof.htu}\x00{proof.jti}".encode()).digest()
-        if not await self.replay_cache.first_use("dpop:" + b64url(digest), expires_at=proof.iat + self.max_age + 1):
+        key = "dpop:" + b64url(digest)
+        spent = (id(self.replay_cache), key)
+        if used is not None and spent in used:
+            return
+        if not await self.replay_cache.first_use(key, expires_at=proof.iat + self.max_age + 1):
             raise self.bad_proof("jti was used already")
+        if used is not None:
+            used.add(spent)
 
     def bound(self, claims: Mapping[str, Any], jkt: str) -> None:
         """§6: the token is bound (`cnf.jkt`) to the key that signed the proof."""

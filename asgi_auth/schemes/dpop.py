@@ -58,16 +58,21 @@ def dpop_option(value: DPoPOption, owner: str) -> DPoP | None:
 class DPoPCredential(str):
     """The scheme's credentials for a DPoP request (the token, or the whole header for
     `OAuth2`), as a `str` equal to what it would be for Bearer, carrying the `token`,
-    the `proof` (empty when none came) and the request's `method` and `uri`."""
+    the `proof` (empty when none came), the request's `method` and `uri`, and what
+    the request has spent already (`RequestView.used`)."""
 
     token: str
     proof: str
     method: str
     uri: str
+    used: set[tuple[int, str]]
 
-    def __new__(cls, value: str, *, token: str, proof: str, method: str, uri: str) -> DPoPCredential:
+    def __new__(
+        cls, value: str, *, token: str, proof: str, method: str, uri: str, used: set[tuple[int, str]] | None = None
+    ) -> DPoPCredential:
         self = super().__new__(cls, value)
         self.token, self.proof, self.method, self.uri = token, proof, method, uri
+        self.used = used if used is not None else set()
         return self
 
     def __repr__(self) -> str:
@@ -89,6 +94,8 @@ def extract_dpop(dpop: DPoP, request: RequestView, whole_header: bool) -> Any:
     if not token or not is_token68(token):
         return False
     proof = request.header(DPOP_HEADER) or ""  # twice: AmbiguousCredentials, a 400
+    if request.used is None:
+        request.used = set()
     scope = request.scope
     method = "GET" if scope["type"] == "websocket" else scope.get("method", "GET")
     return DPoPCredential(
@@ -97,6 +104,7 @@ def extract_dpop(dpop: DPoP, request: RequestView, whole_header: bool) -> Any:
         proof=proof,
         method=method,
         uri=request_uri(scope, dpop.public_url),
+        used=request.used,
     )
 
 
@@ -138,7 +146,7 @@ async def verify_bound(dpop: DPoP, credential: DPoPCredential, call: Answerer) -
         raise InvalidCredentials(headers=[("WWW-Authenticate", dpop.challenge("invalid_token"))])
     checked = dpop.check(credential.proof, method=credential.method, uri=credential.uri, token=credential.token)
     dpop.bound(_claims(principal), checked.jkt)
-    await dpop.record(checked)
+    await dpop.record(checked, credential.used)
     return principal  # never a Verdict: nothing about this request may be remembered
 
 

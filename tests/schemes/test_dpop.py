@@ -831,3 +831,47 @@ def test_a_proof_for_a_dotted_uri_is_used_once_on_either_spelling() -> None:
         headers = dpop_headers(tok, proof(tok, htu=f"{base}/x/../items"))
         assert raw_get(base, "/items", headers)[0] == 200
         assert "jti was used already" in raw_get(base, "/x/../items", headers)[1]
+
+
+def test_a_request_held_to_two_rules_uses_its_proof_once() -> None:
+    """`//items` is `/items` to a normalising router and the default's to Starlette,
+    so it must meet both rules (matching.AllOf): each checked the proof, and the
+    second found its jti "used already", refusing every such request."""
+    verifier = aa.JWTVerifier(key=SECRET, algorithms=["HS256"])
+    bearer = aa.OAuth2PasswordBearer("token", scopes={"items": "Read items"}, verifier=verifier, dpop="required")
+    app = FastAPI()
+
+    @app.get("/{path:path}")
+    async def anything(path: str) -> dict[str, str]:
+        return {"path": path}
+
+    policy = aa.AuthPolicy(rules=[aa.Rule("/items", require={bearer: ["items"]})], default=bearer)
+    app.add_middleware(aa.AuthMiddleware, policy=policy)
+    tok = token()
+    with serve(app) as base:
+        headers = dpop_headers(tok, proof(tok, htu=f"{base}//items"))
+        assert raw_get(base, "//items", headers)[0] == 200
+        status, challenge = raw_get(base, "//items", headers)  # and still once: the replay is refused
+        assert status == 401 and "jti was used already" in challenge
+
+
+def test_two_dpop_schemes_sharing_a_replay_cache_check_one_proof_once() -> None:
+    """An OR of two DPoP schemes with one store: the first refuses on scope, the
+    second must not then find the proof used by the first."""
+    verifier = aa.JWTVerifier(key=SECRET, algorithms=["HS256"])
+    store = MemoryReplayCache()
+    first = aa.HTTPBearer(scheme_name="first", verifier=verifier, dpop=DPoP(replay_cache=store))
+    second = aa.OAuth2PasswordBearer("token", scheme_name="second", verifier=verifier, dpop=DPoP(replay_cache=store))
+    app = FastAPI()
+
+    @app.get("/items")
+    async def items() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    policy = aa.AuthPolicy(default=[{first: ["admin"]}, {second: []}])
+    app.add_middleware(aa.AuthMiddleware, policy=policy)
+    tok = token()
+    with TestClient(app) as c:
+        headers = dpop_headers(tok, proof(tok))
+        assert c.get("/items", headers=headers).status_code == 200
+        assert error_of(c.get("/items", headers=headers)) == "invalid_dpop_proof"
