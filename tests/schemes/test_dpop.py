@@ -875,3 +875,45 @@ def test_two_dpop_schemes_sharing_a_replay_cache_check_one_proof_once() -> None:
         headers = dpop_headers(tok, proof(tok))
         assert c.get("/items", headers=headers).status_code == 200
         assert error_of(c.get("/items", headers=headers)) == "invalid_dpop_proof"
+
+
+def rsa_with_exponent(bits: int, exponent_bits: int) -> RSAKey:
+    """An RSA key with a public exponent about `exponent_bits` long (no generator
+    makes one: the primes of a generated key, a new e and its d)."""
+    import math
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    numbers = rsa.generate_private_key(65537, bits).private_numbers()
+    p, q = numbers.p, numbers.q
+    phi = (p - 1) * (q - 1)
+    e = (1 << (exponent_bits - 1)) + 1
+    while math.gcd(e, phi) != 1:
+        e += 2
+    d = pow(e, -1, phi)
+    private = rsa.RSAPrivateNumbers(
+        p, q, d, rsa.rsa_crt_dmp1(d, p), rsa.rsa_crt_dmq1(d, q), rsa.rsa_crt_iqmp(p, q), rsa.RSAPublicNumbers(e, p * q)
+    ).private_key()
+    return RSAKey.import_key(private)
+
+
+def test_rsa_keys_costly_to_check_are_refused_before_their_signature_is() -> None:
+    """The sender picks the proof's key, and any token the verifier accepts gets its
+    proof checked: an exponent as long as a 3072-bit modulus made one check cost about
+    70 ES256 ones (15 ms), a 16384-bit modulus 40. Refused unread beyond
+    `max_rsa_bits` (4096) and an exponent of 2**31 - 1."""
+    costly = rsa_with_exponent(3072, 3000)
+    tok = token(costly)
+    response = client().get("/items", headers=dpop_headers(tok, proof(tok, key=costly, alg="PS256")))
+    assert response.status_code == 401
+    assert "jwk is an RSA key larger than this server checks" in response.headers["www-authenticate"]
+    big = RSAKey.generate_key(3072)
+    tok = token(big)
+    small_cap = client(max_rsa_bits=2048)
+    assert small_cap.get("/items", headers=dpop_headers(tok, proof(tok, key=big, alg="PS256"))).status_code == 401
+    # 4096 bits with e = 65537 is what clients use: it passes.
+    usual = RSAKey.generate_key(4096)
+    tok = token(usual)
+    assert client().get("/items", headers=dpop_headers(tok, proof(tok, key=usual, alg="RS256"))).status_code == 200
+    with pytest.raises(aa.ConfigurationError):
+        DPoP(max_rsa_bits=1024)
