@@ -264,20 +264,22 @@ class IntrospectionVerifier:
         if self.shared_cache is not None:
             shared = await self._shared_get(digest)
             if shared is not None:
-                return self._keep(digest, self.judge(shared))
+                answer, until = shared
+                return self._keep(digest, self.judge(answer, until=until))
         if time.monotonic() < self._down_until:
             raise ServiceUnavailable(UNAVAILABLE)
         response = await self._post(token)
         verdict = self._keep(digest, self.judge(response))
         if self.shared_cache is not None:
-            await self._share(digest, response if verdict is not None else {"active": False}, verdict)
+            await self._share(digest, response, verdict)
         return verdict
 
     # -- the answer -----------------------------------------------------------------------
 
-    def judge(self, response: Mapping[str, Any]) -> Verdict | None:
+    def judge(self, response: Mapping[str, Any], *, until: float | None = None) -> Verdict | None:
         """The verdict on one introspection response: `None` unless `active` is `true`
-        and every configured check holds; the window ends at `exp` and `cache_ttl`."""
+        and every configured check holds; the window ends at `exp` and `cache_ttl`,
+        and at `until` for an answer another worker got (its own `cache_ttl` ends then)."""
         if response.get("active") is not True:
             return None
         now = time.time()
@@ -305,10 +307,12 @@ class IntrospectionVerifier:
             name=username if isinstance(username, str) else None,
             claims=MappingProxyType(dict(response)),
         )
-        until = now + max(self.cache_ttl, 0.0)
+        ends = now + max(self.cache_ttl, 0.0)
         if exp is not None:
-            until = min(until, float(exp))  # never beyond the token's life
-        return Verdict(principal, now, max(until, now))
+            ends = min(ends, float(exp))  # never beyond the token's life
+        if until is not None:
+            ends = min(ends, until)  # nor beyond the ceiling of the worker that asked
+        return Verdict(principal, now, max(ends, now))
 
     def _keep(self, digest: bytes, verdict: Verdict | None) -> Verdict | None:
         if verdict is None:
@@ -327,7 +331,8 @@ class IntrospectionVerifier:
 
     # -- the shared cache: a miss when it cannot answer, never a failure ---------------------
 
-    async def _shared_get(self, digest: bytes) -> Mapping[str, Any] | None:
+    async def _shared_get(self, digest: bytes) -> tuple[Mapping[str, Any], float | None] | None:
+        """The endpoint's answer another worker shared, and when its window ends."""
         assert self.shared_cache is not None  # noqa: S101 - only called with one
         try:
             with anyio.fail_after(self.timeout):
@@ -338,15 +343,26 @@ class IntrospectionVerifier:
         except Exception as exc:  # a shared cache that fails is a miss, not a pass
             logger.warning("introspection shared cache read failed (%s); asking the endpoint", type(exc).__name__)
             return None
-        return found if isinstance(found, dict) else None
+        if not isinstance(found, dict):
+            return None
+        answer, until = found.get("answer"), found.get("until")
+        if isinstance(answer, dict) and isinstance(until, (int, float)) and _number(until):
+            return answer, float(until)
+        return found, None  # a bare response (written by hand): judged as one, no more
 
     async def _share(self, digest: bytes, response: Mapping[str, Any], verdict: Verdict | None) -> None:
-        """Offer an answer to the other workers for as long as it is kept here."""
+        """Offer an answer to the other workers for as long as it is kept here, with
+        the end of that window: a reader keeps it no longer than this worker would.
+
+        The endpoint's own answer is shared whenever it says `active`, even when this
+        verifier refused it: another with other checks (another audience) judges it
+        itself, rather than reading a refusal that was not the server's."""
         assert self.shared_cache is not None  # noqa: S101 - only called with one
         until = verdict.valid_until if verdict is not None else time.time() + self.negative_ttl
         if until <= time.time():
             return
-        value = json.dumps(response, separators=(",", ":")).encode()
+        answer = response if response.get("active") is True else {"active": False}
+        value = json.dumps({"until": until, "answer": answer}, separators=(",", ":")).encode()
         try:
             with anyio.fail_after(self.timeout):
                 await self.shared_cache.set(digest, value, expires_at=until)

@@ -446,3 +446,41 @@ def test_an_rfc_9728_resource_holds_both_paths_to_its_audience() -> None:
         policy_with(aa.JWTOrIntrospection(jwt=local, introspection=remote(None)))
     with pytest.raises(aa.ConfigurationError, match="accepts"):
         policy_with(aa.JWTOrIntrospection(jwt=local, introspection=remote("https://other.example")))
+
+
+# -- held under attack: what workers share ----------------------------------------------------
+
+
+async def test_an_answer_read_from_the_shared_cache_ends_when_the_first_one_would(
+    peer: AuthorizationServerPeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cache_ttl` is the longest a token revoked at the server keeps working. Another
+    worker reading the shared answer near its end judged it anew and kept it a whole
+    `cache_ttl` more: twice the ceiling. (The reader's clock is moved, not waited for.)"""
+    from types import SimpleNamespace
+
+    from asgi_auth.verifiers import rfc7662
+
+    shared = MemoryResultCache()
+    first, second = verifier(peer, shared_cache=shared), verifier(peer, shared_cache=shared)
+    asked = await first.verdict_inline("good")  # type: ignore[misc]
+    assert asked is not None and asked.valid_until <= time.time() + first.cache_ttl
+    later = SimpleNamespace(time=lambda: time.time() + 250, monotonic=time.monotonic)
+    monkeypatch.setattr(rfc7662, "time", later)
+    read = await second.verdict_inline("good")  # type: ignore[misc]
+    assert read is not None and len(peer.posts) == 1  # read from the shared cache
+    assert read.valid_until <= asked.valid_until
+
+
+async def test_a_token_refused_by_one_verifier_is_not_refused_for_another_sharing_the_cache(
+    peer: AuthorizationServerPeer,
+) -> None:
+    """Two verifiers of one endpoint and client, for two audiences, share a cache: a
+    token for the second, shown first where the first is asked (a wrong route), was
+    shared as inactive, and the second then refused it for `negative_ttl`."""
+    shared = MemoryResultCache()
+    elsewhere = verifier(peer, shared_cache=shared, audience="https://other.example")
+    here = verifier(peer, shared_cache=shared)
+    assert await elsewhere("good") is None
+    assert await here("good") is not None
+    assert await here("unknown") is None and await elsewhere("unknown") is None
