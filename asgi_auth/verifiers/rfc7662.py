@@ -290,8 +290,10 @@ class IntrospectionVerifier:
             return None
         if nbf is not None and (not _number(nbf) or nbf - self.leeway > now):
             return None
-        if self.issuers is not None and response.get("iss") not in self.issuers:
-            return None
+        if self.issuers is not None:
+            iss = response.get("iss")
+            if not isinstance(iss, str) or iss not in self.issuers:  # a list can't even be looked up
+                return None
         if self.audiences is not None:
             aud = response.get("aud")
             listed = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []

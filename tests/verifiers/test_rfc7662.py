@@ -484,3 +484,17 @@ async def test_a_token_refused_by_one_verifier_is_not_refused_for_another_sharin
     assert await elsewhere("good") is None
     assert await here("good") is not None
     assert await here("unknown") is None and await elsewhere("unknown") is None
+
+
+@pytest.mark.parametrize("iss", [[ISSUER], {"id": ISSUER}])
+async def test_an_iss_that_is_not_a_string_is_a_refusal_kept_as_one(
+    peer: AuthorizationServerPeer, iss: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A list or an object for `iss` raised TypeError (unhashable, asked of a set):
+    a refusal logged as a verifier bug, kept nowhere, so every request POSTed again."""
+    peer.tokens["odd"] = Token(extra={"iss": iss})
+    checker = verifier(peer)
+    with caplog.at_level(logging.ERROR, logger="asgi_auth"):
+        assert await checker("odd") is None
+        assert await checker("odd") is None  # the refusal is kept: asked once
+    assert len(peer.posts) == 1
