@@ -917,3 +917,28 @@ def test_rsa_keys_costly_to_check_are_refused_before_their_signature_is() -> Non
     assert client().get("/items", headers=dpop_headers(tok, proof(tok, key=usual, alg="RS256"))).status_code == 200
     with pytest.raises(aa.ConfigurationError):
         DPoP(max_rsa_bits=1024)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="attack: a bearer scheme without dpop= accepts a DPoP-bound token as Bearer (RFC 9449 §7.2 downgrade),"
+    " even beside a DPoP scheme sharing its verifier; refusing cnf.jkt there changes every bearer scheme:"
+    " the lead's call",
+)
+def test_a_bound_token_is_refused_as_bearer_by_a_plain_scheme_of_a_dpop_aware_policy() -> None:
+    verifier = aa.JWTVerifier(key=SECRET, algorithms=["HS256"])
+    bound = aa.HTTPBearer(scheme_name="bound", verifier=verifier, dpop="required")
+    plain = aa.HTTPBearer(scheme_name="plain", verifier=verifier)
+    app = FastAPI()
+
+    @app.get("/{path:path}")
+    async def anything(path: str) -> dict[str, str]:
+        return {"path": path}
+
+    app.add_middleware(
+        aa.AuthMiddleware, policy=aa.AuthPolicy(rules=[aa.Rule("/legacy", require=plain)], default=bound)
+    )
+    tok = token()  # bound to EC: stolen without the key, it should be worth nothing
+    with TestClient(app) as c:
+        assert c.get("/api", headers={"Authorization": f"Bearer {tok}"}).status_code == 401
+        assert c.get("/legacy", headers={"Authorization": f"Bearer {tok}"}).status_code == 401
