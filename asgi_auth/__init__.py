@@ -39,7 +39,16 @@ from .schemes import (
     WebSocketSubprotocolBearer,
     inline,
 )
-from .stores import MemoryNonceCounter, MemoryReplayCache, NonceCounter, NonceUse, ReplayCache
+from .stores import (
+    MemoryNonceCounter,
+    MemoryReplayCache,
+    MemoryRevocationList,
+    NonceCounter,
+    NonceUse,
+    ReplayCache,
+    ResultCache,
+    RevocationList,
+)
 from .throttle import FailureCounter, FailureLimit, MemoryFailureCounter, TooManyFailures
 from .verifiers import (
     DiscoveryVerifier,
@@ -90,6 +99,7 @@ __all__ = [
     "MemoryFailureCounter",
     "MemoryNonceCounter",
     "MemoryReplayCache",
+    "MemoryRevocationList",
     "NonceCounter",
     "NonceUse",
     "NotAuthenticated",
@@ -104,6 +114,8 @@ __all__ = [
     "Principal",
     "ProtectedResource",
     "ReplayCache",
+    "ResultCache",
+    "RevocationList",
     "Rule",
     "SecurityScheme",
     "SecurityScopes",

@@ -29,7 +29,16 @@ import anyio
 
 from .errors import ServiceUnavailable
 
-__all__ = ["MemoryNonceCounter", "NonceCounter", "NonceUse", "ReplayCache", "ResultCache", "RevocationList"]
+__all__ = [
+    "MemoryNonceCounter",
+    "MemoryReplayCache",
+    "MemoryRevocationList",
+    "NonceCounter",
+    "NonceUse",
+    "ReplayCache",
+    "ResultCache",
+    "RevocationList",
+]
 
 WINDOW = 64
 """Counts this far below the highest one seen on a nonce are still told apart."""
