@@ -2,7 +2,10 @@
 
 # No `from __future__ import annotations`: FastAPI and Litestar read these handlers' hints.
 
+import base64
 import hashlib
+import hmac
+import json
 import os
 import time
 from collections import OrderedDict
@@ -12,14 +15,15 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import HMACAlgorithm
 
 import asgi_auth as aa
-from asgi_auth.verifiers.jwt import _decoder
 
 SECRET = "bench-secret-" + "k" * 40
 RSA = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 EC = ec.generate_private_key(ec.SECP256R1())
-CLAIMS = {"sub": "johndoe", "scope": "me items", "iat": int(time.time()), "exp": int(time.time()) + 86_400}
+IAT = int(time.time())
+CLAIMS = {"sub": "johndoe", "scope": "me items", "iat": IAT, "exp": IAT + 86_400}
 TOKENS = {
     "HS256": jwt.encode(CLAIMS, SECRET, algorithm="HS256"),
     "RS256": jwt.encode(CLAIMS, RSA, algorithm="RS256"),
@@ -27,6 +31,87 @@ TOKENS = {
 }
 KEYS: dict[str, Any] = {"HS256": SECRET, "RS256": RSA.public_key(), "ES256": EC.public_key()}
 App = Callable[..., Any]
+#: How many entries the hand-written caches keep (JWTVerifier's default cache_size).
+LRU_SIZE = 10_000
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+_HEADER = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+_rotating: list[str] = []
+
+
+def rotating_token(i: int) -> str:
+    """The `i`-th of many distinct HS256 tokens, all alike but for their subject.
+
+    Signed here with `hmac` rather than `jwt.encode` (the same bytes, a tenth of the
+    time), so that a child under Valgrind can make the thousands it sends; each is
+    made once and kept.
+    """
+    while len(_rotating) <= i:
+        n = len(_rotating)
+        claims = {"sub": f"user{n:06d}", "scope": "me items", "iat": IAT, "exp": IAT + 86_400}
+        signing = _HEADER + b"." + _b64(json.dumps(claims, separators=(",", ":")).encode())
+        signature = _b64(hmac.digest(SECRET.encode(), signing, "sha256"))
+        _rotating.append((signing + b"." + signature).decode())
+    return _rotating[i]
+
+
+class _PreparedHMAC(HMACAlgorithm):
+    """PyJWT's HMAC, with the one secret it is given checked once rather than per decode
+    (as JWTVerifier prepares its key once): PyJWT otherwise re-checks an HMAC secret
+    against PEM, SSH, DER and JWK shapes on every call."""
+
+    def __init__(self, secret: bytes) -> None:
+        super().__init__(HMACAlgorithm.SHA256)
+        self.secret = super().prepare_key(secret)
+
+    def prepare_key(self, key: str | bytes) -> bytes:
+        return self.secret if key is self.secret else super().prepare_key(key)
+
+
+def prepared_decoder(options: Any = None) -> tuple[jwt.PyJWT, bytes]:
+    """A `PyJWT` whose HS256 key is prepared once, and the key to pass it."""
+    decoder = jwt.PyJWT(options=options)
+    algorithm = _PreparedHMAC(SECRET.encode())
+    jws = decoder._jws
+    jws.unregister_algorithm("HS256")
+    jws.register_algorithm("HS256", algorithm)
+    return decoder, algorithm.secret
+
+
+def authorization(scope: Any) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == b"authorization":
+            return value  # type: ignore[no-any-return]
+    return None
+
+
+class TokenLRU:
+    """The cache a careful hand-written dependency puts in front of its decode: bounded,
+    least recently used out first, and an entry is dropped once its token's `exp` passes
+    (a bare `functools.lru_cache` would keep accepting an expired token)."""
+
+    def __init__(self, size: int = LRU_SIZE) -> None:
+        self.size = size
+        self.entries: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    def get(self, token: str) -> dict[str, Any] | None:
+        claims = self.entries.get(token)
+        if claims is None:
+            return None
+        if claims["exp"] <= time.time():
+            del self.entries[token]
+            return None
+        self.entries.move_to_end(token)
+        return claims
+
+    def put(self, token: str, claims: dict[str, Any]) -> None:
+        self.entries[token] = claims
+        if len(self.entries) > self.size:
+            self.entries.popitem(last=False)
 
 
 async def raw_app(scope: Any, receive: Any, send: Any) -> None:
@@ -35,32 +120,40 @@ async def raw_app(scope: Any, receive: Any, send: Any) -> None:
 
 
 class PyJWTDecode:
-    """Not a middleware: PyJWT's HS256 decode alone, to price verification itself."""
+    """Not a middleware: PyJWT's HS256 decode of the request's token, to price
+    verification itself. `prepared`: with the key prepared once, as JWTVerifier does;
+    else `jwt.decode(token, secret)` as the tutorials write it, re-checking the key."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, prepared: bool = True) -> None:
         self.app = app
+        self.decoder: jwt.PyJWT
+        self.key: str | bytes
+        self.decoder, self.key = prepared_decoder() if prepared else (jwt.PyJWT(), SECRET)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        jwt.decode(TOKENS["HS256"], SECRET, algorithms=["HS256"])
+        raw = authorization(scope)
+        assert raw is not None
+        self.decoder.decode(raw.decode("latin-1")[7:], self.key, algorithms=["HS256"])
         await self.app(scope, receive, send)
 
 
 class MinimalMiddleware:
-    """The near-limit reference: header read, cached decode, scope["state"] write."""
+    """The near-limit reference: header read, decode (key prepared once, `exp` required),
+    scope["state"] write; with `cache`, decoded claims kept per token in a `TokenLRU`."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, cache: bool = True) -> None:
         self.app = app
-        self.cache: dict[str, dict[str, Any]] = {}
+        self.decoder, self.key = prepared_decoder({"require": ["exp"]})
+        self.cache = TokenLRU() if cache else None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        token = None
-        for key, value in scope["headers"]:
-            if key == b"authorization":
-                token = value.decode("latin-1")[7:]
-                break
-        claims = self.cache.get(token) if token else None
+        raw = authorization(scope)
+        token = raw.decode("latin-1")[7:] if raw else None
+        claims = self.cache.get(token) if token and self.cache is not None else None
         if claims is None and token:
-            claims = self.cache[token] = jwt.decode(token, SECRET, algorithms=["HS256"])
+            claims = self.decoder.decode(token, self.key, algorithms=["HS256"])
+            if self.cache is not None:
+                self.cache.put(token, claims)
         scope.setdefault("state", {})["auth"] = claims
         await self.app(scope, receive, send)
 
@@ -82,8 +175,7 @@ class InlinedChecks:
         self.app = app
         self.routes = {("/users/me/", "GET"): ("/users/me/", frozenset({"me"}), aa.SecurityScopes(["me"]))}
         self.cache = cache
-        self.secret = SECRET.encode()
-        self.jwt = _decoder({"require": ["exp"]}, ["HS256"], frozenset({self.secret}))
+        self.jwt, self.secret = prepared_decoder({"require": ["exp"]})
         self.tokens: OrderedDict[bytes, tuple[aa.Principal, float, float]] = OrderedDict()
         self.decided: dict[bytes, tuple[aa.AuthContext, float, float]] = {}
 
@@ -150,9 +242,17 @@ def bearer(alg: str = "HS256", cache: bool = True) -> aa.OAuth2PasswordBearer:
     )
 
 
-def asgi_auth_app(inner: App, scheme: aa.SecurityScheme, rules: int = 10, on_decision: Any = None) -> aa.AuthMiddleware:
-    """`rules` rules; the benchmark requests hit `/svc{rules // 2}/items/{id}` (scopes me)."""
-    table = [aa.Rule(f"/svc{i}/items/{{id}}", require={scheme: ["me"]}) for i in range(rules - 3)]
+def rule_path(shape: str, i: int) -> str:
+    """Rule `i`'s template: `/svc{i}/items/{id}`, or, `mixed`, `/files/{name}.v{i}`
+    (templates that differ inside a segment, after a parameter)."""
+    return f"/files/{{name}}.v{i}" if shape == "mixed" else f"/svc{i}/items/{{id}}"
+
+
+def asgi_auth_app(
+    inner: App, scheme: aa.SecurityScheme, rules: int = 10, shape: str = "segments", on_decision: Any = None
+) -> aa.AuthMiddleware:
+    """`rules` rules, all but three of them `rule_path(shape, i)` (scopes me)."""
+    table = [aa.Rule(rule_path(shape, i), require={scheme: ["me"]}) for i in range(rules - 3)]
     table += [
         aa.Rule("/public", require=[]),
         aa.Rule("/admin", require={scheme: ["admin"]}),
@@ -207,8 +307,9 @@ def fastapi_plain() -> App:
     return app
 
 
-def fastapi_security() -> App:
-    """FastAPI's tutorial: Security(get_current_user, scopes=["me"]) decoding with PyJWT."""
+def fastapi_security(cache: bool = False) -> App:
+    """FastAPI's tutorial: Security(get_current_user, scopes=["me"]) decoding with PyJWT;
+    with `cache`, the decoded claims kept per token in a `TokenLRU` in front of the decode."""
     from typing import Annotated
 
     from fastapi import Depends, FastAPI, HTTPException, Security
@@ -217,11 +318,17 @@ def fastapi_security() -> App:
     oauth2 = OAuth2PasswordBearer(tokenUrl="token", scopes={"me": "", "items": ""})
     app = FastAPI()
 
+    lru = TokenLRU() if cache else None
+
     async def current_user(security_scopes: SecurityScopes, token: Annotated[str, Depends(oauth2)]) -> str:
-        try:
-            payload = jwt.decode(token, SECRET, algorithms=["HS256"])
-        except jwt.PyJWTError:
-            raise HTTPException(401, "Could not validate credentials") from None
+        payload = lru.get(token) if lru is not None else None
+        if payload is None:
+            try:
+                payload = jwt.decode(token, SECRET, algorithms=["HS256"])
+            except jwt.PyJWTError:
+                raise HTTPException(401, "Could not validate credentials") from None
+            if lru is not None:
+                lru.put(token, payload)
         granted = payload.get("scope", "").split()
         if any(s not in granted for s in security_scopes.scopes):
             raise HTTPException(403, "Not enough permissions")
@@ -234,9 +341,8 @@ def fastapi_security() -> App:
     return app
 
 
-def fastapi_asgi_auth() -> App:
-    app = fastapi_plain()
-    return asgi_auth_app(app, bearer())
+def fastapi_asgi_auth(cache: bool = True) -> App:
+    return asgi_auth_app(fastapi_plain(), bearer(cache=cache))
 
 
 def starlette_plain() -> App:
@@ -250,7 +356,9 @@ def starlette_plain() -> App:
     return Starlette(routes=[Route("/users/me/", me)])
 
 
-def starlette_authentication() -> App:
+def starlette_authentication(cache: bool = False) -> App:
+    """Starlette's AuthenticationMiddleware with a PyJWT backend and `@requires("me")`;
+    with `cache`, the decoded claims kept per token in a `TokenLRU`."""
     from starlette.applications import Starlette
     from starlette.authentication import (
         AuthCredentials,
@@ -264,15 +372,22 @@ def starlette_authentication() -> App:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
+    lru = TokenLRU() if cache else None
+
     class JWTBackend(AuthenticationBackend):
         async def authenticate(self, conn: Any) -> tuple[AuthCredentials, SimpleUser] | None:
             header = conn.headers.get("authorization")
             if not header:
                 return None
-            try:
-                payload = jwt.decode(header[7:], SECRET, algorithms=["HS256"])
-            except jwt.PyJWTError:
-                raise AuthenticationError("Could not validate credentials") from None
+            token = header[7:]
+            payload = lru.get(token) if lru is not None else None
+            if payload is None:
+                try:
+                    payload = jwt.decode(token, SECRET, algorithms=["HS256"])
+                except jwt.PyJWTError:
+                    raise AuthenticationError("Could not validate credentials") from None
+                if lru is not None:
+                    lru.put(token, payload)
             return AuthCredentials(payload["scope"].split()), SimpleUser(payload["sub"])
 
     @requires("me")
@@ -284,8 +399,8 @@ def starlette_authentication() -> App:
     )
 
 
-def starlette_asgi_auth() -> App:
-    return asgi_auth_app(starlette_plain(), bearer())
+def starlette_asgi_auth(cache: bool = True) -> App:
+    return asgi_auth_app(starlette_plain(), bearer(cache=cache))
 
 
 def litestar_plain() -> App:
@@ -315,5 +430,5 @@ def litestar_jwt() -> App:
     return Litestar([me], on_app_init=[auth.on_app_init], openapi_config=None, logging_config=None)
 
 
-def litestar_asgi_auth() -> App:
-    return asgi_auth_app(litestar_plain(), bearer())
+def litestar_asgi_auth(cache: bool = True) -> App:
+    return asgi_auth_app(litestar_plain(), bearer(cache=cache))

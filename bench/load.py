@@ -1,15 +1,22 @@
-"""Load over loopback: uvicorn serving a protected app, wrk hammering it for 30 s.
+"""Load over loopback: uvicorn (httptools) serving a protected app, wrk hammering it.
 
     python -m bench.load [--seconds 30] [--connections 64]
+    python -m bench.load --tokens 100000 --cache both [--seconds 15] [--markdown FILE]
 
-Passes (exit 0) when wrk saw no socket errors and no non-2xx answers, and the server's
-resident memory grew by less than 10% between the first and the last few seconds.
-Sends traffic to 127.0.0.1 only.
+The first form sends one token for 30 s and passes (exit 0) when wrk saw no socket
+errors and no non-2xx answers, and the server's resident memory grew by less than 10%
+between the first and the last few seconds. The second sends tokens drawn uniformly
+(each wrk thread its own stream) from a pool of `--tokens`, with the verifier's cache
+on, off, or each in turn (a fresh server each), and reports throughput, p50 and p99
+latency as wrk measures them (its --latency distribution), failing on any error. Each
+run starts with a warm-up of the same traffic, so the measured part meets a cache as
+full as steady traffic leaves it. Sends traffic to 127.0.0.1 only.
 """
 
 from __future__ import annotations
 
 import argparse
+import platform
 import re
 import shutil
 import signal
@@ -25,13 +32,29 @@ import jwt
 SECRET = "load-secret-" + "x" * 40
 APP = """
 import asgi_auth as aa
-bearer = aa.HTTPBearer(verifier=aa.JWTVerifier(key="{secret}", algorithms=["HS256"]))
+verifier = aa.JWTVerifier(key="{secret}", algorithms=["HS256"], cache={cache})
+bearer = aa.HTTPBearer(verifier=verifier)
 async def inner(scope, receive, send):
     if scope["type"] != "http":
         return
     await send({{"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}})
     await send({{"type": "http.response.body", "body": scope["state"]["auth"].principal.subject.encode()}})
 app = aa.AuthMiddleware(inner, aa.AuthPolicy([], default=bearer))
+"""
+#: wrk's script for rotating tokens: each thread reads the pool, then draws per request.
+ROTATE = """
+local tokens = {}
+function init(args)
+  for line in io.lines(args[1]) do tokens[#tokens + 1] = "Bearer " .. line end
+  math.randomseed(tonumber(args[2]) + wrk.thread:get("id"))
+end
+function setup(thread)
+  thread_id = (thread_id or 0) + 1
+  thread:set("id", thread_id)
+end
+request = function()
+  return wrk.format("GET", "/", {["Authorization"] = tokens[math.random(#tokens)]})
+end
 """
 
 
@@ -42,48 +65,69 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.load")
-    parser.add_argument("--seconds", type=int, default=30)
-    parser.add_argument("--connections", type=int, default=64)
-    args = parser.parse_args()
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
-        return 2
-    workdir = Path(tempfile.gettempdir()) / "asgi_auth_load"
-    workdir.mkdir(exist_ok=True)
-    (workdir / "load_app.py").write_text(APP.format(secret=SECRET))
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "load_app:app",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=workdir,
-    )
+        return int(sock.getsockname()[1])
+
+
+def serve(workdir: Path, cache: bool) -> tuple[subprocess.Popen[bytes], int]:
+    """uvicorn with httptools on a free loopback port, once it accepts connections."""
+    (workdir / "load_app.py").write_text(APP.format(secret=SECRET, cache=cache))
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "load_app:app", "--port", str(port), "--http", "httptools"]
+    server = subprocess.Popen([*command, "--log-level", "warning", "--no-access-log"], cwd=workdir)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return server, port
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise
+            time.sleep(0.1)
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    server.send_signal(signal.SIGINT)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        token = jwt.encode({"sub": "load", "exp": int(time.time()) + 3600}, SECRET, algorithm="HS256")
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def token(i: int) -> str:
+    return jwt.encode({"sub": f"user{i:06d}", "exp": int(time.time()) + 3600}, SECRET, algorithm="HS256")
+
+
+def read(out: str) -> dict[str, float]:
+    """Requests per second, p50 and p99 in ms, and the errors, from wrk's report."""
+    units = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+    def latency(percent: str) -> float:
+        found = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
+        return float(found.group(1)) * units[found.group(2)] if found else float("nan")
+
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(rate.group(1)) if rate else 0.0,
+        "p50_ms": latency("50"),
+        "p99_ms": latency("99"),
+        "errors": sum(int(g) for g in errors.groups()) if errors else 0,
+        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+    }
+
+
+def steady(wrk: str, args: argparse.Namespace, workdir: Path) -> int:
+    """One token, the leak check: the original form of this command."""
+    server, port = serve(workdir, cache=True)
+    try:
+        header = f"Authorization: Bearer {token(0)}"
         url = f"http://127.0.0.1:{port}/"
-        header = f"Authorization: Bearer {token}"
         subprocess.run([wrk, "-t2", "-c16", "-d3s", "-H", header, url], capture_output=True, check=True)  # warm-up
         start_rss = rss_kib(server.pid)
         out = subprocess.run(
@@ -94,8 +138,7 @@ def main() -> int:
         ).stdout
         end_rss = rss_kib(server.pid)
     finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=20)
+        stop(server)
     print(out)
     errors = re.search(r"Socket errors: (.*)", out)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -104,6 +147,69 @@ def main() -> int:
     failed = bool(errors) or bool(non_2xx) or growth > 0.10
     print("FAIL" if failed else "OK: no errors, no growth")
     return 1 if failed else 0
+
+
+def rotating(wrk: str, args: argparse.Namespace, workdir: Path) -> int:
+    """Tokens drawn uniformly from a pool, cache on and/or off, each on a fresh server."""
+    pool = workdir / f"tokens-{args.tokens}.txt"
+    pool.write_text("\n".join(token(i) for i in range(args.tokens)) + "\n")
+    script = workdir / "rotate.lua"
+    script.write_text(ROTATE)
+    rows = []
+    for cache in {"on": [True], "off": [False], "both": [True, False]}[args.cache]:
+        server, port = serve(workdir, cache)
+        try:
+            url = f"http://127.0.0.1:{port}/"
+            base = [wrk, "-t2", f"-c{args.connections}", "--latency", "-s", str(script), url, "--", str(pool)]
+            subprocess.run([*base[:-3], f"-d{args.warmup}s", *base[-3:], "1"], capture_output=True, check=True)
+            start_rss = rss_kib(server.pid)
+            out = subprocess.run(
+                [*base[:-3], f"-d{args.seconds}s", *base[-3:], "2"], capture_output=True, text=True, check=True
+            ).stdout
+            figures = read(out) | {"cache": cache, "rss_start_kib": start_rss, "rss_end_kib": rss_kib(server.pid)}
+        finally:
+            stop(server)
+        rows.append(figures)
+        print(out)
+    lines = [
+        f"Measured on {platform.machine()}, CPython {platform.python_version()}, {time.strftime('%Y-%m-%d')} with"
+        f" `python -m bench.load --tokens {args.tokens} --cache {args.cache} --seconds {args.seconds}"
+        f" --connections {args.connections}` (uvicorn + httptools, wrk -t2, loopback;"
+        f" {args.warmup} s of warm-up first).",
+        "",
+        "| cache | requests/s | p50 ms | p99 ms | errors | server RSS KiB (start → end) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {'on' if r['cache'] else 'off'} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |"
+            f" {r['errors'] + r['non_2xx']} | {r['rss_start_kib']:,} → {r['rss_end_kib']:,} |"
+        )
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text)
+    return 1 if any(r["errors"] or r["non_2xx"] or not r["rps"] for r in rows) else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.load")
+    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--tokens", type=int, default=0, help="rotate over this many distinct tokens")
+    parser.add_argument("--cache", choices=["on", "off", "both"], default="both", help="with --tokens")
+    parser.add_argument("--warmup", type=int, default=10, help="seconds of warm-up, with --tokens")
+    parser.add_argument("--markdown", type=Path, default=None, help="with --tokens: write the table")
+    args = parser.parse_args()
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 2
+    workdir = Path(tempfile.mkdtemp(prefix="asgi_auth_load_"))
+    try:
+        return rotating(wrk, args, workdir) if args.tokens else steady(wrk, args, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
