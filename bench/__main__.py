@@ -127,10 +127,11 @@ def variants(rules: list[int] | None = None, only: Container[str] | None = None,
         headers: list[tuple[bytes, bytes]] | None = None,
         status: int = 200,
         floor: str | None = "raw ASGI app",
+        alg: str = "HS256",
         **extra: Any,
     ) -> None:
         if only is None or name in only:
-            hs = bearer() if headers is None else headers
+            hs = bearer(alg) if headers is None else headers
             chosen.append(Variant(name, group, make() if build else None, path, hs, status, floor, **extra))
 
     cached = {"minimal": MINIMAL_CACHED}
@@ -182,8 +183,8 @@ def variants(rules: list[int] | None = None, only: Container[str] | None = None,
             add(
                 f"asgi_auth {alg} cache {'on' if cache else 'off'}",
                 "asgi_auth",
-                partial(apps.asgi_auth_app, raw, apps.bearer(alg, cache)),
-                headers=bearer(alg),
+                lambda alg=alg, cache=cache: apps.asgi_auth_app(raw, apps.bearer(alg, cache)),
+                alg=alg,
                 against=on if cache else off,
                 **(cached if cache else {}),
             )

@@ -20,16 +20,32 @@ from jwt.algorithms import HMACAlgorithm
 import asgi_auth as aa
 
 SECRET = "bench-secret-" + "k" * 40
-RSA = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-EC = ec.generate_private_key(ec.SECP256R1())
 IAT = int(time.time())
 CLAIMS = {"sub": "johndoe", "scope": "me items", "iat": IAT, "exp": IAT + 86_400}
-TOKENS = {
-    "HS256": jwt.encode(CLAIMS, SECRET, algorithm="HS256"),
-    "RS256": jwt.encode(CLAIMS, RSA, algorithm="RS256"),
-    "ES256": jwt.encode(CLAIMS, EC, algorithm="ES256"),
-}
-KEYS: dict[str, Any] = {"HS256": SECRET, "RS256": RSA.public_key(), "ES256": EC.public_key()}
+
+
+class _PerAlgorithm(dict[str, Any]):
+    """Keys and tokens made when first asked for: an RSA key takes a moment to make,
+    and a child process under Valgrind that sends HS256 tokens should not pay for it."""
+
+    def __init__(self, make: Callable[[str], Any]) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, alg: str) -> Any:
+        value = self[alg] = self.make(alg)
+        return value
+
+
+def _private_key(alg: str) -> Any:
+    if alg == "RS256":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+PRIVATE = _PerAlgorithm(_private_key)
+KEYS = _PerAlgorithm(lambda alg: SECRET if alg == "HS256" else PRIVATE[alg].public_key())
+TOKENS = _PerAlgorithm(lambda alg: jwt.encode(CLAIMS, SECRET if alg == "HS256" else PRIVATE[alg], algorithm=alg))
 App = Callable[..., Any]
 #: How many entries the hand-written caches keep (JWTVerifier's default cache_size).
 LRU_SIZE = 10_000
