@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import bench.__main__ as harness
 from bench.__main__ import (
     GROUPS,
     Variant,
@@ -67,7 +68,7 @@ async def _requests(variant: Variant, n: int) -> None:
     check()
 
 
-def count(name: str, n: int) -> float:
+def count(name: str, n: int, warm_pass: int = harness.WARM_PASS) -> float:
     """Instructions per request of variant `name`, from a child under callgrind."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
@@ -83,6 +84,8 @@ def count(name: str, n: int) -> float:
             name,
             "-n",
             str(n),
+            "--warm-pass",
+            str(warm_pass),
         ]
         # Hash randomisation changes dict layouts, and with them the count.
         env = {**os.environ, "PYTHONHASHSEED": "0"}
@@ -170,8 +173,15 @@ def main() -> None:
     parser.add_argument("--only", action="append", help="a contestant's name (repeatable); default: all")
     parser.add_argument("--json", type=Path, default=Path("bench/results/instructions.json"))
     parser.add_argument("--markdown", type=Path, default=None, help="write the table as Markdown")
+    parser.add_argument(
+        "--warm-pass",
+        type=int,
+        default=harness.WARM_PASS,
+        help="the most tokens a tokens row sends once before it is counted (fewer: faster, caches less full)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    harness.WARM_PASS = args.warm_pass
     if args.child is not None:
         (variant,) = variants(only={args.child})
         asyncio.run(_requests(variant, args.n))
@@ -184,7 +194,9 @@ def main() -> None:
     wanted = with_references(args.only) if args.only else {v.name for v in everything}
     vs = [v for v in everything if v.name in wanted]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        counts = dict(zip([v.name for v in vs], pool.map(lambda v: count(v.name, args.n), vs), strict=True))
+        counts = dict(
+            zip([v.name for v in vs], pool.map(lambda v: count(v.name, args.n, args.warm_pass), vs), strict=True)
+        )
     rows = summarise(counts, vs)
     machine = f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}"
     machine += f", {time.strftime('%Y-%m-%d')}"
