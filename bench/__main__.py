@@ -449,7 +449,7 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     ][::-1]
     ax.barh(names, values, color=colors)
     ax.set_xscale("log")
-    ax.set_xlabel("added cost per request, µs (median of the fastest batch, log scale); pale: with a cache")
+    ax.set_xlabel("added µs per request (fastest batch's median, log scale); pale: with a cache")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
