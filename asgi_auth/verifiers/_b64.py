@@ -13,7 +13,7 @@ the token (hundreds of instructions per byte).
 differs: `bytes.translate` deletes every alphabet byte in C, and anything left over is a
 byte outside it. tests/verifiers/test_b64.py holds it to PyJWT's own method.
 
-A decoder uses it by shadowing the method on its own `PyJWS` (`use_fast_segments`), so
+`JWTVerifier` uses it by shadowing the method on its decoder's own `PyJWS` (`use_fast_segments`), so
 PyJWT's module-level functions and other users' decoders keep PyJWT's code.
 """
 

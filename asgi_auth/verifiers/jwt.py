@@ -30,6 +30,7 @@ from .._cache import Cache, digest
 from ..context import Principal
 from ..errors import ConfigurationError
 from ..stores import RevocationList
+from ._b64 import use_fast_segments
 from ._keys import FAMILIES, KeySet, UnusableKey, VerifyingKey, key_from_jwk, key_from_object
 from .base import Verdict
 from .jwks import JWKSClient
@@ -138,6 +139,9 @@ class JWTVerifier:
             [name for name in self.algorithms if name in _HMAC],
             secrets,
         )
+        #: The decoder's own JWS reads the header: PyJWT's module-level function would
+        #: scan every segment again with its slower segment check (see _b64.py).
+        self._unverified_header = self._jwt._jws.get_unverified_header
         # One key and no typ to check: PyJWT reads the header once, its allow-list
         # narrowed to the algorithms this key's type can verify.
         self._single_key: Any = None
@@ -355,7 +359,7 @@ class JWTVerifier:
         matching signature, wrong claims) is final.
         """
         try:
-            header = jwt.get_unverified_header(token)
+            header = self._unverified_header(token)
         except jwt.PyJWTError:
             return self._refused()
         alg, kid = header.get("alg"), header.get("kid")
@@ -477,6 +481,7 @@ def _decoder(options: Any, hmac_algorithms: list[str], secrets: frozenset[bytes]
     jws = getattr(decoder, "_jws", None)
     if not isinstance(jws, jwt.PyJWS):  # pragma: no cover - PyJWT < 2.11, below the floor
         raise ConfigurationError("asgi_auth needs PyJWT 2.13 or later")
+    use_fast_segments(jws)  # the same checks, the alphabet scan in C (_b64.py)
     if "Ed25519" not in jws.get_algorithms():
         jws.register_algorithm("Ed25519", OKPAlgorithm())
     if secrets:

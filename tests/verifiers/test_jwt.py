@@ -275,3 +275,26 @@ def test_misconfiguration(kwargs: dict[str, Any], message: str) -> None:
 
 def test_repr_hides_the_key() -> None:
     assert HMAC_SECRET not in repr(aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"]))
+
+
+def test_the_verifiers_decoder_reads_segments_with_the_c_alphabet_scan_and_refuses_as_pyjwt() -> None:
+    """`_b64.decode_segment` stands in for PyJWT's segment check on the verifier's own
+    decoder (where this PyJWT has one), and a segment PyJWT refuses is still refused."""
+    from asgi_auth.verifiers._b64 import decode_segment
+
+    verifier = aa.JWTVerifier(HMAC_SECRET, algorithms=["HS256"])
+    jws = verifier._jwt._jws
+    if hasattr(jwt.PyJWS, "_decode_base64url_segment"):
+        assert jws._decode_base64url_segment is decode_segment
+    token = jwt.encode({"sub": "alice", "exp": time.time() + 60}, HMAC_SECRET, algorithm="HS256")
+    assert verifier.verify_inline(token) is not None
+    head, payload, signature = token.split(".")
+    foreign_byte, plus_sign, bad_padding = (
+        f"{head}.{payload}.{signature[:-1]}*",
+        f"{head}.{payload}+.{signature}",
+        f"{head}=.{payload}.{signature}",
+    )
+    for bad in (foreign_byte, plus_sign, bad_padding):
+        with pytest.raises(jwt.DecodeError):
+            jwt.decode(bad, HMAC_SECRET, algorithms=["HS256"])  # PyJWT's own verdict
+        assert verifier.verify_inline(bad) is None
