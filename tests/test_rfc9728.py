@@ -1,8 +1,8 @@
 """RFC 9728 Protected Resource Metadata, served by the middleware behind real uvicorn.
 
-The document is checked field by field against RFC 9728 §2-§3 and read by the `mcp`
-package's own client model and discovery helpers; the challenges are parsed by
-Werkzeug's `WWWAuthenticate`, a client-side parser we did not write.
+The document is checked field by field against RFC 9728 §2-§3; the challenges are parsed
+by Werkzeug's `WWWAuthenticate`, a client-side parser we did not write. The `mcp`
+package's client reads both in tests/test_rfc9728_mcp.py.
 """
 
 from __future__ import annotations
@@ -118,23 +118,6 @@ def test_document_is_served_at_the_rfc_9728_location_with_every_field_as_specifi
     assert "none" not in document["resource_signing_alg_values_supported"]  # §2: "none" MUST NOT be used
 
 
-def test_the_mcp_clients_model_and_discovery_read_the_document(server: tuple[str, str]) -> None:
-    """`mcp`'s client builds the discovery URLs and validates the document with its own model."""
-    from mcp.client.auth.utils import build_protected_resource_metadata_discovery_urls
-    from mcp.shared.auth import ProtectedResourceMetadata
-    from mcp.shared.auth_utils import check_resource_allowed, resource_url_from_server_url
-
-    base, resource_url = server
-    urls = build_protected_resource_metadata_discovery_urls(None, resource_url)
-    assert urls == [f"{base}/.well-known/oauth-protected-resource/api", f"{base}/.well-known/oauth-protected-resource"]
-    with httpx.Client() as client:
-        for url in urls:  # both the path form and the root form the client falls back to
-            metadata = ProtectedResourceMetadata.model_validate_json(client.get(url).content)
-            assert str(metadata.resource) == resource_url
-            assert [str(s) for s in metadata.authorization_servers] == [ISSUER]
-            assert check_resource_allowed(resource_url_from_server_url(resource_url), str(metadata.resource))
-
-
 def test_head_conditional_and_other_methods(server: tuple[str, str]) -> None:
     base, _ = server
     path = "/.well-known/oauth-protected-resource/api"
@@ -189,16 +172,6 @@ def test_every_bearer_challenge_names_the_metadata(server: tuple[str, str]) -> N
         assert _challenge(twice).parameters["resource_metadata"] == metadata_url
         assert client.post("/api/items", headers={"Authorization": f"Bearer {good}"}).json() == {"sub": "alice"}
         assert client.get("/api/health").text == "ok"
-
-
-def test_mcp_clients_extractor_finds_the_url_in_the_challenge(server: tuple[str, str]) -> None:
-    import httpx2
-    from mcp.client.auth.utils import extract_resource_metadata_from_www_auth
-
-    base, _ = server
-    with httpx2.Client(base_url=base) as client:
-        refused = client.get("/api/items")
-    assert extract_resource_metadata_from_www_auth(refused) == f"{base}/.well-known/oauth-protected-resource/api"
 
 
 def test_rfc_8707_a_token_for_another_resource_is_refused(server: tuple[str, str]) -> None:
