@@ -12,6 +12,7 @@ Run it:  python .ci/smoke_package.py
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import sysconfig
@@ -55,8 +56,12 @@ print("ok", aa.__version__, where.parent)
 """
 
 
+# A PYTHONPATH (a checkout's, say) would put another asgi_auth ahead of the installed one.
+CLEAN = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+
+
 def run(*args: str, cwd: Path | None = None) -> str:
-    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False)  # noqa: S603
+    done = subprocess.run(args, cwd=cwd, env=CLEAN, capture_output=True, text=True, check=False)  # noqa: S603
     if done.returncode:
         sys.exit(f"failed: {' '.join(args)}\n{done.stdout}\n{done.stderr}")
     return done.stdout
