@@ -118,8 +118,11 @@ class _OAuth2Bearer(OAuth2):
         return param
 
 
-class OAuth2PasswordBearer(_OAuth2Bearer):
-    """OAuth 2.0 password flow; the verifier receives the bearer token (a `str`)."""
+class _TokenUrlBearer(_OAuth2Bearer):
+    """A flow that takes a token from `tokenUrl` alone (password, client credentials):
+    one signature, FastAPI's `OAuth2PasswordBearer`'s, with the flow's name in `_flow`."""
+
+    _flow: str
 
     def __init__(
         self,
@@ -133,7 +136,7 @@ class OAuth2PasswordBearer(_OAuth2Bearer):
         verifier: VerifierOption = None,
         dpop: DPoPOption = None,
     ) -> None:
-        flows = {"password": {"tokenUrl": tokenUrl, "refreshUrl": refreshUrl, "scopes": dict(scopes or {})}}
+        flows = {self._flow: {"tokenUrl": tokenUrl, "refreshUrl": refreshUrl, "scopes": dict(scopes or {})}}
         super().__init__(
             flows=flows,
             scheme_name=scheme_name,
@@ -142,6 +145,12 @@ class OAuth2PasswordBearer(_OAuth2Bearer):
             verifier=verifier,
             dpop=dpop,
         )
+
+
+class OAuth2PasswordBearer(_TokenUrlBearer):
+    """OAuth 2.0 password flow; the verifier receives the bearer token (a `str`)."""
+
+    _flow = "password"
 
 
 class OAuth2AuthorizationCodeBearer(_OAuth2Bearer):
@@ -178,7 +187,7 @@ class OAuth2AuthorizationCodeBearer(_OAuth2Bearer):
         )
 
 
-class OAuth2ClientCredentials(_OAuth2Bearer):
+class OAuth2ClientCredentials(_TokenUrlBearer):
     """OAuth 2.0 client-credentials flow (RFC 6749 §4.4): machine clients get a token
     from `tokenUrl` with their own credentials; the verifier receives the bearer token.
 
@@ -187,24 +196,4 @@ class OAuth2ClientCredentials(_OAuth2Bearer):
     secret form. `credentials` is the token alone, as for the password flow.
     """
 
-    def __init__(
-        self,
-        tokenUrl: str,  # noqa: N803 - OpenAPI's spelling, as FastAPI's other flows
-        scheme_name: str | None = None,
-        scopes: dict[str, str] | None = None,
-        description: str | None = None,
-        auto_error: bool = True,
-        refreshUrl: str | None = None,  # noqa: N803
-        *,
-        verifier: VerifierOption = None,
-        dpop: DPoPOption = None,
-    ) -> None:
-        flows = {"clientCredentials": {"tokenUrl": tokenUrl, "refreshUrl": refreshUrl, "scopes": dict(scopes or {})}}
-        super().__init__(
-            flows=flows,
-            scheme_name=scheme_name,
-            description=description,
-            auto_error=auto_error,
-            verifier=verifier,
-            dpop=dpop,
-        )
+    _flow = "clientCredentials"
