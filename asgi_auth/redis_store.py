@@ -51,7 +51,7 @@ from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from .errors import ServiceUnavailable
-from .stores import WINDOW, NonceUse
+from .stores import WINDOW, NonceUse, revoked_in
 
 __all__ = [
     "RedisBackend",
@@ -387,24 +387,7 @@ class RedisRevocationList:
         self._ensure_refreshing()
         if copy is None or time.monotonic() - self._fresh_at > self.max_staleness:
             raise StoreUnavailable("Revocation list unavailable")
-        # Answered as MemoryRevocationList answers.
-        issuer = claims.get("iss")
-        if issuer is not None and type(issuer) is not str:
-            return False
-        now = time.time()
-        jti = claims.get("jti")
-        if type(jti) is str:
-            expires = copy.tokens.get((issuer, jti))
-            if expires is not None and now < expires:
-                return True
-        subject = claims.get("sub")
-        if type(subject) is str:
-            cut = copy.subjects.get((issuer, subject))
-            if cut is not None and now < cut[1]:
-                iat = claims.get("iat")
-                # A token that cannot show it was issued after the cut-off is refused.
-                return not (type(iat) is int or type(iat) is float) or iat <= cut[0]
-        return False
+        return revoked_in(claims, copy.tokens, copy.subjects)  # as MemoryRevocationList answers
 
     # -- revoking ---------------------------------------------------------------------
 

@@ -90,6 +90,36 @@ class RevocationList(Protocol):
         ...
 
 
+def revoked_in(
+    claims: Mapping[str, Any],
+    tokens: Mapping[tuple[str | None, str], float],
+    subjects: Mapping[tuple[str | None, str], tuple[float, float]],
+) -> bool:
+    """Whether `claims` are revoked by these entries, as a `RevocationList` answers:
+    `tokens` maps (iss, jti) to expires_at, `subjects` (iss, sub) to (cut-off, expires_at).
+
+    Pure, so that every implementation reads its own copy with the same rules: an entry
+    past its expiry no longer counts, and a subject's token that cannot show it was
+    issued after the cut-off (`iat` missing or not a number) is refused.
+    """
+    issuer = claims.get("iss")
+    if issuer is not None and type(issuer) is not str:
+        return False  # not a token of any issuer a revocation names (PyJWT checks iss's type)
+    now = time.time()
+    jti = claims.get("jti")
+    if type(jti) is str:
+        until = tokens.get((issuer, jti))
+        if until is not None and now < until:
+            return True
+    subject = claims.get("sub")
+    if type(subject) is str:
+        entry = subjects.get((issuer, subject))
+        if entry is not None and now < entry[1]:
+            iat = claims.get("iat")
+            return not (type(iat) is int or type(iat) is float) or iat <= entry[0]
+    return False
+
+
 class MemoryRevocationList:
     """Revocations in this process's memory: a revoked token is refused on its next
     request, cached or not (`revoked` reads two dicts).
@@ -115,22 +145,7 @@ class MemoryRevocationList:
     def revoked(self, claims: Mapping[str, Any]) -> bool:
         if not self._tokens and not self._subjects:
             return False
-        issuer = claims.get("iss")
-        if issuer is not None and type(issuer) is not str:
-            return False  # not a token of any issuer a revocation names (PyJWT checks iss's type)
-        now = time.time()
-        jti = claims.get("jti")
-        if type(jti) is str:
-            until = self._tokens.get((issuer, jti))
-            if until is not None and now < until:
-                return True
-        subject = claims.get("sub")
-        if type(subject) is str:
-            entry = self._subjects.get((issuer, subject))
-            if entry is not None and now < entry[1]:
-                iat = claims.get("iat")
-                return not (type(iat) is int or type(iat) is float) or iat <= entry[0]
-        return False
+        return revoked_in(claims, self._tokens, self._subjects)
 
     async def revoke_token(self, *, issuer: str | None, jti: str, expires_at: float) -> None:
         key = (issuer, jti)
