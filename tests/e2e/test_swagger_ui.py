@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser
 
 from examples.oauth2_scopes import app
-from tests.browser import CHROMIUM, FLAGS
+from tests.browser import chromium, try_it_out
 from tests.loopback import serve
 
 OUTPUT = Path(os.environ.get("ASGI_AUTH_TEST_OUTPUT", "test-output"))
@@ -22,21 +22,8 @@ OUTPUT = Path(os.environ.get("ASGI_AUTH_TEST_OUTPUT", "test-output"))
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
-
-
-def try_it_out(page: Page, operation_id: str) -> str:
-    """Expand an operation, execute it, and return the live response's status code."""
-    block = page.locator(f"#operations-default-{operation_id}")
-    block.locator(".opblock-summary").click()
-    block.locator("button.try-out__btn").click()
-    block.locator("button.execute").click()
-    status = block.locator(".live-responses-table tbody .response-col_status").first
-    status.wait_for(timeout=15_000)
-    return status.inner_text().split()[0]
 
 
 def test_authorize_and_try_it_out(browser: Browser) -> None:

@@ -9,22 +9,18 @@ secret and calls a protected route with it.
 
 import secrets
 import time
-from pathlib import Path
 from typing import Annotated, Any
 
-import fastapi_offline
 import jwt
 import pytest
 from fastapi import Depends, FastAPI, Form, HTTPException
-from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
-from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials, OAuth2
-from fastapi.staticfiles import StaticFiles
 from openapi_spec_validator import validate
 
 import asgi_auth as aa
 from asgi_auth.integrations.fastapi import docs_rules, install
+from tests.browser import chromium, offline_swagger_ui, try_it_out
 from tests.loopback import serve
 
 SECRET = "client-credentials-test-" + "k" * 32
@@ -106,22 +102,7 @@ def make_app() -> FastAPI:
     def reports(auth: Annotated[aa.AuthContext, Depends(aa.get_auth)]) -> dict[str, Any]:
         return {"client": auth.principal.subject, "scopes": sorted(auth.scopes)}
 
-    app.mount("/static", StaticFiles(directory=Path(fastapi_offline.__file__).parent / "static"), name="static")
-
-    @app.get("/docs", include_in_schema=False)
-    def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=str(app.openapi_url),
-            title=app.title,
-            oauth2_redirect_url=app.swagger_ui_oauth2_redirect_url,
-            swagger_js_url="/static/swagger-ui-bundle.js",
-            swagger_css_url="/static/swagger-ui.css",
-        )
-
-    @app.get(str(app.swagger_ui_oauth2_redirect_url), include_in_schema=False)
-    def swagger_ui_redirect() -> HTMLResponse:
-        return get_swagger_ui_oauth2_redirect_html()
-
+    offline_swagger_ui(app)
     return app
 
 
@@ -151,31 +132,18 @@ def test_tokens_from_the_flow_are_enforced_over_http() -> None:
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_swagger_ui_offers_the_flow_and_its_token_works() -> None:
-    from playwright.sync_api import sync_playwright
-
-    from tests.browser import CHROMIUM, FLAGS
-
-    with sync_playwright() as playwright, serve(make_app()) as base:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1400})
-            page.goto(base + "/docs")
-            page.locator("button.authorize").first.click()
-            modal = page.locator(".modal-ux")
-            assert "clientCredentials" in modal.inner_text() or "Client credentials" in modal.inner_text()
-            page.fill("#client_id_clientCredentials", "reporting-job")
-            page.fill("#client_secret_clientCredentials", CLIENTS["reporting-job"])
-            page.locator('label[for="read-clientCredentials-checkbox-OAuth2ClientCredentials"]').click()
-            modal.locator("button.modal-btn.authorize").click()
-            modal.locator("button", has_text="Logout").wait_for(timeout=15_000)
-            modal.locator("button.btn-done").click()
-            block = page.locator("#operations-default-reports_reports_get")
-            block.locator(".opblock-summary").click()
-            block.locator("button.try-out__btn").click()
-            block.locator("button.execute").click()
-            status = block.locator(".live-responses-table tbody .response-col_status").first
-            status.wait_for(timeout=15_000)
-            assert status.inner_text().split()[0] == "200"
-            assert '"reporting-job"' in block.locator(".live-responses-table").inner_text()
-        finally:
-            browser.close()
+    with chromium() as browser, serve(make_app()) as base:
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        page.goto(base + "/docs")
+        page.locator("button.authorize").first.click()
+        modal = page.locator(".modal-ux")
+        assert "clientCredentials" in modal.inner_text() or "Client credentials" in modal.inner_text()
+        page.fill("#client_id_clientCredentials", "reporting-job")
+        page.fill("#client_secret_clientCredentials", CLIENTS["reporting-job"])
+        page.locator('label[for="read-clientCredentials-checkbox-OAuth2ClientCredentials"]').click()
+        modal.locator("button.modal-btn.authorize").click()
+        modal.locator("button", has_text="Logout").wait_for(timeout=15_000)
+        modal.locator("button.btn-done").click()
+        assert try_it_out(page, "reports_reports_get") == "200"
+        results = page.locator("#operations-default-reports_reports_get .live-responses-table")
+        assert '"reporting-job"' in results.inner_text()

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -25,7 +25,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 import asgi_auth as aa
-from tests.browser import CHROMIUM, FLAGS
+from tests.browser import chromium
 from tests.loopback import serve
 from tests.wire.servers import ServerConfig, running
 
@@ -88,10 +88,8 @@ OPEN = """
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
