@@ -225,19 +225,24 @@ def test_a_resolver_cannot_widen_what_is_trusted() -> None:
         assert c.get("/me", headers=bearer(signed("https://a.example"))).status_code == 401
 
 
-def test_requests_for_one_new_tenant_share_one_resolver_call() -> None:
+def held_tenant() -> tuple[aa.TrustedIssuers, str, list[str], anyio.Event]:
+    """A verifier whose resolver call for tenant t.example waits for `release`, so that
+    requests arrive while it runs; `calls` lists the issuers it was asked for."""
     key = public_pem(rsa_key())
     calls: list[str] = []
     release = anyio.Event()
 
     async def resolve(iss: str) -> aa.Issuer | None:
         calls.append(iss)
-        await release.wait()  # every request arrives while the first call runs
+        await release.wait()
         return aa.Issuer(iss, key=key, algorithms=["RS256"], audience="api")
 
-    verifier = aa.TrustedIssuers(resolver=resolve)
     claims = {"iss": "https://t.example", "aud": "api", "sub": "x", "exp": int(time.time()) + 60}
-    token = jwt.encode(claims, rsa_key(), "RS256")
+    return aa.TrustedIssuers(resolver=resolve), jwt.encode(claims, rsa_key(), "RS256"), calls, release
+
+
+def test_requests_for_one_new_tenant_share_one_resolver_call() -> None:
+    verifier, token, calls, release = held_tenant()
 
     async def main() -> list[Any]:
         answers: list[Any] = []
@@ -529,18 +534,7 @@ def test_requests_waiting_on_a_cancelled_resolver_call_ask_again() -> None:
     (its client gone, a timeout around it), every request waiting on that call was
     refused with a 401, as if the tenant were untrusted. They now ask again, sharing one
     new call."""
-    key = public_pem(rsa_key())
-    calls: list[str] = []
-    release = anyio.Event()
-
-    async def resolve(iss: str) -> aa.Issuer | None:
-        calls.append(iss)
-        await release.wait()
-        return aa.Issuer(iss, key=key, algorithms=["RS256"], audience="api")
-
-    verifier = aa.TrustedIssuers(resolver=resolve)
-    claims = {"iss": "https://t.example", "aud": "api", "sub": "x", "exp": int(time.time()) + 60}
-    token = jwt.encode(claims, rsa_key(), "RS256")
+    verifier, token, calls, release = held_tenant()
 
     async def main() -> list[Any]:
         answers: list[Any] = []
