@@ -37,3 +37,20 @@ def serve(app: Any, port: int | None = None, **options: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def serve_wsgi(app: Any, port: int = 0) -> Iterator[str]:
+    """Serve a WSGI `app` (an OpenID provider mock) with werkzeug's threaded server on
+    loopback, a free port unless given; yields its base URL."""
+    import werkzeug.serving
+
+    server = werkzeug.serving.make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

@@ -22,7 +22,6 @@ import httpx
 import jwt
 import oidc_provider_mock
 import pytest
-import werkzeug.serving
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -30,7 +29,7 @@ from starlette.routing import Route
 
 import asgi_auth as aa
 from asgi_auth.verifiers.issuers import unverified_issuer
-from tests.loopback import free_port, serve
+from tests.loopback import free_port, serve, serve_wsgi
 from tests.verifiers.keys import public_pem, rsa_key
 from tests.verifiers.test_oidc_provider import id_token
 
@@ -71,15 +70,8 @@ def provider_on(port: int, public_host: str | None = None) -> Iterator[Provider]
             environ["HTTP_HOST"] = public_host
         return inner(environ, start_response)
 
-    server = werkzeug.serving.make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield Provider(f"http://127.0.0.1:{port}", hits)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve_wsgi(app, port) as base:
+        yield Provider(base, hits)
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,14 +16,13 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import oidc_provider_mock
 import pytest
-import werkzeug.serving
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 import asgi_auth as aa
-from tests.loopback import serve
+from tests.loopback import serve, serve_wsgi
 
 # The provider's own authlib warns of its deprecated API: the peer's, not ours.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -36,15 +34,8 @@ REDIRECT = "http://127.0.0.1/callback"
 def provider(max_age: timedelta = timedelta(hours=1)) -> Iterator[str]:
     """The provider on 127.0.0.1 (a free port), in a thread; yields its base URL."""
     app = oidc_provider_mock.app(access_token_max_age=max_age, issue_refresh_token=False)
-    server = werkzeug.serving.make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve_wsgi(app) as base:
+        yield base
 
 
 @pytest.fixture(autouse=True)
