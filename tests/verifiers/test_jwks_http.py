@@ -215,15 +215,22 @@ class Clock:
         return self.now
 
 
-def test_stale_keys_are_used_up_to_max_stale_then_503(
-    keys: tuple[KeyServer, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
+def on_a_clock(
+    keys: tuple[KeyServer, str], monkeypatch: pytest.MonkeyPatch, **options: Any
+) -> tuple[KeyServer, Clock, aa.JWTVerifier]:
+    """A verifier of the server's keys, each set fresh for 60 s, the fetcher on a `Clock`."""
     server, url = keys
     server.max_age = 60
     clock = Clock()
     monkeypatch.setattr(_fetch, "time", clock)
-    client = aa.JWKSClient(url, min_ttl=0, cooldown=5, max_stale=100)
-    verifier = aa.JWTVerifier(jwks=client, algorithms=["RS256"], cache=False)
+    client = aa.JWKSClient(url, min_ttl=0, **options)
+    return server, clock, aa.JWTVerifier(jwks=client, algorithms=["RS256"], cache=False)
+
+
+def test_stale_keys_are_used_up_to_max_stale_then_503(
+    keys: tuple[KeyServer, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    server, clock, verifier = on_a_clock(keys, monkeypatch, cooldown=5, max_stale=100)
     with serve(app_with(verifier)) as base:
 
         def status(sub: str) -> int:
@@ -250,12 +257,7 @@ def test_stale_keys_are_used_up_to_max_stale_then_503(
 async def test_max_stale_zero_refuses_as_soon_as_a_renewal_fails(
     keys: tuple[KeyServer, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server, url = keys
-    server.max_age = 60
-    clock = Clock()
-    monkeypatch.setattr(_fetch, "time", clock)
-    client = aa.JWKSClient(url, min_ttl=0, cooldown=0, max_stale=0)
-    verifier = aa.JWTVerifier(jwks=client, algorithms=["RS256"], cache=False)
+    server, clock, verifier = on_a_clock(keys, monkeypatch, cooldown=0, max_stale=0)
     assert await verifier(token()) is not None
     server.down = True
     clock.now += 30
