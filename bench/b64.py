@@ -14,9 +14,6 @@ import gc
 import json
 import os
 import platform
-import subprocess
-import sys
-import tempfile
 import time
 import timeit
 from pathlib import Path
@@ -24,7 +21,7 @@ from pathlib import Path
 import jwt
 
 from bench import apps
-from bench.instructions import per_request
+from bench.instructions import counted_child
 
 SIZES = [300, 2_000, 8_000]
 READERS = ["PyJWT", "fast path"]
@@ -64,26 +61,7 @@ def child(reader: str, size: int, n: int) -> None:
 
 
 def count(reader: str, size: int, n: int) -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        command = [
-            "valgrind",
-            "--tool=callgrind",
-            "--dump-before=getppid",
-            f"--callgrind-out-file={Path(tmp) / 'callgrind.out'}",
-            sys.executable,
-            "-m",
-            "bench.b64",
-            "--child",
-            reader,
-            str(size),
-            "-n",
-            str(n),
-        ]
-        env = {**os.environ, "PYTHONHASHSEED": "0"}
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise SystemExit(f"{reader} {size}: the child failed\n{done.stderr[-2000:]}")
-        return per_request(Path(tmp), n)
+    return counted_child("bench.b64", [reader, str(size), "-n", str(n)], n, f"{reader} {size}")
 
 
 def timed(reader: str, size: int) -> float:

@@ -70,28 +70,32 @@ async def _requests(variant: Variant, n: int) -> None:
 
 def count(name: str, n: int, warm_pass: int = harness.WARM_PASS) -> float:
     """Instructions per request of variant `name`, from a child under callgrind."""
+    return counted_child("bench.instructions", [name, "-n", str(n), "--warm-pass", str(warm_pass)], n, name)
+
+
+def counted_child(module: str, arguments: list[str], n: int, what: str) -> float:
+    """Instructions per request of `python -m module --child arguments...` under callgrind.
+
+    The child brackets its N requests between two `os.getppid()` calls, where callgrind
+    dumps; `what` names it if it fails.
+    """
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "callgrind.out"
         command = [
             "valgrind",
             "--tool=callgrind",
             "--dump-before=getppid",
-            f"--callgrind-out-file={out}",
+            f"--callgrind-out-file={Path(tmp) / 'callgrind.out'}",
             sys.executable,
             "-m",
-            "bench.instructions",
+            module,
             "--child",
-            name,
-            "-n",
-            str(n),
-            "--warm-pass",
-            str(warm_pass),
+            *arguments,
         ]
         # Hash randomisation changes dict layouts, and with them the count.
         env = {**os.environ, "PYTHONHASHSEED": "0"}
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            raise SystemExit(f"{name}: the child failed\n{done.stderr[-2000:]}")
+            raise SystemExit(f"{what}: the child failed\n{done.stderr[-2000:]}")
         return per_request(Path(tmp), n)
 
 
