@@ -8,8 +8,8 @@ OpenID provider (`oidc-provider-mock`, ID tokens whose `aud` is the server's URL
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -55,6 +55,18 @@ def mcp_server(issuers: Any = None, scopes: tuple[str, ...] = ("mcp:tools",)) ->
         yield resource
 
 
+@asynccontextmanager
+async def session_to(resource: str, http: httpx2.AsyncClient) -> AsyncIterator[ClientSession]:
+    """An initialized MCP session with `resource` over `http`, all of it bounded to 20 s."""
+    with anyio.fail_after(20):
+        async with (
+            streamable_http_client(resource, http_client=http) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            yield session
+
+
 async def call(resource: str, token: str | None, tool: str, arguments: dict[str, Any]) -> tuple[Any, list[Any]]:
     """Initialize an MCP session with the SDK's client and call one tool; also the
     responses the client received."""
@@ -66,14 +78,8 @@ async def call(resource: str, token: str | None, tool: str, arguments: dict[str,
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with httpx2.AsyncClient(headers=headers, event_hooks={"response": [record]}, timeout=10) as http:
         try:
-            with anyio.fail_after(20):
-                async with (
-                    streamable_http_client(resource, http_client=http) as (read, write),
-                    ClientSession(read, write) as session,
-                ):
-                    await session.initialize()
-                    result = await session.call_tool(tool, arguments)
-                    return result, seen
+            async with session_to(resource, http) as session:
+                return await session.call_tool(tool, arguments), seen
         except Exception as exc:
             return exc, seen
 
@@ -231,12 +237,8 @@ def test_the_sdks_oauth_client_follows_the_metadata_to_the_provider_for_this_res
             async def connect() -> Any:
                 async with httpx2.AsyncClient(auth=oauth, timeout=10) as http:
                     try:
-                        with anyio.fail_after(20):
-                            async with (
-                                streamable_http_client(resource, http_client=http) as (read, write),
-                                ClientSession(read, write) as session,
-                            ):
-                                await session.initialize()
+                        async with session_to(resource, http):
+                            pass
                     except Exception as exc:
                         return exc
                 return None
