@@ -406,25 +406,30 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     print("\n".join(headline(rows)))
 
 
-def markdown(rows: list[dict[str, Any]], machine: str, command: str) -> str:
-    lines = [f"Measured on {machine} with `{command}`.", ""]
+def grouped_tables(
+    rows: list[dict[str, Any]], heading: str, columns: list[str], cells: Callable[[dict[str, Any]], list[str]]
+) -> list[str]:
+    """Markdown lines: `heading`, then one table per group of `GROUPS` that has rows,
+    its `columns` (the first the variant, the others figures) filled by `cells`."""
+    lines = [heading, ""]
     for group, title in GROUPS.items():
         chosen = [r for r in rows if r["group"] == group]
         if not chosen:
             continue
-        lines += [
-            f"**{title}**",
-            "",
-            "| variant | median µs (fastest batch) | p99 µs (all) | overhead µs | ratio to minimal middleware"
-            " | ratio to asgi_auth |",
-            "| --- | ---: | ---: | ---: | ---: | ---: |",
-        ]
-        for r in chosen:
-            overhead, minimal, ours = _cells(r)
-            lines.append(
-                f"| {r['name']} | {r['median_us']:.2f} | {r['p99_us']:.2f} | {overhead} | {minimal} | {ours} |"
-            )
+        lines += [f"**{title}**", "", "| " + " | ".join(columns) + " |", "| --- |" + " ---: |" * (len(columns) - 1)]
+        lines += ["| " + " | ".join(cells(r)) + " |" for r in chosen]
         lines.append("")
+    return lines
+
+
+def markdown(rows: list[dict[str, Any]], machine: str, command: str) -> str:
+    columns = ["variant", "median µs (fastest batch)", "p99 µs (all)", "overhead µs", "ratio to minimal middleware"]
+    lines = grouped_tables(
+        rows,
+        f"Measured on {machine} with `{command}`.",
+        [*columns, "ratio to asgi_auth"],
+        lambda r: [r["name"], f"{r['median_us']:.2f}", f"{r['p99_us']:.2f}", *_cells(r)],
+    )
     said = headline(rows)
     if said:
         lines += ["Like for like (overhead over the same floor):", "", *(f"- {line}" for line in said)]

@@ -31,10 +31,10 @@ from typing import Any
 
 import bench.__main__ as harness
 from bench.__main__ import (
-    GROUPS,
     Variant,
     cell,
     exchange,
+    grouped_tables,
     headline,
     overheads,
     requests,
@@ -136,23 +136,18 @@ def summarise(counts: dict[str, float], vs: list[Variant]) -> list[dict[str, Any
 
 
 def table(rows: list[dict[str, Any]], machine: str, command: str) -> str:
-    lines = [f"Counted on {machine} with `{command}`.", ""]
-    for group, title in GROUPS.items():
-        chosen = [r for r in rows if r["group"] == group]
-        if not chosen:
-            continue
-        lines += [
-            f"**{title}**",
-            "",
-            "| variant | instructions / request | overhead | ratio to minimal middleware | ratio to asgi_auth |",
-            "| --- | ---: | ---: | ---: | ---: |",
-        ]
-        for r in chosen:
-            lines.append(
-                f"| {r['name']} | {r['instructions']:,} | {cell(r['overhead'], ',')} |"
-                f" {cell(r['overhead_vs_minimal'], '.2f')} | {cell(r['overhead_vs_asgi_auth'], '.3f')} |"
-            )
-        lines.append("")
+    lines = grouped_tables(
+        rows,
+        f"Counted on {machine} with `{command}`.",
+        ["variant", "instructions / request", "overhead", "ratio to minimal middleware", "ratio to asgi_auth"],
+        lambda r: [
+            r["name"],
+            f"{r['instructions']:,}",
+            cell(r["overhead"], ","),
+            cell(r["overhead_vs_minimal"], ".2f"),
+            cell(r["overhead_vs_asgi_auth"], ".3f"),
+        ],
+    )
     by = {r["name"]: r for r in rows}
     reference = "PyJWT decode alone, key prepared once"
     cache_off = (reference, "asgi_auth HS256 cache off", "same checks inlined, cache off")
