@@ -13,7 +13,7 @@ import hmac
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -233,6 +233,16 @@ def held_tenant() -> tuple[aa.TrustedIssuers, str, list[str], anyio.Event]:
     return aa.TrustedIssuers(resolver=resolve), jwt.encode(claims, rsa_key(), "RS256"), calls, release
 
 
+async def all_while_held(release: anyio.Event, count: int, one: Callable[[], Awaitable[None]]) -> None:
+    """Start `count` requests at once, let every one reach the held resolver call, then
+    release it."""
+    async with anyio.create_task_group() as tasks:
+        for _ in range(count):
+            tasks.start_soon(one)
+        await anyio.wait_all_tasks_blocked()
+        release.set()
+
+
 def test_requests_for_one_new_tenant_share_one_resolver_call() -> None:
     verifier, token, calls, release = held_tenant()
 
@@ -242,11 +252,7 @@ def test_requests_for_one_new_tenant_share_one_resolver_call() -> None:
         async def one() -> None:
             answers.append(await verifier(token))
 
-        async with anyio.create_task_group() as tasks:
-            for _ in range(20):
-                tasks.start_soon(one)
-            await anyio.wait_all_tasks_blocked()
-            release.set()
+        await all_while_held(release, 20, one)
         return answers
 
     answers = anyio.run(main)
@@ -426,11 +432,7 @@ def test_a_resolver_can_say_its_tenant_store_is_unavailable() -> None:
             except aa.AuthError as exc:
                 answers.append(exc.status_code)
 
-        async with anyio.create_task_group() as tasks:
-            for _ in range(5):
-                tasks.start_soon(one)
-            await anyio.wait_all_tasks_blocked()
-            release.set()
+        await all_while_held(release, 5, one)
         return answers
 
     assert anyio.run(together) == [503] * 5
