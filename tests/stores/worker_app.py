@@ -24,11 +24,7 @@ from asgi_auth.redis_store import (
     RedisNonceCounter,
     RedisRevocationList,
 )
-
-JWT_SECRET = "multi-worker-test-secret-of-32-bytes!!"
-ISSUER = "https://issuer.example"
-PASSWORDS = {"alice": "wonderland", "bob": "builder"}
-REFRESH, STALENESS = 0.1, 1.0
+from tests.stores.workers import ISSUER, JWT_SECRET, PASSWORDS, REFRESH, STALENESS
 
 backend = RedisBackend(
     os.environ["ASGI_AUTH_TEST_REDIS"], deadline=float(os.environ.get("ASGI_AUTH_TEST_DEADLINE", "0.5"))
