@@ -19,7 +19,13 @@ from .requirement import MAX_SCHEMES_PER_REQUIREMENT, Alternative, Requirement, 
 from .rfc9728 import ProtectedResource, ResourceMetadata
 from .routing import Router, Template, parse_template
 from .schemes.base import SecurityScheme, not_a_scheme
+from .schemes.http import HTTPBearer
+from .schemes.oauth2 import OAuth2
+from .schemes.openid_connect import OpenIdConnect
 from .throttle import FailureLimit
+
+#: The schemes that read a token from `Authorization`, and so can take `dpop=`.
+_AUTHORIZATION_BEARERS = (HTTPBearer, OAuth2, OpenIdConnect)
 
 __all__ = ["AuthPolicy", "Rule"]
 
@@ -122,6 +128,7 @@ class AuthPolicy:
         for rule in self.rules:
             self._collect(rule.require, f"rule {rule.path!r}")
         self._collect(default, "default")
+        self._refuse_dpop_downgrade()
 
         # Equal requirements share one compiled decision: many rules cost what their
         # distinct requirements cost.
@@ -179,6 +186,25 @@ class AuthPolicy:
                 f"{where}: two different schemes are named {scheme.scheme_name!r}; give one a scheme_name="
             )
         self.schemes[scheme.scheme_name] = scheme
+
+    def _refuse_dpop_downgrade(self) -> None:
+        """RFC 9449 §7.2: a resource server that takes DPoP refuses a DPoP-bound token sent
+        as Bearer, or a stolen bound token is worth as much as a bearer one. Only a scheme
+        given `dpop=` tells them apart, so beside one a plain bearer scheme is refused."""
+        if all(scheme.dpop is None for scheme in self.schemes.values()):
+            return
+        plain = sorted(
+            name
+            for name, scheme in self.schemes.items()
+            if isinstance(scheme, (HTTPBearer, OAuth2, OpenIdConnect))
+            and scheme.dpop is None
+            and not scheme.extract_only
+        )
+        if plain:
+            raise ConfigurationError(
+                f"AuthPolicy: {', '.join(map(repr, plain))} would accept a DPoP-bound token sent as Bearer beside "
+                'the DPoP schemes (RFC 9449 §7.2); give it dpop="allowed", which still takes unbound Bearer tokens'
+            )
 
     def _collect(self, spec: Any, where: str) -> None:
         """Register every scheme object a requirement mentions, so names can refer to them."""
