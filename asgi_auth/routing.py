@@ -58,10 +58,16 @@ class Segment:
     #: For a mixed segment, a literal every matching value holds, and where:
     #: `(PREFIX, ".v")`, `(SUFFIX, ".txt")`, `(INNER, "-")`; `None` when it has none.
     anchor: tuple[int, str] | None = None
+    #: For a mixed segment, its literals (before, between and after its parameters)
+    #: and its parameters' converters: matched without a regex of its own.
+    literals: tuple[str, ...] = ()
+    converters: tuple[str, ...] = ()
 
     def matches(self, value: str) -> bool:
         if self.pattern is None:  # a plain {name}: any non-empty segment
             return value != ""
+        if self.kind == MIXED:
+            return _match_mixed(value, self.literals, self.converters)
         if _compiled(self.pattern).fullmatch(value) is not None:
             return True
         if self.convert is None:
@@ -135,15 +141,60 @@ def parse_template(source: str) -> Template:
             literals.append(part[last:])
             pattern += re.escape(part[last:])
             key += part[last:]
-            segments.append(Segment(MIXED, key, pattern, anchor=_anchor(literals)))
+            converters = tuple(m.group(2) or "str" for m in params)
+            segments.append(
+                Segment(MIXED, key, pattern, anchor=_anchor(literals), literals=tuple(literals), converters=converters)
+            )
     return Template(source, tuple(segments))
 
 
 @functools.cache
 def _compiled(pattern: str) -> re.Pattern[str]:
-    """Compiled once per distinct pattern, on first use: most rules' never are, since
-    only the candidates an anchor finds are tried (patterns come from rules, not clients)."""
+    """Compiled once per distinct pattern (a whole-segment converter's: a few at most)."""
     return re.compile(pattern)
+
+
+def _fits(converter: str, value: str, start: int, end: int) -> bool:
+    """Whether `value[start:end]` is what `converter`'s regex matches in full."""
+    if start >= end:  # every converter takes one character at least
+        return False
+    if converter == "str":  # [^/]+
+        return value.find("/", start, end) == -1
+    return _compiled(CONVERTERS[converter]).fullmatch(value, start, end) is not None
+
+
+def _match_mixed(value: str, literals: tuple[str, ...], converters: tuple[str, ...]) -> bool:
+    """Whether `value` matches a mixed segment in full, as the segment's regex
+    (`re.escape(literal)` and each converter's regex in turn) would, but with only the
+    converters' own regexes: compiling one regex per rule would make the first request
+    to each rule pay for a compilation, and a table of them cost memory in its size.
+
+    Parameter `j` is tried up to each place the literal after it occurs; a failed
+    (parameter, start) pair is not tried again, so the work stays polynomial in the
+    value's length, like the regex's.
+    """
+    head, tail = literals[0], literals[-1]
+    if len(value) < len(head) + len(tail) or not value.startswith(head) or not value.endswith(tail):
+        return False
+    end = len(value) - len(tail)
+    last = len(converters) - 1
+    failed: set[tuple[int, int]] = set()
+
+    def param(j: int, start: int) -> bool:
+        if j == last:
+            return _fits(converters[j], value, start, end)
+        if (j, start) in failed:
+            return False
+        literal = literals[j + 1]
+        at = value.find(literal, start + 1, end)
+        while at != -1:
+            if _fits(converters[j], value, start, at) and param(j + 1, at + len(literal)):
+                return True
+            at = value.find(literal, at + 1, end)
+        failed.add((j, start))
+        return False
+
+    return param(0, len(head))
 
 
 def _anchor(literals: list[str]) -> tuple[int, str] | None:

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.routing import compile_path
 
 from asgi_auth.errors import ConfigurationError
-from asgi_auth.routing import Router, parse_template
+from asgi_auth.routing import CONVERTERS, MIXED, Router, _compiled, parse_template
 
 
 def router(*entries: tuple[str, list[str] | None]) -> Router[str]:
@@ -166,3 +169,49 @@ def test_mixed_segments_keep_the_order_their_rules_were_added_in() -> None:
     assert router.match("/f/a.txt", "GET") == "any extension"  # added first, as before
     assert router.match("/f/ab", "GET") == "no literal"
     assert router.match("/f/a.pdf", "GET") == "any extension"
+
+
+_PIECES = ["", "a", ".", "-", ".v", "1", "x.y", "0"]
+_CONVERTERS = ["str", "int", "float", "uuid"]
+_VALUES = ["", "a", "1", "12", ".", "-", ".v", "1.5", "x", "/", "\n", "3fa85f64-5717-4562-b3fc-2c963f66afa6"]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    literals=st.lists(st.sampled_from(_PIECES), min_size=2, max_size=4),
+    converters=st.data(),
+    value=st.lists(st.sampled_from(_VALUES), max_size=6).map("".join),
+)
+def test_mixed_segments_match_what_their_regex_matches(
+    literals: list[str], converters: st.DataObject, value: str
+) -> None:
+    """A mixed segment is matched without a regex of its own: it must accept exactly
+    what `re.escape(literal)` and the converters' regexes, in turn, accept in full."""
+    kinds = converters.draw(
+        st.lists(st.sampled_from(_CONVERTERS), min_size=len(literals) - 1, max_size=len(literals) - 1)
+    )
+    part = (
+        "".join(f"{lit}{{p{i}:{kind}}}" for i, (lit, kind) in enumerate(zip(literals[:-1], kinds, strict=True)))
+        + literals[-1]
+    )
+    (segment,) = parse_template("/" + part).segments
+    if segment.kind != MIXED:  # a lone parameter is a whole segment, not a mixed one
+        return
+    assert segment.pattern is not None
+    expected = re.fullmatch(segment.pattern, value) is not None
+    assert segment.matches(value) == expected, (part, value)
+
+
+def test_mixed_segments_compile_no_regex_per_rule() -> None:
+    """The first request to each of many mixed rules compiles nothing: the only regexes
+    a lookup runs are the converters' own, shared by every rule (counted, not timed)."""
+    router: Router[str] = Router()
+    for i in range(2_000):
+        router.add(parse_template(f"/files/{{name}}.v{i}"), None, f"v{i}")
+        router.add(parse_template(f"/n/{{a:int}}-{{b:int}}.r{i}"), None, f"n{i}")
+    before = _compiled.cache_info().currsize
+    for i in range(0, 2_000, 7):
+        assert router.match(f"/files/report{i}.v{i}", "GET") == f"v{i}"
+        assert router.match(f"/n/1-2.r{i}", "GET") == f"n{i}"
+        assert router.match(f"/n/1-x.r{i}", "GET") is None
+    assert _compiled.cache_info().currsize - before <= len(CONVERTERS)
