@@ -52,6 +52,7 @@ class Variant:
     minimal: str = MINIMAL_DECODING  # the minimal middleware doing the same work
     tokens: int = 0  # > 1: the Authorization header rotates over this many tokens
     paths: Callable[[int], str] | None = None  # request i's path, for distinct paths
+    rules: int = 0  # > 0: the first `rules` distinct paths reach every rule once
     sent: int = 0
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     samples: list[float] = field(default_factory=list)
@@ -59,9 +60,12 @@ class Variant:
 
     @property
     def warmup_pass(self) -> int:
-        """Requests that first send each token once, in order (up to `WARM_PASS`), so
-        that the measured requests meet caches as full as steady traffic leaves them."""
-        return min(self.tokens, WARM_PASS) if self.tokens > 1 else 0
+        """Requests that first send each token once, in order, or reach each rule once
+        (up to `WARM_PASS`), so that the measured requests meet caches as full as steady
+        traffic leaves them: a rule remembers its own decisions, so without this a
+        distinct-paths row over more rules than its warm-up would count the first
+        request of its token to each rule, not the router."""
+        return min(max(self.tokens if self.tokens > 1 else 0, self.rules), WARM_PASS)
 
 
 def scope_for(path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
@@ -219,6 +223,7 @@ def variants(rules: list[int] | None = None, only: Container[str] | None = None,
             make,
             target,
             paths=partial(_distinct_path, n),
+            rules=n,
             against=on,
             **cached,
         )
@@ -228,6 +233,7 @@ def variants(rules: list[int] | None = None, only: Container[str] | None = None,
             partial(apps.asgi_auth_app, raw, apps.bearer(), rules=n, shape="mixed"),
             f"/files/a.v{(n - 3) // 2}",
             paths=partial(_mixed_path, n),
+            rules=n,
             against=on,
             **cached,
         )
@@ -235,7 +241,8 @@ def variants(rules: list[int] | None = None, only: Container[str] | None = None,
 
 
 def _distinct_path(rules: int, i: int) -> str:
-    """Request i's path: a rule chosen by i, and an id no earlier request had."""
+    """Request i's path: a rule chosen by i (the first `rules - 3` requests reach each
+    once: 7919 is prime to the rule counts), and an id no earlier request had."""
     return f"/svc{(i * 7919) % (rules - 3)}/items/{i}"
 
 
