@@ -52,7 +52,8 @@ class Segment:
 
     kind: int
     key: str
-    #: The regex a value must match in full (compiled when first needed); `None`: any non-empty value.
+    #: The regex a value must match in full; `None`: any non-empty value. A mixed
+    #: segment's is kept to document it and is never compiled (see `_match_mixed`).
     pattern: str | None = None
     convert: Callable[[str], Any] | None = None
     #: For a mixed segment, a literal every matching value holds, and where:
@@ -67,6 +68,14 @@ class Segment:
         if self.pattern is None:  # a plain {name}: any non-empty segment
             return value != ""
         if self.kind == MIXED:
+            if self.converters == ("str",):  # `{name}.txt`, `v{name}`: its literals and no '/'
+                head, tail = self.literals
+                return (
+                    len(value) > len(head) + len(tail)
+                    and value.startswith(head)
+                    and value.endswith(tail)
+                    and "/" not in value
+                )
             return _match_mixed(value, self.literals, self.converters)
         if _compiled(self.pattern).fullmatch(value) is not None:
             return True
@@ -178,6 +187,8 @@ def _match_mixed(value: str, literals: tuple[str, ...], converters: tuple[str, .
         return False
     end = len(value) - len(tail)
     last = len(converters) - 1
+    if last == 0:  # one parameter, between the two literals: the common case
+        return _fits(converters[0], value, len(head), end)
     failed: set[tuple[int, int]] = set()
 
     def param(j: int, start: int) -> bool:
@@ -264,7 +275,7 @@ class _Mixed(Generic[T]):
 
     A value can only match a segment whose anchoring literal it holds at that place,
     so a lookup lands, with one dict probe per distinct anchor length, on the few
-    segments worth running a regex on: the cost follows the value's length, never the
+    segments worth matching: the cost follows the value's length, never the
     number of rules. Candidates are tried in the order their rules were added.
     """
 
