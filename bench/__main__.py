@@ -53,7 +53,7 @@ class Variant:
     tokens: int = 0  # > 1: the Authorization header rotates over this many tokens
     paths: Callable[[int], str] | None = None  # request i's path, for distinct paths
     rules: int = 0  # > 0: the first `rules` distinct paths reach every rule once
-    extra: Callable[[int], list[tuple[bytes, bytes]]] | None = None  # request i's own headers (a proof)
+    own_headers: Callable[[int], list[tuple[bytes, bytes]]] | None = None  # request i's own headers (a proof)
     sent: int = 0
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     samples: list[float] = field(default_factory=list)
@@ -113,8 +113,8 @@ def requests(variant: Variant, n: int) -> list[Request]:
         if variant.tokens > 1:
             t = i if i < variant.warmup_pass else variant.rng.randrange(variant.tokens)
             headers.append((b"authorization", f"Bearer {apps.rotating_token(t)}".encode()))
-        if variant.extra is not None:  # made here, before the batch's clock starts
-            headers += variant.extra(i)
+        if variant.own_headers is not None:  # made here, before the batch's clock starts
+            headers += variant.own_headers(i)
         out.append((path, path.encode(), headers))
     return out
 

@@ -65,6 +65,8 @@ GROUPS = {
 }
 DIGEST_PER_NONCE = 60
 AUDIENCE = "https://api.example"
+#: The resource server's client at the loopback introspection endpoint.
+CLIENT = ("rs", "bench-client-secret")
 
 
 async def ok(scope: Any, receive: Any, send: Any) -> None:
@@ -180,7 +182,7 @@ def introspection_peer() -> Iterator[Any]:
     os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")  # http on 127.0.0.1
     from tests.peers.introspection_server import Client, Token, authorization_server
 
-    with authorization_server([Client("rs", "client_secret_basic", secret="s")]) as peer:
+    with authorization_server([Client(CLIENT[0], "client_secret_basic", CLIENT[1])]) as peer:
         peer.tokens["opaque-token"] = Token(aud=AUDIENCE)
         yield peer
 
@@ -223,7 +225,7 @@ class Rows:
         against = None if name == BASELINES.get(group) else BASELINES.get(group)
         floor = None if name == RAW else RAW
         v = Variant(name, group, app(), path, fixed, status, floor, against=against)
-        v.extra = extra() if extra is not None else None
+        v.own_headers = extra() if extra is not None else None
         self.chosen.append(v)
 
 
@@ -270,7 +272,7 @@ async def build(only: Container[str] | None, introspection_url: str | None, redi
 
         def introspecting() -> aa.AuthMiddleware:
             verifier = aa.IntrospectionVerifier(
-                introspection_url, client_id="rs", client_secret="s", audience=AUDIENCE, issuer=ISSUER
+                introspection_url, client_id=CLIENT[0], client_secret=CLIENT[1], audience=AUDIENCE, issuer=ISSUER
             )
             rows.closers.append(verifier.aclose)
             return oauth2(verifier)
