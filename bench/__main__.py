@@ -300,13 +300,17 @@ async def warm(variant: Variant, warmup: int) -> None:
     variant.batch_medians.clear()
 
 
-async def measure(vs: list[Variant], rounds: int, per_round: int, warmup: int) -> None:
+async def measure(vs: list[Variant], rounds: int, per_round: int, warmup: int, pause: float = 0.0) -> None:
     """Interleaved rounds, each in its own shuffled order (seeded, so runs compare), so
     that no variant always follows the same neighbour; the collector runs between
     batches, never inside one, so that every batch starts from a clean heap. What the
     apps and their warm-up built is frozen out of the collector's view, so that
-    collecting between batches costs what the batches left, not the whole heap."""
+    collecting between batches costs what the batches left, not the whole heap.
+    `pause`: seconds the event loop is left to other tasks before each batch (a store's
+    background refresh), as a server's loop runs them between requests."""
     for v in vs:
+        if pause:
+            await asyncio.sleep(pause)
         await warm(v, warmup)
     gc.collect()
     gc.freeze()
@@ -315,6 +319,8 @@ async def measure(vs: list[Variant], rounds: int, per_round: int, warmup: int) -
         for _ in range(rounds):
             rng.shuffle(order)
             for v in order:
+                if pause:
+                    await asyncio.sleep(pause)
                 gc.collect()
                 gc.disable()
                 await run_batch(v, per_round)

@@ -228,3 +228,52 @@ def test_distinct_path_rows_first_reach_every_rule_once() -> None:
         router = variant.app.policy.router
         reached = {router.match(path, "GET").rule for path, _, _ in requests(variant, variant.warmup_pass)}
         assert reached >= {rule.path for rule in variant.app.policy.rules if "{" in rule.path}
+
+
+async def test_every_feature_row_answers_as_expected() -> None:
+    """`bench.features`' rows, against its real peers (authlib's introspection endpoint,
+    a `redis-server`), each answer the status it should: a DPoP proof, a Digest count or
+    a never-seen token made per request is accepted, and the Redis rows are there."""
+    from bench import features
+    from tests.stores.servers import redis_server
+
+    with features.introspection_peer() as peer, redis_server() as redis:
+        rows = await features.build(None, peer.introspection_url, redis.url)
+        try:
+            await measure(
+                rows.chosen, rounds=1, per_round=3, warmup=3, pause=features.PAUSE
+            )  # exits on an unexpected status
+        finally:
+            for close in rows.closers:
+                await close()
+    names = {v.name for v in rows.chosen}
+    assert {
+        "DPoP ES256 proof, dpop=required",
+        "introspection, answer kept",
+        "16 issuers RS256, first sight",
+        "Digest, Redis nonce store",
+        "JWT HS256 remembered, Redis revocations",
+    } <= names
+    assert set(features.BASELINES.values()) <= names
+    out = summarise(rows.chosen)
+    features.ratios(out)
+    by = {r["name"]: r for r in out}
+    for r in out:
+        base = features.BASELINES.get(r["group"])
+        if base is not None:
+            assert r["baseline"] == base and r["x_baseline"] == round(r["median_us"] / by[base]["median_us"], 2)
+            assert r["against"] == (None if r["name"] == base else base)
+
+
+async def test_feature_rows_fail_on_a_wrong_answer() -> None:
+    """A DPoP-bound token sent without its proof is refused, and the harness stops
+    rather than time a refusal."""
+    from bench import features
+
+    rows = await features.build({"DPoP ES256 proof, dpop=required"}, None, None)
+    (dpop,) = [v for v in rows.chosen if v.name.startswith("DPoP")]
+    own = dpop.own_headers
+    assert own is not None
+    dpop.own_headers = lambda i: [(k, v) for k, v in own(i) if k != b"dpop"]
+    with pytest.raises(SystemExit, match="expected 200, got 400"):  # RFC 9449 §7.1: invalid_request
+        await measure([dpop], rounds=1, per_round=2, warmup=1)
