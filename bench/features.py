@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Callable, Container, Iterator
 from contextlib import ExitStack, contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,10 @@ def _issuers(n: int, key: Any, cache: bool) -> aa.TrustedIssuers:
     )
 
 
+def _issuers_app(n: int, key: Any, cache: bool) -> aa.AuthMiddleware:
+    return _policy_app(aa.HTTPBearer(verifier=_issuers(n, key, cache=cache)))
+
+
 def _rs256_claims(jti: str) -> dict[str, Any]:
     now = int(time.time())
     return {"iss": "https://idp.example", "aud": AUDIENCE, "sub": "alice", "jti": jti, "iat": now, "exp": now + 3600}
@@ -169,6 +174,10 @@ def digest_headers(scheme: aa.HTTPDigest) -> Callable[[int], list[tuple[bytes, b
         return [(b"authorization", value.encode())]
 
     return headers
+
+
+def _digest_of(made: dict[str, Any]) -> Callable[[int], list[tuple[bytes, bytes]]]:
+    return digest_headers(made["scheme"])
 
 
 def _digest_app(counter: Any) -> tuple[aa.AuthMiddleware, aa.HTTPDigest]:
@@ -256,7 +265,7 @@ async def build(only: Container[str] | None, introspection_url: str | None, redi
             f"DPoP {alg} proof, dpop=required",
             "dpop",
             lambda: _policy_app(hs_bearer(dpop="required")),
-            extra=lambda alg=alg, key=key, bound=bound: dpop_proofs(alg, key, bound),
+            extra=partial(dpop_proofs, alg, key, bound),
         )
 
     # Introspection: the kept answer (one POST, at warm-up) against a remembered JWT.
@@ -288,10 +297,10 @@ async def build(only: Container[str] | None, introspection_url: str | None, redi
     same = jwt.encode(_rs256_claims("same"), private, "RS256")
     for n in (1, 16):
         name = f"{n} issuer{'s' if n > 1 else ''} RS256"
-        off = lambda n=n: _policy_app(aa.HTTPBearer(verifier=_issuers(n, public, cache=False)))  # noqa: E731
-        on = lambda n=n: _policy_app(aa.HTTPBearer(verifier=_issuers(n, public, cache=True)))  # noqa: E731
+        off = partial(_issuers_app, n, public, False)
+        on = partial(_issuers_app, n, public, True)
         rows.add(f"{name}, cache off", "issuers", off, _bearer_header(same))
-        rows.add(f"{name}, first sight", "issuers-first", on, extra=lambda n=n: new_tokens(private, f"t{n}"))
+        rows.add(f"{name}, first sight", "issuers-first", on, extra=partial(new_tokens, private, f"t{n}"))
         rows.add(f"{name}, cached", "issuers-cached", on, _bearer_header(same))
     single = lambda: _policy_app(  # noqa: E731
         aa.HTTPBearer(verifier=aa.JWTVerifier(key=public, algorithms=["RS256"], audience=AUDIENCE, cache=False))
@@ -316,11 +325,11 @@ async def build(only: Container[str] | None, introspection_url: str | None, redi
 
         def digest_app(make: Callable[[], Any] = make, made: dict[str, Any] = made) -> aa.AuthMiddleware:
             counter = make()
-            made["app"], made["scheme"] = _digest_app(counter)
+            app, made["scheme"] = _digest_app(counter)
             made["counter"] = counter
-            return made["app"]
+            return app
 
-        rows.add(name, "digest", digest_app, extra=lambda made=made: digest_headers(made["scheme"]))
+        rows.add(name, "digest", digest_app, extra=partial(_digest_of, made))
         if "counter" in made and hasattr(made["counter"], "start"):
             await made["counter"].start()
 
