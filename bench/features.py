@@ -23,7 +23,7 @@ import shutil
 import sys
 import time
 import uuid
-from collections.abc import Callable, Container, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
@@ -216,10 +216,11 @@ def redis_peer() -> Iterator[str | None]:
 
 
 class Rows:
-    def __init__(self, only: Container[str] | None) -> None:
+    def __init__(self, only: set[str] | None) -> None:
         self.only = only
         self.chosen: list[Variant] = []
         self.closers: list[Callable[[], Any]] = []
+        self.known: set[str] = set()
 
     def add(
         self,
@@ -231,6 +232,7 @@ class Rows:
         status: int = 200,
         path: str = PATH,
     ) -> None:
+        self.known.add(name)
         if self.only is not None and name not in self.only and name != RAW and name != BASELINES.get(group):
             return
         fixed = list(headers or [])
@@ -241,7 +243,7 @@ class Rows:
         self.chosen.append(v)
 
 
-async def build(only: Container[str] | None, introspection_url: str | None, redis_url: str | None) -> Rows:
+async def build(only: set[str] | None, introspection_url: str | None, redis_url: str | None) -> Rows:
     rows = Rows(only)
     rows.add(RAW, "floors", lambda: apps.raw_app)
 
@@ -358,6 +360,12 @@ async def build(only: Container[str] | None, introspection_url: str | None, redi
                 rows.closers.append(listed.aclose)
             for i in range(1_000):  # a list that holds something
                 await listed.revoke_token(issuer=None, jti=f"{revoked_claims['jti']}{i}", expires_at=time.time() + 3600)
+    if only is not None:  # a baseline only for the groups of the rows named
+        unknown = set(only) - rows.known
+        if unknown:
+            raise SystemExit(f"no row named {', '.join(sorted(unknown))}")
+        named = {v.group for v in rows.chosen if v.name in only}
+        rows.chosen = [v for v in rows.chosen if v.name in only or v.name == RAW or v.group in named]
     return rows
 
 

@@ -277,3 +277,12 @@ async def test_feature_rows_fail_on_a_wrong_answer() -> None:
     dpop.own_headers = lambda i: [(k, v) for k, v in own(i) if k != b"dpop"]
     with pytest.raises(SystemExit, match="expected 200, got 400"):  # RFC 9449 §7.1: invalid_request
         await measure([dpop], rounds=1, per_round=2, warmup=1)
+
+
+async def test_feature_rows_only_keeps_the_named_rows_baselines() -> None:
+    from bench import features
+
+    rows = await features.build({"Digest, memory nonce store"}, None, None)
+    assert [v.name for v in rows.chosen] == ["raw ASGI app", "Digest, no nonce state", "Digest, memory nonce store"]
+    with pytest.raises(SystemExit, match="no row named nothing"):
+        await features.build({"nothing"}, None, None)
