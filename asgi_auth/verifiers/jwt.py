@@ -4,8 +4,8 @@ Algorithms are an explicit allow-list checked against the kind of key: an HMAC
 algorithm is never verified with a public key (the classic RS256→HS256 confusion) and
 `none` is never accepted. Keys are prepared once, when the verifier is built, so a
 misfit key fails at startup and no request pays for parsing or checking it again.
-Verified tokens are cached by their SHA-256 until they expire (`_cache.Cache`: bounded in
-entries and bytes, CLOCK eviction, admission on second sighting once full), so a client
+Verified tokens are cached by their BLAKE2b digest until they expire (`_cache.Cache`:
+bounded in entries and bytes, CLOCK eviction, admission on second sighting once full), so a client
 that sends the same token again costs a dict lookup, not a signature check; a rejected
 token sent again is remembered as rejected for `negative_ttl`, so an OR of verifiers
 does not re-check the signatures that failed. A rejection that may turn into a pass
@@ -498,7 +498,7 @@ def _not_revoked(revocations: RevocationList, claims: Mapping[str, Any]) -> bool
 def _digest(token: str) -> bytes:
     # Cache keys are digests: the cache never holds a token. UTF-8 with surrogates
     # passed through maps distinct strings to distinct bytes, whatever they contain.
-    # 32 bytes: a decision's keys (verdict_keyed) are longer, so the two never meet.
+    # 64 bytes: a decision's keys (verdict_keyed, with a cache tag) are longer, so the two never meet.
     return digest(token.encode("utf-8", "surrogatepass"))
 
 
