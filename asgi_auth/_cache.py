@@ -26,6 +26,18 @@ and a slot write, not an eviction. A refusal the caller marks `doubtful` (a reje
 credential) is only ever admitted on its second sighting, so garbage sent once is
 never kept.
 
+**Bypass when cold.** When credentials hardly ever come back (100k tokens, each seen
+rarely), a full cache's misses would each still pay for an admission attempt (a
+doorkeeper probe, a refused put) that buys no hits. So the cache counts its hits and
+misses and, at the first put after every `WINDOW` lookups, judges them: full, and fewer
+than one lookup in `COLD_RATE` hitting, it goes cold (`bypassing`), and then only about
+one `put` in `SAMPLE` is tried, the others refused at once. Lookups go on as before, so a
+credential still held keeps hitting, and the sampled puts still admit (on a second
+sampled sighting) credentials that start coming back: as they hit, the next judgement
+finds the rate up and the bypass ends. Which puts are tried depends on the key's hash
+and a count, so no cycle of keys keeps missing the sample. The state is three counters
+and a flag, nothing per key.
+
 **Memory per entry** is what `tests/test_cache.py::test_memory_per_entry_is_what_the_docs_say`
 measures with `tracemalloc`; `ENTRY_OVERHEAD` is the cache's own part (the entry object,
 its digest, its dict and ring slots), and callers add the state they keep.
@@ -45,6 +57,13 @@ __all__ = ["ENTRY_OVERHEAD", "Cache", "Entry", "digest"]
 V = TypeVar("V")
 
 _blake2b = hashlib.blake2b
+
+WINDOW = 1024
+"""Lookups between two judgements of the hit rate (see the bypass, above)."""
+COLD_RATE = 16
+"""Cold when fewer than one lookup in this many hit, over a window, with the cache full."""
+SAMPLE = 16
+"""While cold, one `put` in this many is tried (a power of two)."""
 
 ENTRY_OVERHEAD = 256
 """Bytes the cache itself holds per entry (an `Entry` of 7 slots, a 64-byte digest,
@@ -93,7 +112,21 @@ class Entry(Generic[V]):
 class Cache(Generic[V]):
     """Digest → `Entry`, bounded by entries and bytes, CLOCK eviction, doorkeeper admission."""
 
-    __slots__ = ("_door", "_entries", "_free", "_hand", "_ring", "max_bytes", "max_entries", "size")
+    __slots__ = (
+        "_door",
+        "_entries",
+        "_free",
+        "_full",
+        "_hand",
+        "_hits",
+        "_misses",
+        "_ring",
+        "_tick",
+        "bypassing",
+        "max_bytes",
+        "max_entries",
+        "size",
+    )
 
     def __init__(self, max_entries: int, max_bytes: int) -> None:
         if max_entries < 1 or max_bytes < 1:
@@ -107,6 +140,12 @@ class Cache(Generic[V]):
         self._free: list[int] = []
         self._hand = 0
         self._door: list[bytes | None] = []  # made when the cache first fills
+        # The bypass: hits and misses since the last judgement, whether the last put
+        # found the cache full, and the count that samples puts while cold.
+        self._hits = self._misses = self._tick = 0
+        self._full = False
+        #: Whether the cache is cold: most puts refused unseen (see the module's docstring).
+        self.bypassing = False
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -121,10 +160,13 @@ class Cache(Generic[V]):
         """The live entry for `key`, marked used; an expired one is dropped."""
         entry = self._entries.get(key)
         if entry is None:
+            self._misses += 1
             return None
         if entry.valid_from <= now < entry.valid_until:
             entry.used = True
+            self._hits += 1
             return entry
+        self._misses += 1
         self._drop(key, entry)
         return None
 
@@ -146,6 +188,12 @@ class Cache(Generic[V]):
         doubtful: bool = False,
     ) -> bool:
         """Remember `value` under `key` for its window; whether it was admitted."""
+        if self._hits + self._misses >= WINDOW:
+            self._judge()
+        if self.bypassing:
+            self._tick += 1
+            if (hash(key) + self._tick) & (SAMPLE - 1):  # the key's hash: no aliasing with a cycle
+                return False
         if valid_until <= now or valid_until <= valid_from:
             return False
         cost += ENTRY_OVERHEAD
@@ -158,7 +206,7 @@ class Cache(Generic[V]):
             return True
         if cost > self.max_bytes:
             return False
-        full = len(entries) >= self.max_entries or self.size + cost > self.max_bytes
+        full = self._full = len(entries) >= self.max_entries or self.size + cost > self.max_bytes
         if (full or doubtful) and not self._seen_before(key):
             return False
         if full and not self._make_room(cost, now):
@@ -172,6 +220,11 @@ class Cache(Generic[V]):
         entries[key] = Entry(value, valid_from, valid_until, still_valid, cost, slot)
         self.size += cost
         return True
+
+    def _judge(self) -> None:
+        """Go cold, or warm again, by the hit rate over the window just ended."""
+        self.bypassing = self._full and self._hits * COLD_RATE < self._hits + self._misses
+        self._hits = self._misses = 0
 
     def _seen_before(self, key: bytes) -> bool:
         """The doorkeeper: true on a key's second sighting, while its slot still holds it."""

@@ -17,7 +17,7 @@ import pytest
 
 import asgi_auth as aa
 from asgi_auth import decision
-from asgi_auth._cache import ENTRY_OVERHEAD, Cache, digest
+from asgi_auth._cache import ENTRY_OVERHEAD, SAMPLE, WINDOW, Cache, digest
 from asgi_auth.stores import MemoryRevocationList
 from asgi_auth.verifiers.jwt import state_cost
 from tests.conftest import call_asgi, http_scope
@@ -110,6 +110,80 @@ def test_hit_rate_degrades_gracefully_at_any_cardinality(distinct: int) -> None:
     assert len(cache) == min(distinct, size)
     assert hits >= 0.75 * expected, (hits, expected)
     assert admitted <= 0.1 * requests, admitted  # misses are not churn
+
+
+def test_a_cold_cache_stops_trying_admissions_and_warms_again_when_keys_repeat(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rotating keys that never come back while the cache is full: after a window it
+    bypasses (only one put in SAMPLE reaches the doorkeeper) and still serves what it
+    holds; once a few keys repeat, the sampled puts admit them, they hit, and the
+    bypass ends."""
+    probes = [0]
+    real = Cache._seen_before
+
+    def counted_probe(self: Cache[int], key: bytes) -> bool:
+        probes[0] += 1
+        return real(self, key)
+
+    monkeypatch.setattr(Cache, "_seen_before", counted_probe)
+    cache: Cache[int] = Cache(max_entries=64, max_bytes=10**9)
+    now = time.time()
+    held = keys(64)
+    for key in held:
+        assert cache.put(key, 0, 0, now + 60, now, cost=0)
+    rotating = keys(20 * WINDOW, start=1000)
+    for key in rotating[: 2 * WINDOW]:
+        assert cache.get(key, now) is None
+        cache.put(key, 0, 0, now + 60, now, cost=0)
+    assert cache.bypassing
+    probes[0] = 0
+    for key in rotating[2 * WINDOW :]:
+        assert cache.get(key, now) is None
+        cache.put(key, 0, 0, now + 60, now, cost=0)
+    tried = len(rotating) - 2 * WINDOW
+    assert cache.bypassing and probes[0] <= 2 * tried // SAMPLE, (probes[0], tried)  # about one in SAMPLE
+    assert all(cache.get(key, now) is not None for key in held)  # still served while cold
+    # The workload changes: a few new keys come back again and again.
+    hot = keys(4, start=10**6)
+    hits = 0
+    for rounds in range(400):
+        for key in hot:
+            if cache.get(key, now) is not None:
+                hits += 1
+            else:
+                cache.put(key, 0, 0, now + 60, now, cost=0)
+        if rounds == 299:
+            hits = 0
+    newcomer = digest(b"newcomer")  # judged at the next put, which is tried again
+    assert cache.get(newcomer, now) is None
+    cache.put(newcomer, 0, 0, now + 60, now, cost=0)
+    assert not cache.bypassing
+    assert sum(key in cache for key in hot) >= 3  # two keys on one doorkeeper slot may take turns
+    assert hits >= 0.7 * 100 * len(hot), hits
+
+
+@pytest.mark.anyio
+async def test_through_the_middleware_a_rotating_workload_bypasses_and_keeps_its_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Far more tokens than room, each seen once: both the decision's and the verifier's
+    caches go cold, every answer is still right, and a token held from before still
+    skips the signature check."""
+    monkeypatch.setattr(decision, "CONTEXT_CACHE_SIZE", 16)
+    verifier = aa.JWTVerifier(key=SECRET, algorithms=["HS256"], cache_size=16)
+    checks = counted(verifier)
+    app, policy = app_for(verifier)
+    stream = tokens(WINDOW + 200)
+    held = stream[:16]
+    assert set(await send_all(app, held * 2 + stream[16:])) == {200}
+    decided = policy.default.decided
+    assert decided is not None and decided.bypassing and verifier._cache.bypassing
+    checks[0] = 0
+    assert set(await send_all(app, held)) == {200}
+    assert checks[0] == 0  # held before the bypass: still hits
+    forged = stream[-1][:-2] + ("AA" if stream[-1][-2:] != "AA" else "BB")
+    assert await send_all(app, [forged, forged]) == [401, 401]
 
 
 def app_for(verifier: aa.JWTVerifier, require: Any = None) -> tuple[aa.AuthMiddleware, aa.AuthPolicy]:
