@@ -205,7 +205,7 @@ def test_verify_inline_answers_on_the_loop_with_a_static_key() -> None:
     assert verifier.verify_inline(token) is principal  # then from the cache
     assert verifier.verify_inline(token + "x") is None  # a bad signature: rejected at once
     assert verifier.verify_inline(None) is None
-    assert all(len(key) == 32 for key in verifier._cache)  # digests: the cache holds no token
+    assert all(len(key) == 64 for key in verifier._cache)  # digests: the cache holds no token
     uncached = aa.JWTVerifier(key=HMAC_SECRET, algorithms=["HS256"], cache=False)
     assert isinstance(uncached.verify_inline(token), aa.Principal) and not uncached._cache
 
