@@ -28,7 +28,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Union, cast
 
 from ._asgi import MAX_HEADER_VALUE, AmbiguousCredentials, HeaderTooLarge, RequestView
-from ._cache import Cache, Entry, digest
+from ._cache import Cache, digest
 from .claims import Claim, failing
 from .context import AuthContext, Principal, SecurityScopes, granted_scopes
 from .errors import (
@@ -283,14 +283,9 @@ class OneScheme:
                 return self.refuse_absent or self.absent(rule)
             if self.remembers and len(raw) <= MAX_HEADER_VALUE:
                 key = digest(raw)
-                if rule.decided is not None:
-                    entry = rule.decided.get(key, time.time())
-                    if entry is not None:
-                        if entry.still_valid is None:
-                            return entry.value
-                        recheck = reuse(entry, rule.decided, key, self.scheme, self.answers)
-                        if recheck is not None:
-                            return recheck
+                remembered = recall(rule, key, self.scheme, self.answers)
+                if remembered is not None:
+                    return remembered
                 if not canonical(raw):  # padded spellings share the verifier's entry by the token's digest
                     key = b""
         # 1. extract
@@ -424,20 +419,28 @@ def vouches(scheme: SecurityScheme) -> bool:
     return isinstance(scheme.verifier, (VerdictVerifier, LifetimeVerifier))
 
 
-def reuse(
-    entry: Entry[Decided], cache: Cache[Decided], key: bytes, scheme: SecurityScheme, answers: Answers
-) -> Decided | None:
-    """A remembered decision whose verdict asks to be re-checked (a revocation list):
-    the decision, a 503 when the check cannot answer, or `None` (dropped) when it no
-    longer holds, so the request is decided afresh (and the verifier refuses it)."""
+def recall(rule: RuleState, key: bytes, scheme: SecurityScheme, answers: Answers) -> Decided | None:
+    """The decision remembered for the header whose digest is `key`, or `None`.
+
+    A verdict that asks to be re-checked (a revocation list) is asked first: a 503 when
+    the check cannot answer, and when it no longer holds the entry is dropped and `None`
+    answered, so the request is decided afresh (and the verifier refuses it).
+    """
+    decided = rule.decided
+    if decided is None:
+        return None
+    entry = decided.get(key, time.time())
+    if entry is None:
+        return None
     still_valid = entry.still_valid
-    assert still_valid is not None  # noqa: S101 - the caller checked
+    if still_valid is None:
+        return entry.value
     try:
         if still_valid():
             return entry.value
     except Exception as exc:  # a revocation list that cannot answer: 503, never a pass
         return verifier_failed(scheme, exc, answers)
-    cache.discard(key)
+    decided.discard(key)
     return None
 
 
@@ -488,14 +491,9 @@ class AnyOf:
                 raw = None  # each scheme's extraction answers it, below
             if raw is not None and len(raw) <= MAX_HEADER_VALUE:
                 key = digest(raw)
-                if rule.decided is not None:
-                    entry = rule.decided.get(key, time.time())
-                    if entry is not None:
-                        if entry.still_valid is None:
-                            return entry.value
-                        recheck = reuse(entry, rule.decided, key, self.schemes[0], self.answers)
-                        if recheck is not None:
-                            return recheck
+                remembered = recall(rule, key, self.schemes[0], self.answers)
+                if remembered is not None:
+                    return remembered
         return self._decide(request, rule, key if raw is not None and canonical(raw) else b"")
 
     async def _decide(self, request: RequestView, rule: RuleState, key: bytes) -> Decided:
