@@ -9,6 +9,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+# At module level: FastAPI resolves the routes' return annotations in this module's
+# globals (with FastAPI 0.123 and pydantic 2.7, a name imported inside the function is
+# not found there).
+from fastapi.responses import HTMLResponse
+
 if TYPE_CHECKING:
     from fastapi import FastAPI
     from playwright.sync_api import Browser, Page
@@ -44,7 +49,6 @@ def offline_swagger_ui(app: FastAPI) -> None:
     packaged assets, so that a browser test needs no CDN."""
     import fastapi_offline
     from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
-    from fastapi.responses import HTMLResponse
     from fastapi.staticfiles import StaticFiles
 
     app.mount("/static", StaticFiles(directory=Path(fastapi_offline.__file__).parent / "static"), name="static")
