@@ -105,7 +105,7 @@ class Answers:
         found = self._claims.get(key)
         if found is None:
             detail = f"{InsufficientScope.default_detail}: claim {claim.describe()}"
-            error = InsufficientScope(detail, headers=challenge_list([scheme.insufficient_challenge(scopes)]))
+            error = InsufficientScope(detail, headers=challenge_list(scheme.insufficient_challenges(scopes)))
             found = self._claims[key] = ErrorResponse(error)
         return found
 
@@ -117,7 +117,7 @@ class Answers:
         if found is not None:
             return found
         if outcome is Outcome.FORBIDDEN and scheme is not None:
-            error: AuthError = InsufficientScope(headers=challenge_list([scheme.insufficient_challenge(scopes)]))
+            error: AuthError = InsufficientScope(headers=challenge_list(scheme.insufficient_challenges(scopes)))
             static = True
         elif outcome is Outcome.MISSING or scheme is None:
             error = NotAuthenticated(headers=challenge_list(c for s in self.schemes for c in s.challenges()))

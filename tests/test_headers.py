@@ -32,7 +32,7 @@ def test_the_rfc_6750_challenges_are_the_same_from_the_middleware_and_the_depend
     scheme = aa.HTTPBearer(verifier=aa.EXTRACT_ONLY)
     assert scheme.invalid_challenge() == _headers.BEARER_INVALID_TOKEN == 'Bearer error="invalid_token"'
     expected = 'Bearer error="insufficient_scope", scope="a \\"b\\""'
-    assert scheme.insufficient_challenge(("a", '"b"')) == _headers.insufficient_scope(["a", '"b"']) == expected
+    assert scheme.insufficient_challenges(("a", '"b"')) == [_headers.insufficient_scope(["a", '"b"'])] == [expected]
     context = aa.AuthContext(True, "HTTPBearer", aa.Principal("u", ["a"]), "t", frozenset({"a"}))
     with pytest.raises(HTTPException) as raised:
         check_granted(context, ["a", '"b"'])

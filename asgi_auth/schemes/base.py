@@ -201,15 +201,16 @@ class SecurityScheme:
             return [self.dpop.challenge()] if self.dpop.required else [self.challenge(), self.dpop.challenge()]
         return [self.challenge()]
 
-    def insufficient_challenge(self, scopes: tuple[str, ...]) -> str | None:
-        """`WWW-Authenticate` value for a 403 (RFC 6750 §3.1), bearer schemes only."""
+    def insufficient_challenges(self, scopes: tuple[str, ...]) -> list[str]:
+        """`WWW-Authenticate` values for a 403 (RFC 6750 §3.1), bearer schemes only: one
+        per auth scheme accepted (Bearer, DPoP), each a field of its own, so that each can
+        carry its own parameters (RFC 9728's `resource_metadata`)."""
         if not self.bearer:
-            return None
+            return []
         if self.dpop is not None:
             dpop = self.dpop.challenge("insufficient_scope", scope=" ".join(scopes))
-            # One value holding both challenges when both schemes are accepted (RFC 9110 §11.6.1).
-            return dpop if self.dpop.required else f"{insufficient_scope(scopes)}, {dpop}"
-        return insufficient_scope(scopes)
+            return [dpop] if self.dpop.required else [insufficient_scope(scopes), dpop]
+        return [insufficient_scope(scopes)]
 
     # -- description ------------------------------------------------------------------
 

@@ -79,7 +79,7 @@ class _AsPrincipal:
 
 
 def _forbidden(scheme: SecurityScheme, scopes: tuple[str, ...]) -> ErrorResponse:
-    return ErrorResponse(InsufficientScope(headers=challenge_list([scheme.insufficient_challenge(scopes)])))
+    return ErrorResponse(InsufficientScope(headers=challenge_list(scheme.insufficient_challenges(scopes))))
 
 
 def _requirements(policy: AuthPolicy) -> list[Requirement]:

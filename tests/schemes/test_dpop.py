@@ -619,7 +619,9 @@ def test_insufficient_scope_where_both_are_allowed_names_both() -> None:
     tok = token(scope="other")
     response = client("allowed").get("/items", headers=dpop_headers(tok, proof(tok)))
     assert response.status_code == 403
-    assert response.headers["www-authenticate"].startswith('Bearer error="insufficient_scope", scope="items", DPoP ')
+    bearer, dpop = response.headers.get_list("www-authenticate")  # a field each (RFC 9110 §11.6.1)
+    assert bearer == 'Bearer error="insufficient_scope", scope="items"'
+    assert dpop.startswith('DPoP error="insufficient_scope", scope="items", algs="')
 
 
 def test_a_refused_token_is_invalid_token_even_with_a_bad_proof() -> None:
@@ -747,6 +749,31 @@ def test_dpop_challenges_carry_rfc_9728_resource_metadata() -> None:
     assert bad.headers["www-authenticate"].startswith('DPoP error="invalid_dpop_proof"')
     assert bad.headers["www-authenticate"].endswith(f"resource_metadata={url}")
     assert c.get("/items", headers=dpop_headers(tok, proof(tok))).status_code == 200
+
+
+def test_a_403_where_bearer_and_dpop_are_allowed_names_the_metadata_in_both_challenges() -> None:
+    """Each accepted scheme's 403 challenge is a field of its own, so `resource_metadata`
+    reaches the Bearer one as well as the DPoP one."""
+    verifier = aa.JWTVerifier(key=SECRET, algorithms=["HS256"], audience="https://api.example.com/")
+    bearer = aa.OAuth2PasswordBearer("token", scopes={"items": "Read items"}, verifier=verifier, dpop="allowed")
+    resource = aa.ProtectedResource("https://api.example.com/", authorization_servers=["https://id.example.com"])
+    app = FastAPI()
+
+    @app.get("/items")
+    async def items() -> dict[str, str]:
+        return {}
+
+    policy = aa.AuthPolicy(rules=[], default={bearer: ["items"]}, resource=resource)
+    app.add_middleware(aa.AuthMiddleware, policy=policy)
+    tok = token(aud="https://api.example.com/", scope="other")
+    plain = token(aud="https://api.example.com/", scope="other", bound=False)
+    for headers in ({"Authorization": f"Bearer {plain}"}, dpop_headers(tok, proof(tok))):
+        response = TestClient(app).get("/items", headers=headers)
+        assert response.status_code == 403
+        challenges = response.headers.get_list("www-authenticate")
+        assert [c.split(" ", 1)[0] for c in challenges] == ["Bearer", "DPoP"]
+        url = '"https://api.example.com/.well-known/oauth-protected-resource"'
+        assert all(c.endswith(f"resource_metadata={url}") for c in challenges), challenges
 
 
 class RecordingCache:

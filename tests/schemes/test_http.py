@@ -105,7 +105,7 @@ def test_the_bearer_verifier_gets_the_token_and_rfc_6750_challenges() -> None:
     credentials = bearer.extract(RequestView(scope("Bearer tok")))
     assert bearer.verify(credentials) == aa.Principal("u") and seen == ["tok"]
     assert bearer.invalid_challenge() == 'Bearer error="invalid_token"'
-    assert bearer.insufficient_challenge(("a", "b")) == 'Bearer error="insufficient_scope", scope="a b"'
+    assert bearer.insufficient_challenges(("a", "b")) == ['Bearer error="insufficient_scope", scope="a b"']
     basic = aa.HTTPBasic(realm="r", verifier=aa.EXTRACT_ONLY)
-    assert basic.invalid_challenge() == basic.challenge() and basic.insufficient_challenge(("a",)) is None
+    assert basic.invalid_challenge() == basic.challenge() and basic.insufficient_challenges(("a",)) == []
     assert bearer.source_header == basic.source_header == b"authorization"
