@@ -27,16 +27,18 @@ credential) is only ever admitted on its second sighting, so garbage sent once i
 never kept.
 
 **Bypass when cold.** When credentials hardly ever come back (100k tokens, each seen
-rarely), a full cache's misses would each still pay for an admission attempt (a
-doorkeeper probe, a refused put) that buys no hits. So the cache counts its hits and
-misses and, at the first put after every `WINDOW` lookups, judges them: full, and fewer
-than one lookup in `COLD_RATE` hitting, it goes cold (`bypassing`), and then only about
-one `put` in `SAMPLE` is tried, the others refused at once. Lookups go on as before, so a
-credential still held keeps hitting, and the sampled puts still admit (on a second
+rarely), every miss would still pay for the cache: the digest, a lookup, an admission
+attempt, for hits too rare to repay them. So the cache counts its hits and misses and,
+at the first put after every `WINDOW` lookups, judges them: full, and fewer than one
+lookup in `COLD_RATE` hitting, it goes cold (`bypassing`), and is judged again after
+`WINDOW` sampled lookups (at a miss: a cold cache may see no puts). While cold, callers ask
+`skip()` before hashing anything, and about one request in `SAMPLE` uses the cache
+(digest, lookup, put); the others leave it alone, costing what `cache=False` costs.
+The sampled lookups keep the hit rate judged, and their puts still admit (on a second
 sampled sighting) credentials that start coming back: as they hit, the next judgement
-finds the rate up and the bypass ends. Which puts are tried depends on the key's hash
-and a count, so no cycle of keys keeps missing the sample. The state is three counters
-and a flag, nothing per key.
+finds the rate up and the bypass ends. Which requests are sampled is chosen at random,
+not by a count, so no cycle of requests keeps one credential out of the sample. The
+state is two counters and two flags, nothing per key.
 
 **Memory per entry** is what `tests/test_cache.py::test_memory_per_entry_is_what_the_docs_say`
 measures with `tracemalloc`; `ENTRY_OVERHEAD` is the cache's own part (the entry object,
@@ -50,6 +52,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
+from random import random as _random
 from typing import Generic, TypeVar
 
 __all__ = ["ENTRY_OVERHEAD", "Cache", "Entry", "digest"]
@@ -60,10 +63,11 @@ _blake2b = hashlib.blake2b
 
 WINDOW = 1024
 """Lookups between two judgements of the hit rate (see the bypass, above)."""
-COLD_RATE = 16
+COLD_RATE = 8
 """Cold when fewer than one lookup in this many hit, over a window, with the cache full."""
-SAMPLE = 16
-"""While cold, one `put` in this many is tried (a power of two)."""
+SAMPLE = 32
+"""While cold, about one request in this many uses the cache."""
+_SAMPLED = 1 / SAMPLE
 
 ENTRY_OVERHEAD = 256
 """Bytes the cache itself holds per entry (an `Entry` of 7 slots, a 64-byte digest,
@@ -121,7 +125,6 @@ class Cache(Generic[V]):
         "_hits",
         "_misses",
         "_ring",
-        "_tick",
         "bypassing",
         "max_bytes",
         "max_entries",
@@ -141,8 +144,8 @@ class Cache(Generic[V]):
         self._hand = 0
         self._door: list[bytes | None] = []  # made when the cache first fills
         # The bypass: hits and misses since the last judgement, whether the last put
-        # found the cache full, and the count that samples puts while cold.
-        self._hits = self._misses = self._tick = 0
+        # found the cache full.
+        self._hits = self._misses = 0
         self._full = False
         #: Whether the cache is cold: most puts refused unseen (see the module's docstring).
         self.bypassing = False
@@ -161,10 +164,14 @@ class Cache(Generic[V]):
         entry = self._entries.get(key)
         if entry is None:
             self._misses += 1
+            if self.bypassing and self._misses + self._hits >= WINDOW:  # a cold cache may see no puts
+                self._judge()
             return None
         if entry.valid_from <= now < entry.valid_until:
             entry.used = True
             self._hits += 1
+            if self.bypassing and self._misses + self._hits >= WINDOW:  # the hits may end a bypass
+                self._judge()
             return entry
         self._misses += 1
         self._drop(key, entry)
@@ -190,10 +197,6 @@ class Cache(Generic[V]):
         """Remember `value` under `key` for its window; whether it was admitted."""
         if self._hits + self._misses >= WINDOW:
             self._judge()
-        if self.bypassing:
-            self._tick += 1
-            if (hash(key) + self._tick) & (SAMPLE - 1):  # the key's hash: no aliasing with a cycle
-                return False
         if valid_until <= now or valid_until <= valid_from:
             return False
         cost += ENTRY_OVERHEAD
@@ -220,6 +223,11 @@ class Cache(Generic[V]):
         entries[key] = Entry(value, valid_from, valid_until, still_valid, cost, slot)
         self.size += cost
         return True
+
+    def skip(self) -> bool:
+        """Whether this request should leave the cache alone: true, while cold, for all
+        but about one request in `SAMPLE` (see the bypass, above)."""
+        return self.bypassing and _random() >= _SAMPLED  # noqa: S311 - sampling for speed, not a secret
 
     def _judge(self) -> None:
         """Go cold, or warm again, by the hit rate over the window just ended."""

@@ -282,12 +282,22 @@ class OneScheme:
             if raw is None:  # no header, no credentials
                 return self.refuse_absent or self.absent(rule)
             if self.remembers and len(raw) <= MAX_HEADER_VALUE:
+                decided = rule.decided
+                if decided is not None and decided.bypassing and decided.skip():
+                    # Cold (_cache.py): no digest, and the verifier leaves its cache alone too.
+                    return self.extracted(request, rule, b"", True)
                 key = digest(raw)
                 remembered = recall(rule, key, self.scheme, self.answers)
                 if remembered is not None:
                     return remembered
                 if not canonical(raw):  # padded spellings share the verifier's entry by the token's digest
                     key = b""
+        return self.extracted(request, rule, key)
+
+    def extracted(
+        self, request: RequestView, rule: RuleState, key: bytes, cold: bool = False
+    ) -> Decided | Awaitable[Decided]:
+        """Step 1, then the rest; `key` (or `cold`) as `verified` takes them."""
         # 1. extract
         scheme = self.scheme
         credentials = extract(scheme, request, self.answers)
@@ -298,17 +308,19 @@ class OneScheme:
         if scheme.extract_only:
             return rule.kept_context(scheme, credentials, None, self.security_scopes, 0)
         if self.limit is not None:
-            return self.limit.guard(request, credentials, lambda: self.verified(request, rule, credentials, key))
-        return self.verified(request, rule, credentials, key)
+            return self.limit.guard(request, credentials, lambda: self.verified(request, rule, credentials, key, cold))
+        return self.verified(request, rule, credentials, key, cold)
 
     def verified(
-        self, request: RequestView, rule: RuleState, credentials: Any, key: bytes
+        self, request: RequestView, rule: RuleState, credentials: Any, key: bytes, cold: bool = False
     ) -> Decided | Awaitable[Decided]:
-        """Steps 2 to 4, for credentials that were extracted."""
+        """Steps 2 to 4, for credentials that were extracted. The verifier finds its
+        cached answer by `key`, the header's digest, when there is one; `cold` hands it
+        an empty key, which leaves its cache alone."""
         scheme = self.scheme
         # 2. verify
         try:
-            answer = scheme.verify_keyed(credentials, key) if key else scheme.verify(credentials)
+            answer = scheme.verify_keyed(credentials, key) if key or cold else scheme.verify(credentials)
         except Exception as exc:
             return verifier_failed(scheme, exc, self.answers)
         if hasattr(answer, "__await__"):
@@ -351,9 +363,10 @@ class OneScheme:
         decision, remembered for this header value while the verdict holds."""
         principal = verdict.principal
         decided: Decided
-        if not verdict.lasting:  # this request only (JWTVerifier(cache=False)): built, not kept
+        if not verdict.lasting:  # this request only: built, not kept
             if is_principal(principal):
-                self.remembers = False
+                if key:  # handed a key and still vouching for nothing (JWTVerifier(cache=False)): stop hashing
+                    self.remembers = False
                 if self.needed and not self.needed <= granted_scopes(principal):
                     return self.forbidden
                 if self.claims and failing(self.claims, principal) is not None:
@@ -377,8 +390,9 @@ class OneScheme:
             decided = self.claim_failed(principal)  # the token's claims: remembered with it
         else:
             decided = build_context([(self.scheme, credentials, principal)], self.security_scopes, rule.rule)
-        # Not kept: a refusal carrying a fresh nonce, nor one a failure limit must count each time.
-        if not refused or (self.rejected is not None and self.limit is None):
+        # Not kept: a refusal carrying a fresh nonce, nor one a failure limit must count
+        # each time; nor anything when no key was made (see `remember`).
+        if (key or not self.remembers) and (not refused or (self.rejected is not None and self.limit is None)):
             self.remember(request, rule, verdict, decided, key, refused)
         return decided
 
@@ -392,6 +406,8 @@ class OneScheme:
     ) -> None:
         """Keep `decided` for this header value for as long as the verifier vouches
         (`key`, when given, is the digest of a header `decide` found canonical)."""
+        if not key and self.remembers:  # not canonical, too long, or the cache cold: not kept
+            return
         raw = request.raw_header(self.source)  # read once already: not ambiguous
         if raw is None:
             return
@@ -489,14 +505,18 @@ class AnyOf:
                 raw = request.raw_header(self.source)
             except AmbiguousCredentials:
                 raw = None  # each scheme's extraction answers it, below
+            decided = rule.decided
             if raw is not None and len(raw) <= MAX_HEADER_VALUE:
+                if decided is not None and decided.bypassing and decided.skip():
+                    # Cold (_cache.py): no digest, and the verifiers leave their caches alone too.
+                    return self._decide(request, rule, b"", cold=True)
                 key = digest(raw)
                 remembered = recall(rule, key, self.schemes[0], self.answers)
                 if remembered is not None:
                     return remembered
-        return self._decide(request, rule, key if raw is not None and canonical(raw) else b"")
+        return self._decide(request, rule, key if key and raw is not None and canonical(raw) else b"")
 
-    async def _decide(self, request: RequestView, rule: RuleState, key: bytes) -> Decided:
+    async def _decide(self, request: RequestView, rule: RuleState, key: bytes, cold: bool = False) -> Decided:
         #: Kept while every verifier asked vouches: (valid_from, valid_until, checks).
         window: list[Any] | None = [float("-inf"), float("inf"), []] if key else None
         outcomes: dict[SecurityScheme, tuple[Any, Any] | ErrorResponse | None] = {}
@@ -507,7 +527,7 @@ class AnyOf:
             failure: tuple[Outcome, ErrorResponse | None] | None = None
             for scheme, scopes in alt.items:
                 if scheme not in outcomes:
-                    outcomes[scheme], window = await self._verify(scheme, request, key, window)  # steps 1 and 2
+                    outcomes[scheme], window = await self._verify(scheme, request, key, window, cold)  # steps 1, 2
                 outcome = outcomes[scheme]
                 if outcome is None:  # absent: fails the alternative unless optional
                     if scheme.auto_error:
@@ -548,7 +568,7 @@ class AnyOf:
         return decided
 
     async def _verify(
-        self, scheme: SecurityScheme, request: RequestView, key: bytes, window: list[Any] | None
+        self, scheme: SecurityScheme, request: RequestView, key: bytes, window: list[Any] | None, cold: bool
     ) -> tuple[tuple[Any, Any] | ErrorResponse | None, list[Any] | None]:
         """Steps 1 and 2 for one scheme, and the window narrowed to its verdict's
         (`None` once an answer that vouches for nothing came)."""
@@ -560,16 +580,16 @@ class AnyOf:
         if self.limit is not None and self.limit.covers(scheme):
             # Each attempt must reach the limit: nothing of this request is remembered.
             async def attempt() -> tuple[Any, Any] | ErrorResponse:
-                return (await self._verified(scheme, credentials, key, None))[0]
+                return (await self._verified(scheme, credentials, key, None, cold))[0]
 
             return await self.limit.guard(request, credentials, attempt), None
-        return await self._verified(scheme, credentials, key, window)
+        return await self._verified(scheme, credentials, key, window, cold)
 
     async def _verified(
-        self, scheme: SecurityScheme, credentials: Any, key: bytes, window: list[Any] | None
+        self, scheme: SecurityScheme, credentials: Any, key: bytes, window: list[Any] | None, cold: bool
     ) -> tuple[tuple[Any, Any] | ErrorResponse, list[Any] | None]:
         try:
-            principal = scheme.verify_keyed(credentials, key) if key else scheme.verify(credentials)
+            principal = scheme.verify_keyed(credentials, key) if key or cold else scheme.verify(credentials)
             if hasattr(principal, "__await__"):
                 principal = await cast("Awaitable[Answer]", principal)
         except Exception as exc:  # an outage (503) or a bug: never remembered

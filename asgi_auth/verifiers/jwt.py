@@ -261,7 +261,8 @@ class JWTVerifier:
         token = credentials if type(credentials) is str else getattr(credentials, "credentials", None)
         if not isinstance(token, str) or not token:
             return None
-        return self._verdict(token, _digest(token) if self.cache_enabled else b"", False)
+        remembers = self.cache_enabled and not self._cache.skip()  # cold: left alone (_cache.py)
+        return self._verdict(token, _digest(token) if remembers else b"", False)
 
     def verdict_keyed(
         self, credentials: Any, key: bytes
@@ -269,11 +270,12 @@ class JWTVerifier:
         """`verdict_inline`, the cache entry found by `key`, a digest the caller made of
         the header these credentials came from (`KeyedVerifier`): no second hash. A
         rejection that is final comes back as a `Verdict` whose principal is `None`,
-        for `negative_ttl`, so the decision may remember it too."""
+        for `negative_ttl`, so the decision may remember it too. An empty `key`: the
+        decision's cache is cold, and this one is left alone as well."""
         token = credentials if type(credentials) is str else getattr(credentials, "credentials", None)
         if not isinstance(token, str) or not token:
             return None
-        return self._verdict(token, key, True)
+        return self._verdict(token, key if self.cache_enabled else b"", True)
 
     def _verdict(
         self, token: str, key: bytes, refusals: bool
@@ -281,7 +283,7 @@ class JWTVerifier:
         if len(token) > self.max_token_size:
             logger.warning("bearer token of %d bytes refused (cap %d)", len(token), self.max_token_size)
             return None
-        if self.cache_enabled:
+        if key:  # the cache is used (`b""`: disabled, or cold and left alone)
             entry = self._cache.get(key, time.time())
             if entry is not None:
                 verdict = entry.value
@@ -329,19 +331,36 @@ class JWTVerifier:
     def _remember(
         self, key: bytes, length: int, principal: Principal | None, not_before: float, expires: float
     ) -> Verdict | None:
-        if not self.cache_enabled:  # vouched for this request only: nothing is kept of it
-            return None if principal is None else Verdict(principal, not_before, not_before)
-        now = time.time()
+        """The verdict for a verification just made, kept under `key`. Without a key (the
+        cache disabled, or cold and left alone) it vouches for this request only, as the
+        decision then keeps nothing either. A rejection's window is `_refused`'s; an
+        acceptance's is the token's, reckoned here."""
+        if not key:
+            return None if principal is None else Verdict(principal, 0.0, 0.0)
         if principal is None:  # a rejection: remembered (briefly) only when it is final
             if expires <= not_before:
                 return None
             refused = Verdict(None, not_before, expires)
-            self._cache.put(key, refused, not_before, expires, now, cost=0, doubtful=True)
+            self._cache.put(key, refused, not_before, expires, time.time(), cost=0, doubtful=True)
             return refused
+        not_before, expires = self._window(principal.claims)
         still_valid = None if self.revocations is None else partial(_not_revoked, self.revocations, principal.claims)
         verdict = Verdict(principal, not_before, expires, still_valid)
-        self._cache.put(key, verdict, not_before, expires, now, cost=state_cost(length), still_valid=still_valid)
+        self._cache.put(
+            key, verdict, not_before, expires, time.time(), cost=state_cost(length), still_valid=still_valid
+        )
         return verdict
+
+    def _window(self, claims: Mapping[str, Any]) -> tuple[float, float]:
+        """How long an accepted token's answer may be kept: from `nbf` until `exp` (with
+        leeway), at most `cache_ttl` from now."""
+        expires = time.time() + self.cache_ttl
+        exp = claims.get("exp")
+        if type(exp) is int or type(exp) is float:
+            expires = min(expires, exp + self.leeway)
+        nbf = claims.get("nbf")
+        not_before = nbf - self.leeway if type(nbf) is int or type(nbf) is float else float("-inf")
+        return not_before, expires
 
     async def _verify_later(self, token: str, key: bytes, refusals: bool) -> Verdict | Principal | None:
         answer = self._remember(key, len(token), *(await self._decode(token)))
@@ -385,7 +404,8 @@ class JWTVerifier:
         return self._refused() if candidates and self.jwks is None else (None, 0, 0)
 
     def _verify(self, token: str, key: Any, algorithms: list[str]) -> tuple[Principal | None, float, float]:
-        """`(principal or None, not_before, expires)`: the window is what the cache keeps."""
+        """`(principal or None, not_before, expires)`: a rejection's window is how long it
+        may be remembered (`_refused`)."""
         try:
             claims = self._check(token, key, algorithms)
         except (jwt.PyJWTError, ValueError, TypeError) as exc:
@@ -431,16 +451,7 @@ class JWTVerifier:
         principal = Principal(
             "" if subject is None else str(subject), self._scopes_of(claims), claims=MappingProxyType(claims)
         )
-        if not self.cache_enabled:
-            return principal, 0, 0
-        # How long the answer may be cached: until exp (with leeway), at most cache_ttl.
-        expires = time.time() + self.cache_ttl
-        exp = claims.get("exp")
-        if type(exp) is int or type(exp) is float:
-            expires = min(expires, exp + self.leeway)
-        nbf = claims.get("nbf")
-        not_before = nbf - self.leeway if type(nbf) is int or type(nbf) is float else float("-inf")
-        return principal, not_before, expires
+        return principal, 0, 0  # the window, if it is kept, is `_window`'s
 
     def _scopes_of(self, claims: Mapping[str, Any]) -> frozenset[str]:
         if self.scopes_claim is not None:

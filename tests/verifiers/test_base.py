@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import time
 from typing import Any
@@ -24,11 +23,16 @@ def token(sub: str = "u", ttl: int = 60) -> str:
     return jwt.encode({"sub": sub, "scope": "me", "exp": int(time.time()) + ttl}, HMAC_SECRET)
 
 
-def test_a_verdict_is_frozen_and_slotted() -> None:
+def test_a_verdict_is_immutable_and_slotted() -> None:
     verdict = aa.Verdict(aa.Principal("u"), 1.0, 2.0)
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         verdict.valid_until = 3.0  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        verdict.extra = 1  # type: ignore[attr-defined]
     assert not hasattr(verdict, "__dict__")
+    assert verdict.still_valid is None and verdict.lasting
+    assert aa.Verdict(None, 2.0, 2.0) == aa.Verdict(principal=None, valid_from=2.0, valid_until=2.0)
+    assert not aa.Verdict(None, 2.0, 2.0).lasting
 
 
 def uncached_refusal() -> object:
