@@ -7,8 +7,9 @@ The first form sends one token for 30 s and passes (exit 0) when wrk saw no sock
 errors and no non-2xx answers, and the server's resident memory grew by less than 10%
 between the first and the last few seconds. The second sends tokens drawn uniformly
 (each wrk thread its own stream) from a pool of `--tokens`, with the verifier's cache
-on, off, or each in turn (a fresh server each), and reports throughput, p50 and p99
-latency as wrk measures them (its --latency distribution), failing on any error. Each
+on, off, or each in turn (a fresh server each, `--rounds` times, the order alternating),
+and reports throughput, p50 and p99 latency as wrk measures them (its --latency
+distribution) for each run and their medians, failing on any error. Each
 run starts with a warm-up of the same traffic, so the measured part meets a cache as
 full as steady traffic leaves it. Sends traffic to 127.0.0.1 only.
 """
@@ -21,6 +22,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -156,7 +158,12 @@ def rotating(wrk: str, args: argparse.Namespace, workdir: Path) -> int:
     script = workdir / "rotate.lua"
     script.write_text(ROTATE)
     rows = []
-    for cache in {"on": [True], "off": [False], "both": [True, False]}[args.cache]:
+    configs = {"on": [True], "off": [False], "both": [True, False]}[args.cache]
+    # Rounds alternate the order (on, off; off, on; ...): on a shared machine the
+    # figures drift by a fifth from one run to the next, so one run of each compares
+    # the machine's moods as much as the configurations; the medians compare these.
+    order = [cache for r in range(args.rounds) for cache in (configs if r % 2 == 0 else configs[::-1])]
+    for cache in order:
         server, port = serve(workdir, cache)
         try:
             url = f"http://127.0.0.1:{port}/"
@@ -174,8 +181,8 @@ def rotating(wrk: str, args: argparse.Namespace, workdir: Path) -> int:
     lines = [
         f"Measured on {platform.machine()}, CPython {platform.python_version()}, {time.strftime('%Y-%m-%d')} with"
         f" `python -m bench.load --tokens {args.tokens} --cache {args.cache} --seconds {args.seconds}"
-        f" --connections {args.connections}` (uvicorn + httptools, wrk -t2, loopback;"
-        f" {args.warmup} s of warm-up first).",
+        f" --connections {args.connections} --rounds {args.rounds}` (uvicorn + httptools, wrk -t2, loopback;"
+        f" {args.warmup} s of warm-up first; a fresh server per run, in the order listed).",
         "",
         "| cache | requests/s | p50 ms | p99 ms | errors | server RSS KiB (start → end) |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
@@ -185,6 +192,15 @@ def rotating(wrk: str, args: argparse.Namespace, workdir: Path) -> int:
             f"| {'on' if r['cache'] else 'off'} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |"
             f" {r['errors'] + r['non_2xx']} | {r['rss_start_kib']:,} → {r['rss_end_kib']:,} |"
         )
+    if args.rounds > 1:
+        for cache in configs:
+            runs = [r for r in rows if r["cache"] is cache]
+            lines.append(
+                f"| **{'on' if cache else 'off'}, median of {len(runs)}** |"
+                f" **{statistics.median(r['rps'] for r in runs):,.0f}** |"
+                f" **{statistics.median(r['p50_ms'] for r in runs):.2f}** |"
+                f" **{statistics.median(r['p99_ms'] for r in runs):.2f}** | | |"
+            )
     text = "\n".join(lines) + "\n"
     print(text)
     if args.markdown:
@@ -200,6 +216,7 @@ def main() -> int:
     parser.add_argument("--cache", choices=["on", "off", "both"], default="both", help="with --tokens")
     parser.add_argument("--warmup", type=int, default=10, help="seconds of warm-up, with --tokens")
     parser.add_argument("--markdown", type=Path, default=None, help="with --tokens: write the table")
+    parser.add_argument("--rounds", type=int, default=3, help="with --tokens: runs of each, order alternating")
     args = parser.parse_args()
     wrk = shutil.which("wrk")
     if wrk is None:
