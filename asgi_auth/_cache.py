@@ -30,10 +30,12 @@ never kept.
 rarely), every miss would still pay for the cache: the digest, a lookup, an admission
 attempt, for hits too rare to repay them. So the cache counts its hits and misses and,
 at the first put after every `WINDOW` lookups, judges them: full, and fewer than one
-lookup in `COLD_RATE` hitting, it goes cold (`bypassing`), and is judged again after
-`WINDOW` sampled lookups (at a miss: a cold cache may see no puts). While cold, callers ask
+lookup in `COLD_RATE` hitting, it goes cold (`bypassing`), and is judged again, at a
+lookup, after every `WINDOW // COLD_WINDOW` sampled ones. While cold, callers ask
 `skip()` before hashing anything, and about one request in `SAMPLE` uses the cache
-(digest, lookup, put); the others leave it alone, costing what `cache=False` costs.
+(digest, lookup, put); the others leave it alone, costing what `cache=False` costs (a
+decision's cache left alone asks its verifier as if it had none, and the verifier's
+own cache, cold or not, is the verifier's to skip).
 The sampled lookups keep the hit rate judged, and their puts still admit (on a second
 sampled sighting) credentials that start coming back: as they hit, the next judgement
 finds the rate up and the bypass ends. Which requests are sampled is chosen at random,
@@ -67,6 +69,10 @@ COLD_RATE = 8
 """Cold when fewer than one lookup in this many hit, over a window, with the cache full."""
 SAMPLE = 32
 """While cold, about one request in this many uses the cache."""
+COLD_WINDOW = 8
+"""While cold, judged every `WINDOW // COLD_WINDOW` sampled lookups: a wrong return to warm
+costs one window of misses, while staying cold wrongly costs every request its hits (and
+whoever sent garbage to make it cold would keep it so for long)."""
 _SAMPLED = 1 / SAMPLE
 
 ENTRY_OVERHEAD = 256
@@ -164,13 +170,13 @@ class Cache(Generic[V]):
         entry = self._entries.get(key)
         if entry is None:
             self._misses += 1
-            if self.bypassing and self._misses + self._hits >= WINDOW:  # a cold cache may see no puts
+            if self.bypassing and self._misses + self._hits >= WINDOW // COLD_WINDOW:  # sooner while cold
                 self._judge()
             return None
         if entry.valid_from <= now < entry.valid_until:
             entry.used = True
             self._hits += 1
-            if self.bypassing and self._misses + self._hits >= WINDOW:  # the hits may end a bypass
+            if self.bypassing and self._misses + self._hits >= WINDOW // COLD_WINDOW:  # the hits may end it
                 self._judge()
             return entry
         self._misses += 1

@@ -284,8 +284,7 @@ class OneScheme:
             if self.remembers and len(raw) <= MAX_HEADER_VALUE:
                 decided = rule.decided
                 if decided is not None and decided.bypassing and decided.skip():
-                    # Cold (_cache.py): no digest, and the verifier leaves its cache alone too.
-                    return self.extracted(request, rule, b"", True)
+                    return self.extracted(request, rule, b"")  # cold (_cache.py): no digest, no lookup
                 key = digest(raw)
                 remembered = recall(rule, key, self.scheme, self.answers)
                 if remembered is not None:
@@ -294,10 +293,8 @@ class OneScheme:
                     key = b""
         return self.extracted(request, rule, key)
 
-    def extracted(
-        self, request: RequestView, rule: RuleState, key: bytes, cold: bool = False
-    ) -> Decided | Awaitable[Decided]:
-        """Step 1, then the rest; `key` (or `cold`) as `verified` takes them."""
+    def extracted(self, request: RequestView, rule: RuleState, key: bytes) -> Decided | Awaitable[Decided]:
+        """Step 1, then the rest; `key` as `verified` takes it."""
         # 1. extract
         scheme = self.scheme
         credentials = extract(scheme, request, self.answers)
@@ -308,19 +305,19 @@ class OneScheme:
         if scheme.extract_only:
             return rule.kept_context(scheme, credentials, None, self.security_scopes, 0)
         if self.limit is not None:
-            return self.limit.guard(request, credentials, lambda: self.verified(request, rule, credentials, key, cold))
-        return self.verified(request, rule, credentials, key, cold)
+            return self.limit.guard(request, credentials, lambda: self.verified(request, rule, credentials, key))
+        return self.verified(request, rule, credentials, key)
 
     def verified(
-        self, request: RequestView, rule: RuleState, credentials: Any, key: bytes, cold: bool = False
+        self, request: RequestView, rule: RuleState, credentials: Any, key: bytes
     ) -> Decided | Awaitable[Decided]:
         """Steps 2 to 4, for credentials that were extracted. The verifier finds its
-        cached answer by `key`, the header's digest, when there is one; `cold` hands it
-        an empty key, which leaves its cache alone."""
+        cached answer by `key`, the header's digest, when there is one; without one it
+        is asked as any verifier is (`verify`), and a cold cache of its own is its to skip."""
         scheme = self.scheme
         # 2. verify
         try:
-            answer = scheme.verify_keyed(credentials, key) if key or cold else scheme.verify(credentials)
+            answer = scheme.verify_keyed(credentials, key) if key else scheme.verify(credentials)
         except Exception as exc:
             return verifier_failed(scheme, exc, self.answers)
         if hasattr(answer, "__await__"):
@@ -508,15 +505,14 @@ class AnyOf:
             decided = rule.decided
             if raw is not None and len(raw) <= MAX_HEADER_VALUE:
                 if decided is not None and decided.bypassing and decided.skip():
-                    # Cold (_cache.py): no digest, and the verifiers leave their caches alone too.
-                    return self._decide(request, rule, b"", cold=True)
+                    return self._decide(request, rule, b"")  # cold (_cache.py): no digest, no lookup
                 key = digest(raw)
                 remembered = recall(rule, key, self.schemes[0], self.answers)
                 if remembered is not None:
                     return remembered
         return self._decide(request, rule, key if key and raw is not None and canonical(raw) else b"")
 
-    async def _decide(self, request: RequestView, rule: RuleState, key: bytes, cold: bool = False) -> Decided:
+    async def _decide(self, request: RequestView, rule: RuleState, key: bytes) -> Decided:
         #: Kept while every verifier asked vouches: (valid_from, valid_until, checks).
         window: list[Any] | None = [float("-inf"), float("inf"), []] if key else None
         outcomes: dict[SecurityScheme, tuple[Any, Any] | ErrorResponse | None] = {}
@@ -527,7 +523,7 @@ class AnyOf:
             failure: tuple[Outcome, ErrorResponse | None] | None = None
             for scheme, scopes in alt.items:
                 if scheme not in outcomes:
-                    outcomes[scheme], window = await self._verify(scheme, request, key, window, cold)  # steps 1, 2
+                    outcomes[scheme], window = await self._verify(scheme, request, key, window)  # steps 1 and 2
                 outcome = outcomes[scheme]
                 if outcome is None:  # absent: fails the alternative unless optional
                     if scheme.auto_error:
@@ -568,7 +564,7 @@ class AnyOf:
         return decided
 
     async def _verify(
-        self, scheme: SecurityScheme, request: RequestView, key: bytes, window: list[Any] | None, cold: bool
+        self, scheme: SecurityScheme, request: RequestView, key: bytes, window: list[Any] | None
     ) -> tuple[tuple[Any, Any] | ErrorResponse | None, list[Any] | None]:
         """Steps 1 and 2 for one scheme, and the window narrowed to its verdict's
         (`None` once an answer that vouches for nothing came)."""
@@ -580,16 +576,16 @@ class AnyOf:
         if self.limit is not None and self.limit.covers(scheme):
             # Each attempt must reach the limit: nothing of this request is remembered.
             async def attempt() -> tuple[Any, Any] | ErrorResponse:
-                return (await self._verified(scheme, credentials, key, None, cold))[0]
+                return (await self._verified(scheme, credentials, key, None))[0]
 
             return await self.limit.guard(request, credentials, attempt), None
-        return await self._verified(scheme, credentials, key, window, cold)
+        return await self._verified(scheme, credentials, key, window)
 
     async def _verified(
-        self, scheme: SecurityScheme, credentials: Any, key: bytes, window: list[Any] | None, cold: bool
+        self, scheme: SecurityScheme, credentials: Any, key: bytes, window: list[Any] | None
     ) -> tuple[tuple[Any, Any] | ErrorResponse, list[Any] | None]:
         try:
-            principal = scheme.verify_keyed(credentials, key) if key or cold else scheme.verify(credentials)
+            principal = scheme.verify_keyed(credentials, key) if key else scheme.verify(credentials)
             if hasattr(principal, "__await__"):
                 principal = await cast("Awaitable[Answer]", principal)
         except Exception as exc:  # an outage (503) or a bug: never remembered

@@ -157,11 +157,11 @@ class SecurityScheme:
     def verify_keyed(self, credentials: Any, key: bytes) -> Answer | Awaitable[Answer]:
         """`verify`, for credentials read from `source_header` whose value `key` is the
         digest of: a verifier that caches finds its entry by `key + cache_tag` instead
-        of hashing the credentials again. An empty `key` says the caller's cache is cold
-        (_cache.py): the verifier leaves its own alone for this request too."""
+        of hashing the credentials again. `key` is never empty: without one, the caller
+        asks `verify`."""
         if self._keyed is None:
             return self.verify(credentials)
-        return self._keyed(self.verifier_argument(credentials), key + self.cache_tag if key else b"")
+        return self._keyed(self.verifier_argument(credentials), key + self.cache_tag)
 
     async def call_verifier(self, argument: Any) -> Answer:
         """The verifier's answer for `argument`, awaited (Digest's password lookup)."""

@@ -99,7 +99,7 @@ class KeyedVerifier(Protocol):
     """A verdict verifier that can find its cached answer by a key the caller already
     made: a digest of the header the credentials came from, unique to that header's
     value and the scheme reading it (so one hash serves the decision and the verifier).
-    An empty key asks it to leave its cache alone: the caller's is cold (see _cache.py)."""
+    The key is never empty: a caller without one asks the verifier as any other."""
 
     def verdict_keyed(self, credentials: Any, key: bytes, /) -> Answer | Awaitable[Answer]: ...
 

@@ -270,10 +270,11 @@ class JWTVerifier:
         """`verdict_inline`, the cache entry found by `key`, a digest the caller made of
         the header these credentials came from (`KeyedVerifier`): no second hash. A
         rejection that is final comes back as a `Verdict` whose principal is `None`,
-        for `negative_ttl`, so the decision may remember it too. An empty `key`: the
-        decision's cache is cold, and this one is left alone as well."""
+        for `negative_ttl`, so the decision may remember it too."""
         token = credentials if type(credentials) is str else getattr(credentials, "credentials", None)
         if not isinstance(token, str) or not token:
+            return None
+        if not key:  # never handed one (`KeyedVerifier`); refused rather than shared
             return None
         return self._verdict(token, key if self.cache_enabled else b"", True)
 
