@@ -153,7 +153,7 @@ class Cache(Generic[V]):
         # found the cache full.
         self._hits = self._misses = 0
         self._full = False
-        #: Whether the cache is cold: most puts refused unseen (see the module's docstring).
+        #: Whether the cache is cold: most requests leave it alone (see the module's docstring).
         self.bypassing = False
 
     def __len__(self) -> int:
