@@ -49,18 +49,28 @@ def phase(urls: list[str], token: str, revoked: str) -> dict[str, Counter[int]]:
     return seen
 
 
-def recovery(urls: list[str], token: str) -> float:
-    """Seconds until every worker answers both kinds of Redis-backed request with 200 again:
-    a Digest one (the nonce count, read per request) and a JWT one (the revocation copy,
-    refreshed in the background, so it can come back a little after the first)."""
+def recovery(urls: list[str], token: str, streak: int = 5) -> float:
+    """Seconds until every worker answers each kind of Redis-backed request with 200,
+    `streak` times in a row: a Digest one (the nonce count, read per request), a JWT one
+    (the revocation copy, refreshed in the background, so it can come back a little after
+    the first) and a Basic one (the failure limit). In a row, because a pooled connection
+    broken by the fault is only found, and replaced, when a request first draws it: that
+    request's 503 is part of recovering, not a request after it."""
     started = time.monotonic()
     with httpx.Client(timeout=10) as client:
         for url in urls:
-            while (
-                client.get(url + "/digest", auth=httpx.DigestAuth("alice", "wonderland")).status_code != 200
-                or client.get(url + "/jwt", headers={"Authorization": f"Bearer {token}"}).status_code != 200
-            ):
-                assert time.monotonic() - started < 30, "no recovery"
+            good = 0
+            while good < streak:
+                answers = (
+                    client.get(url + "/digest", auth=httpx.DigestAuth("alice", "wonderland")).status_code,
+                    client.get(url + "/jwt", headers={"Authorization": f"Bearer {token}"}).status_code,
+                    client.get(url + "/basic", auth=httpx.BasicAuth("alice", "wonderland")).status_code,
+                )
+                if answers == (200, 200, 200):
+                    good += 1
+                    continue
+                good = 0
+                assert time.monotonic() - started < 30, ("no recovery", answers)
                 time.sleep(0.05)
     return time.monotonic() - started
 
