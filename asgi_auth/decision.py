@@ -502,8 +502,8 @@ class AnyOf:
                 raw = request.raw_header(self.source)
             except AmbiguousCredentials:
                 raw = None  # each scheme's extraction answers it, below
-            decided = rule.decided
             if raw is not None and len(raw) <= MAX_HEADER_VALUE:
+                decided = rule.decided
                 if decided is not None and decided.bypassing and decided.skip():
                     return self._decide(request, rule, b"")  # cold (_cache.py): no digest, no lookup
                 key = digest(raw)
