@@ -29,18 +29,29 @@ never kept.
 **Bypass when cold.** When credentials hardly ever come back (100k tokens, each seen
 rarely), every miss would still pay for the cache: the digest, a lookup, an admission
 attempt, for hits too rare to repay them. So the cache counts its hits and misses and,
-at the first put after every `WINDOW` lookups, judges them: full, and fewer than one
-lookup in `COLD_RATE` hitting, it goes cold (`bypassing`), and is judged again, at a
-lookup, after every `WINDOW // COLD_WINDOW` sampled ones. While cold, callers ask
-`skip()` before hashing anything, and about one request in `SAMPLE` uses the cache
-(digest, lookup, put); the others leave it alone, costing what `cache=False` costs (a
-decision's cache left alone asks its verifier as if it had none, and the verifier's
-own cache, cold or not, is the verifier's to skip).
-The sampled lookups keep the hit rate judged, and their puts still admit (on a second
-sampled sighting) credentials that start coming back: as they hit, the next judgement
-finds the rate up and the bypass ends. Which requests are sampled is chosen at random,
-not by a count, so no cycle of requests keeps one credential out of the sample. The
-state is two counters and two flags, nothing per key.
+at the first put after every window of lookups (`WINDOW`, or twice the entries it has
+room for if more: a window shorter than an entry's stay would judge a cyclic workload
+by its bursts), judges them: full since the window began, and fewer than one lookup in
+`COLD_RATE` hitting, it goes cold (`bypassing`). While cold, callers ask
+`skip()` before hashing anything, and about one request in `SAMPLE` (chosen at random,
+so no cycle of requests keeps a credential out of the sample) looks its key up; the
+others leave the cache alone, costing what `cache=False` costs (a decision's cache left
+alone asks its verifier as if it had none, and the verifier's own cache, cold or not,
+is the verifier's to skip).
+
+**A cold cache holds nothing.** Going cold, it lets go of every entry: hits that rare
+do not repay keeping thousands of answers alive, and a collector's full pass walks
+every object they hold, which in a server stops every request in flight at once (the
+p99 of such traffic was twice `cache=False`'s for that alone). What it keeps is the
+doorkeeper's table of digests (one list of bytes, which the collector does not walk
+into), and that is all judging needs: a sampled lookup finding its key there is a hit a
+full cache would have had, one that does not leaves its key there (the table is fed by
+the sampled requests alone, and a random sample of the traffic reuses keys as the
+traffic does). Judged after every `COLD_LOOKUPS` sampled lookups, it warms again, empty, once those would-be
+hits are at least twice as common as going cold allowed (`2 / COLD_RATE`: the table
+holds up to twice as many keys as the cache has room for, and the margin keeps a
+workload at the edge from going back and forth). The state is two counters and two
+flags, nothing per key beyond that table.
 
 **Memory per entry** is what `tests/test_cache.py::test_memory_per_entry_is_what_the_docs_say`
 measures with `tracemalloc`; `ENTRY_OVERHEAD` is the cache's own part (the entry object,
@@ -64,15 +75,15 @@ V = TypeVar("V")
 _blake2b = hashlib.blake2b
 
 WINDOW = 1024
-"""Lookups between two judgements of the hit rate (see the bypass, above)."""
+"""Lookups between two judgements of the hit rate, at least (see the bypass, above)."""
 COLD_RATE = 8
 """Cold when fewer than one lookup in this many hit, over a window, with the cache full."""
 SAMPLE = 32
 """While cold, about one request in this many uses the cache."""
-COLD_WINDOW = 8
-"""While cold, judged every `WINDOW // COLD_WINDOW` sampled lookups: a wrong return to warm
-costs one window of misses, while staying cold wrongly costs every request its hits (and
-whoever sent garbage to make it cold would keep it so for long)."""
+COLD_LOOKUPS = 128
+"""While cold, judged every this many sampled lookups: a wrong return to warm
+costs one window of misses and a refill, while staying cold wrongly costs every request
+its hits (and whoever sent garbage to make it cold would keep it so for long)."""
 _SAMPLED = 1 / SAMPLE
 
 ENTRY_OVERHEAD = 256
@@ -125,12 +136,14 @@ class Cache(Generic[V]):
     __slots__ = (
         "_door",
         "_entries",
+        "_filled",
         "_free",
-        "_full",
         "_hand",
         "_hits",
         "_misses",
         "_ring",
+        "_was_full",
+        "_window",
         "bypassing",
         "max_bytes",
         "max_entries",
@@ -149,10 +162,11 @@ class Cache(Generic[V]):
         self._free: list[int] = []
         self._hand = 0
         self._door: list[bytes | None] = []  # made when the cache first fills
-        # The bypass: hits and misses since the last judgement, whether the last put
-        # found the cache full.
+        # The bypass: hits and misses since the last judgement, its window, whether a put
+        # has found the cache full, and whether one had when the window began.
         self._hits = self._misses = 0
-        self._full = False
+        self._window = max(WINDOW, 2 * max_entries)
+        self._filled = self._was_full = False
         #: Whether the cache is cold: most requests leave it alone (see the module's docstring).
         self.bypassing = False
 
@@ -166,18 +180,18 @@ class Cache(Generic[V]):
         return key in self._entries
 
     def get(self, key: bytes, now: float) -> Entry[V] | None:
-        """The live entry for `key`, marked used; an expired one is dropped."""
+        """The live entry for `key`, marked used; an expired one is dropped. While cold,
+        always none: the lookup only counts towards the next judgement (`_sighted`)."""
+        if self.bypassing:
+            self._sighted(key)
+            return None
         entry = self._entries.get(key)
         if entry is None:
             self._misses += 1
-            if self.bypassing and self._misses + self._hits >= WINDOW // COLD_WINDOW:  # sooner while cold
-                self._judge()
             return None
         if entry.valid_from <= now < entry.valid_until:
             entry.used = True
             self._hits += 1
-            if self.bypassing and self._misses + self._hits >= WINDOW // COLD_WINDOW:  # the hits may end it
-                self._judge()
             return entry
         self._misses += 1
         self._drop(key, entry)
@@ -200,9 +214,12 @@ class Cache(Generic[V]):
         still_valid: Callable[[], bool] | None = None,
         doubtful: bool = False,
     ) -> bool:
-        """Remember `value` under `key` for its window; whether it was admitted."""
-        if self._hits + self._misses >= WINDOW:
+        """Remember `value` under `key` for its window; whether it was admitted (never
+        while cold: a cold cache holds nothing)."""
+        if self._hits + self._misses >= self._window:
             self._judge()
+        if self.bypassing:
+            return False
         if valid_until <= now or valid_until <= valid_from:
             return False
         cost += ENTRY_OVERHEAD
@@ -215,7 +232,8 @@ class Cache(Generic[V]):
             return True
         if cost > self.max_bytes:
             return False
-        full = self._full = len(entries) >= self.max_entries or self.size + cost > self.max_bytes
+        full = len(entries) >= self.max_entries or self.size + cost > self.max_bytes
+        self._filled |= full
         if (full or doubtful) and not self._seen_before(key):
             return False
         if full and not self._make_room(cost, now):
@@ -237,20 +255,46 @@ class Cache(Generic[V]):
 
     def _judge(self) -> None:
         """Go cold, or warm again, by the hit rate over the window just ended."""
-        self.bypassing = self._full and self._hits * COLD_RATE < self._hits + self._misses
+        hits, lookups = self._hits, self._hits + self._misses
         self._hits = self._misses = 0
+        if self.bypassing:
+            self.bypassing = hits * COLD_RATE < 2 * lookups
+        elif self._was_full and hits * COLD_RATE < lookups:
+            self.bypassing = True
+            self._entries.clear()
+            self._ring.clear()
+            self._free.clear()
+            self._hand = self.size = 0
+            self._filled = False
+        self._was_full = self._filled
+
+    def _sighted(self, key: bytes) -> None:
+        """A sampled lookup while cold: a hit if the doorkeeper's table holds `key` (a
+        full cache would have had it), else the key is left there."""
+        door = self._door or self._doorkeeper()
+        index = hash(key) & (len(door) - 1)
+        if door[index] == key:
+            self._hits += 1
+        else:
+            door[index] = key
+            self._misses += 1
+        if self._hits + self._misses >= COLD_LOOKUPS:
+            self._judge()
 
     def _seen_before(self, key: bytes) -> bool:
         """The doorkeeper: true on a key's second sighting, while its slot still holds it."""
-        door = self._door
-        if not door:
-            door = self._door = [None] * (1 << max(4, (self.max_entries - 1).bit_length()))
+        door = self._door or self._doorkeeper()
         index = hash(key) & (len(door) - 1)
         if door[index] == key:
             door[index] = None
             return True
         door[index] = key
         return False
+
+    def _doorkeeper(self) -> list[bytes | None]:
+        """The doorkeeper's table, made when first needed: a power of two, at least `max_entries`."""
+        self._door = [None] * (1 << max(4, (self.max_entries - 1).bit_length()))
+        return self._door
 
     def _make_room(self, cost: int, now: float) -> bool:
         """Evict by CLOCK until an entry of `cost` fits; false if the hand found none

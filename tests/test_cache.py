@@ -17,7 +17,7 @@ import pytest
 
 import asgi_auth as aa
 from asgi_auth import decision
-from asgi_auth._cache import ENTRY_OVERHEAD, SAMPLE, WINDOW, Cache, digest
+from asgi_auth._cache import COLD_RATE, ENTRY_OVERHEAD, SAMPLE, WINDOW, Cache, digest
 from asgi_auth.stores import MemoryRevocationList
 from asgi_auth.verifiers.jwt import state_cost
 from tests.conftest import call_asgi, http_scope
@@ -89,7 +89,8 @@ def test_a_doubtful_entry_needs_a_second_sighting_even_with_room() -> None:
 @pytest.mark.parametrize("distinct", [1, 1_000, 10_000, 100_000])
 def test_hit_rate_degrades_gracefully_at_any_cardinality(distinct: int) -> None:
     """Uniformly rotating keys through a decision cache's default size: the hit rate is
-    about `size / distinct`, not zero, and a miss rarely evicts (the doorkeeper)."""
+    about `size / distinct`, not zero, and a miss rarely evicts (the doorkeeper); when
+    that rate is below one in COLD_RATE, the cache goes cold and holds nothing."""
     size = decision.CONTEXT_CACHE_SIZE
     cache: Cache[int] = Cache(max_entries=size, max_bytes=10**9)
     now = time.time()
@@ -106,6 +107,10 @@ def test_hit_rate_degrades_gracefully_at_any_cardinality(distinct: int) -> None:
             elif cache.put(key, 0, 0, now + 60, now, cost=0):
                 admitted += 1
     requests = rounds * distinct
+    if distinct > COLD_RATE * size:  # too rare to repay keeping them (the bypass)
+        assert cache.bypassing and len(cache) == 0 and cache.size == 0
+        assert hits == admitted == 0
+        return
     expected = min(distinct, size) * rounds
     assert len(cache) == min(distinct, size)
     assert hits >= 0.75 * expected, (hits, expected)
@@ -115,11 +120,11 @@ def test_hit_rate_degrades_gracefully_at_any_cardinality(distinct: int) -> None:
 def test_a_cold_cache_is_left_alone_by_most_requests_and_warms_again_when_keys_repeat(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Rotating keys that never come back while the cache is full: after a window it goes
-    cold, and then `skip()` sends all but about one request in SAMPLE past it (as the
-    decision and the verifier ask before hashing anything); what it holds is still
-    served to the sampled ones. Once a few keys repeat, the sampled puts admit them,
-    they hit, and the next judgement ends the bypass, with no put needed."""
+    """Rotating keys that never come back while the cache is full: after a full window it
+    goes cold, lets go of what it held, and then `skip()` sends all but about one request
+    in SAMPLE past it (as the decision and the verifier ask before hashing anything).
+    Once a few keys repeat, the sampled lookups find them in the doorkeeper's table, the
+    next judgement ends the bypass, and the cache, empty, fills again."""
     probes = [0]
     real = Cache._seen_before
 
@@ -144,15 +149,17 @@ def test_a_cold_cache_is_left_alone_by_most_requests_and_warms_again_when_keys_r
         return False
 
     rotating = keys(40 * WINDOW, start=1000)
-    assert not any(request(key) for key in rotating[: 2 * WINDOW])
-    assert cache.bypassing
+    assert not any(request(key) for key in rotating[:WINDOW])
+    assert not cache.bypassing  # the first window began before the cache was full: not judged
+    assert not any(request(key) for key in rotating[WINDOW : 3 * WINDOW])
+    assert cache.bypassing and len(cache) == 0 and cache.size == 0
     probes[0] = 0
     used = [request(key) for key in rotating[2 * WINDOW :]]
     sampled = sum(u is not None for u in used)
     assert cache.bypassing and not any(used)
     assert len(used) // (2 * SAMPLE) <= sampled <= 2 * len(used) // SAMPLE, (sampled, len(used))
-    assert probes[0] <= sampled  # no admission attempt but on a sampled request
-    assert all(cache.get(key, now) is not None for key in held)  # still served while cold
+    assert probes[0] == 0  # nothing is admitted while cold
+    assert len(cache) == 0 and not any(cache.put(key, 0, 0, now + 60, now, cost=0) for key in held)
     # The workload changes: a few new keys come back again and again; only hits follow.
     hot = keys(4, start=10**6)
     for _ in range(2 * SAMPLE * WINDOW // len(hot)):  # two judgements' worth of sampled lookups
@@ -296,7 +303,9 @@ async def test_through_the_middleware_rotating_tokens_keep_a_bounded_working_set
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Four times more tokens than room: the decision cache stays full, keeps serving hits, and
-    the verifier checks far fewer signatures than requests (the old cache emptied itself)."""
+    the verifier checks far fewer signatures than requests (the old cache emptied itself).
+    The verifier's own cache, no bigger than the decision's in front of it, only ever sees
+    the tokens that one missed: it never hits, goes cold and lets go of them."""
     monkeypatch.setattr(decision, "CONTEXT_CACHE_SIZE", 256)
     verifier = aa.JWTVerifier(key=SECRET, algorithms=["HS256"], cache_size=256)
     checks = counted(verifier)
@@ -306,7 +315,8 @@ async def test_through_the_middleware_rotating_tokens_keep_a_bounded_working_set
     checks[0] = 0
     assert set(await send_all(app, stream * 2)) == {200}
     decided = policy.default.decided
-    assert decided is not None and len(decided) == 256 and len(verifier._cache) == 256
+    assert decided is not None and len(decided) == 256 and not decided.bypassing
+    assert verifier._cache.bypassing and len(verifier._cache) == 0
     assert checks[0] <= 2 * 1024 - 0.75 * 2 * 256, checks[0]  # about 256 hits a round
 
 
