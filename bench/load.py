@@ -9,7 +9,8 @@ between the first and the last few seconds. The second sends tokens drawn unifor
 (each wrk thread its own stream) from a pool of `--tokens`, with the verifier's cache
 on, off, or each in turn (a fresh server each, `--rounds` times, the order alternating),
 and reports throughput, p50 and p99 latency as wrk measures them (its --latency
-distribution) for each run and their medians, failing on any error. Each
+distribution), and the server's full collections (how many, the longest, timed in the
+server with `gc.callbacks`), for each run and their medians, failing on any error. Each
 run starts with a warm-up of the same traffic, so the measured part meets a cache as
 full as steady traffic leaves it. Sends traffic to 127.0.0.1 only.
 """
@@ -17,6 +18,8 @@ full as steady traffic leaves it. Sends traffic to 127.0.0.1 only.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import platform
 import re
 import shutil
@@ -33,7 +36,19 @@ import jwt
 
 SECRET = "load-secret-" + "x" * 40
 APP = """
+import atexit, gc, json, os, time
 import asgi_auth as aa
+# Full collections, timed here: when every object alive is walked, every request in
+# flight waits, so their longest pause is the p99 a heap of cached answers can cost.
+_started, _pauses = [0.0], []
+def _timed(phase, info):
+    if info["generation"] == 2:
+        if phase == "start":
+            _started[0] = time.time()
+        else:
+            _pauses.append((_started[0], time.time() - _started[0]))
+gc.callbacks.append(_timed)
+atexit.register(lambda: open(os.environ["LOAD_GC_FILE"], "w").write(json.dumps(_pauses)))
 verifier = aa.JWTVerifier(key="{secret}", algorithms=["HS256"], cache={cache})
 bearer = aa.HTTPBearer(verifier=verifier)
 async def inner(scope, receive, send):
@@ -78,7 +93,8 @@ def serve(workdir: Path, cache: bool) -> tuple[subprocess.Popen[bytes], int]:
     (workdir / "load_app.py").write_text(APP.format(secret=SECRET, cache=cache))
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "load_app:app", "--port", str(port), "--http", "httptools"]
-    server = subprocess.Popen([*command, "--log-level", "warning", "--no-access-log"], cwd=workdir)
+    environment = {**os.environ, "LOAD_GC_FILE": str(workdir / "gc.json")}
+    server = subprocess.Popen([*command, "--log-level", "warning", "--no-access-log"], cwd=workdir, env=environment)
     deadline = time.monotonic() + 20
     while True:
         try:
@@ -169,13 +185,15 @@ def rotating(wrk: str, args: argparse.Namespace, workdir: Path) -> int:
             url = f"http://127.0.0.1:{port}/"
             base = [wrk, "-t2", f"-c{args.connections}", "--latency", "-s", str(script), url, "--", str(pool)]
             subprocess.run([*base[:-3], f"-d{args.warmup}s", *base[-3:], "1"], capture_output=True, check=True)
-            start_rss = rss_kib(server.pid)
+            start_rss, started = rss_kib(server.pid), time.time()
             out = subprocess.run(
                 [*base[:-3], f"-d{args.seconds}s", *base[-3:], "2"], capture_output=True, text=True, check=True
             ).stdout
             figures = read(out) | {"cache": cache, "rss_start_kib": start_rss, "rss_end_kib": rss_kib(server.pid)}
         finally:
             stop(server)
+        pauses = [pause for at, pause in json.loads((workdir / "gc.json").read_text()) if at >= started]
+        figures |= {"full_gcs": len(pauses), "full_gc_max_ms": 1000 * max(pauses, default=0.0)}
         rows.append(figures)
         print(out)
     lines = [
@@ -184,13 +202,14 @@ def rotating(wrk: str, args: argparse.Namespace, workdir: Path) -> int:
         f" --connections {args.connections} --rounds {args.rounds}` (uvicorn + httptools, wrk -t2, loopback;"
         f" {args.warmup} s of warm-up first; a fresh server per run, in the order listed).",
         "",
-        "| cache | requests/s | p50 ms | p99 ms | errors | server RSS KiB (start → end) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| cache | requests/s | p50 ms | p99 ms | errors | server RSS KiB (start → end) | full GCs, longest ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         lines.append(
             f"| {'on' if r['cache'] else 'off'} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |"
             f" {r['errors'] + r['non_2xx']} | {r['rss_start_kib']:,} → {r['rss_end_kib']:,} |"
+            f" {r['full_gcs']}, {r['full_gc_max_ms']:.1f} |"
         )
     if args.rounds > 1:
         for cache in configs:
@@ -200,6 +219,7 @@ def rotating(wrk: str, args: argparse.Namespace, workdir: Path) -> int:
                 f" **{statistics.median(r['rps'] for r in runs):,.0f}** |"
                 f" **{statistics.median(r['p50_ms'] for r in runs):.2f}** |"
                 f" **{statistics.median(r['p99_ms'] for r in runs):.2f}** | | |"
+                f" **{statistics.median(r['full_gc_max_ms'] for r in runs):.1f}** |"
             )
     text = "\n".join(lines) + "\n"
     print(text)

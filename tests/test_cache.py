@@ -12,6 +12,7 @@ import time
 import tracemalloc
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 
@@ -21,6 +22,7 @@ from asgi_auth._cache import COLD_RATE, ENTRY_OVERHEAD, SAMPLE, WINDOW, Cache, d
 from asgi_auth.stores import MemoryRevocationList
 from asgi_auth.verifiers.jwt import state_cost
 from tests.conftest import call_asgi, http_scope
+from tests.loopback import serve
 
 SECRET = "cache-secret-" + "x" * 40
 
@@ -444,3 +446,67 @@ async def test_an_outage_in_one_alternative_is_never_remembered() -> None:
     for _ in range(3):
         assert (await call_asgi(app, http_scope("/", headers=header)))[0]["status"] == 200
     assert Down.asked == 3 and not policy.default.decided
+
+
+def test_over_a_real_server_a_cold_cache_answers_every_request_rightly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cold path against the real peers: uvicorn on loopback, eight httpx clients at
+    once. Far more distinct tokens than room drive both caches cold (each lets go of what
+    it held), and every answer is still right: each token's own subject, a 401 with the
+    Bearer challenge for each forged or expired token among them. Then four tokens come
+    back again and again: the caches warm, and the signature checks stop."""
+    monkeypatch.setattr(decision, "CONTEXT_CACHE_SIZE", 32)
+    monkeypatch.setattr("asgi_auth._cache.WINDOW", 64)
+    monkeypatch.setattr("asgi_auth._cache.COLD_LOOKUPS", 16)  # judged sooner while cold: a short test
+    verifier = aa.JWTVerifier(key=SECRET, algorithms=["HS256"], cache_size=32)
+    checks = counted(verifier)
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": scope["state"]["auth"].principal.subject.encode()})
+
+    policy = aa.AuthPolicy([], default=aa.HTTPBearer(verifier=verifier))
+    app = aa.AuthMiddleware(inner, policy)
+    now = int(time.time())
+    good = tokens(2400)
+    bad = [
+        jwt.encode({"sub": "u1", "exp": now + 600}, "another-secret-" + "y" * 40),  # forged
+        jwt.encode({"sub": "u2", "exp": now - 60}, SECRET),  # expired
+    ]
+    stream = [(f"u{i}", token) for i, token in enumerate(good)]
+    for i in range(0, len(stream), 40):
+        stream.insert(i, ("", bad[i // 40 % 2]))
+
+    async def send_over(base: str, requests: list[tuple[str, str]]) -> list[tuple[str, int, str, str]]:
+        answers: list[tuple[str, int, str, str]] = []
+
+        async def client(part: list[tuple[str, str]]) -> None:
+            async with httpx.AsyncClient(base_url=base) as http:
+                for subject, token in part:
+                    response = await http.get("/", headers={"Authorization": f"Bearer {token}"})
+                    answers.append(
+                        (subject, response.status_code, response.text, response.headers.get("www-authenticate", ""))
+                    )
+
+        await asyncio.gather(*(client(requests[k::8]) for k in range(8)))
+        return answers
+
+    with serve(app) as base:
+        answers = asyncio.run(send_over(base, stream))
+        assert len(answers) == len(stream)
+        for subject, status, body, challenge in answers:
+            if subject:
+                assert (status, body) == (200, subject)
+            else:
+                assert status == 401 and challenge.startswith("Bearer") and "invalid_token" in challenge
+        decided = policy.default.decided
+        assert decided is not None and decided.bypassing and len(decided) == 0
+        assert verifier._cache.bypassing and len(verifier._cache) == 0
+        assert checks[0] >= len(good)  # every token new: each verified
+        hot = [(f"u{i}", good[i]) for i in range(4)]
+        answers = asyncio.run(send_over(base, hot * 400))
+        assert all((status, body) == (200, subject) for subject, status, body, _ in answers)
+        assert not decided.bypassing
+        checks[0] = 0
+        answers = asyncio.run(send_over(base, hot * 50))
+        assert all((status, body) == (200, subject) for subject, status, body, _ in answers)
+        assert checks[0] <= 8  # remembered again (two of four may share a doorkeeper slot)
