@@ -77,5 +77,5 @@ def test_memory_stays_bounded_as_distinct_tokens_stream_through() -> None:
     gc.collect()
     after = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
-    assert len(verifier._cache) == 500
+    assert verifier._cache.bypassing and len(verifier._cache) == 0  # no token twice: cold, holding none
     assert after - before < 128 * 1024, after - before  # 20,000 more tokens, no growth to speak of
