@@ -112,9 +112,9 @@ class TokenLRU:
 
     def __init__(self, size: int = LRU_SIZE) -> None:
         self.size = size
-        self.entries: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.entries: OrderedDict[str | bytes, dict[str, Any]] = OrderedDict()
 
-    def get(self, token: str) -> dict[str, Any] | None:
+    def get(self, token: str | bytes) -> dict[str, Any] | None:
         claims = self.entries.get(token)
         if claims is None:
             return None
@@ -124,7 +124,7 @@ class TokenLRU:
         self.entries.move_to_end(token)
         return claims
 
-    def put(self, token: str, claims: dict[str, Any]) -> None:
+    def put(self, token: str | bytes, claims: dict[str, Any]) -> None:
         self.entries[token] = claims
         if len(self.entries) > self.size:
             self.entries.popitem(last=False)
@@ -155,21 +155,26 @@ class PyJWTDecode:
 
 class MinimalMiddleware:
     """The near-limit reference: header read, decode (key prepared once, `exp` required),
-    scope["state"] write; with `cache`, decoded claims kept per token in a `TokenLRU`."""
+    scope["state"] write; with `cache`, decoded claims kept in a `TokenLRU`, by the token
+    itself or (`digest=True`) by the header's BLAKE2b digest, as asgi_auth keeps them:
+    a cache keyed by the token keeps every token it has seen, and its memory grows with
+    their length (issue 22), which asgi_auth's may not."""
 
-    def __init__(self, app: App, cache: bool = True) -> None:
+    def __init__(self, app: App, cache: bool = True, digest: bool = False) -> None:
         self.app = app
         self.decoder, self.key = prepared_decoder({"require": ["exp"]})
         self.cache = TokenLRU() if cache else None
+        self.digest = digest
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         raw = authorization(scope)
         token = raw.decode("latin-1")[7:] if raw else None
-        claims = self.cache.get(token) if token and self.cache is not None else None
+        key: str | bytes | None = hashlib.blake2b(raw).digest() if raw and self.digest else token
+        claims = self.cache.get(key) if key and self.cache is not None else None
         if claims is None and token:
             claims = self.decoder.decode(token, self.key, algorithms=["HS256"])
-            if self.cache is not None:
-                self.cache.put(token, claims)
+            if self.cache is not None and key:
+                self.cache.put(key, claims)
         scope.setdefault("state", {})["auth"] = claims
         await self.app(scope, receive, send)
 
