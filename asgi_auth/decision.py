@@ -28,7 +28,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Union, cast
 
 from ._asgi import MAX_HEADER_VALUE, AmbiguousCredentials, HeaderTooLarge, RequestView
-from ._cache import Cache, digest
+from ._cache import Cache, Entry, digest
 from .claims import Claim, failing
 from .context import AuthContext, Principal, SecurityScopes, granted_scopes
 from .errors import (
@@ -286,9 +286,13 @@ class OneScheme:
                 if decided is not None and decided.bypassing and decided.skip():
                     return self.extracted(request, rule, b"")  # cold (_cache.py): no digest, no lookup
                 key = digest(raw)
-                remembered = recall(rule, key, self.scheme, self.answers)
-                if remembered is not None:
-                    return remembered
+                entry = decided.get(key, time.time()) if decided is not None else None
+                if decided is not None and entry is not None:  # remembered
+                    if entry.still_valid is None:
+                        return entry.value
+                    remembered = recheck(decided, key, entry, self.scheme, self.answers)  # a revocation list asks
+                    if remembered is not None:
+                        return remembered
                 if not canonical(raw):  # padded spellings share the verifier's entry by the token's digest
                     key = b""
         return self.extracted(request, rule, key)
@@ -432,24 +436,20 @@ def vouches(scheme: SecurityScheme) -> bool:
     return isinstance(scheme.verifier, (VerdictVerifier, LifetimeVerifier))
 
 
-def recall(rule: RuleState, key: bytes, scheme: SecurityScheme, answers: Answers) -> Decided | None:
-    """The decision remembered for the header whose digest is `key`, or `None`.
+def recheck(
+    decided: Cache[Decided], key: bytes, entry: Entry[Decided], scheme: SecurityScheme, answers: Answers
+) -> Decided | None:
+    """A remembered decision whose verdict asks to be re-checked (a revocation list):
+    its value while the check holds, else `None`.
 
-    A verdict that asks to be re-checked (a revocation list) is asked first: a 503 when
-    the check cannot answer, and when it no longer holds the entry is dropped and `None`
-    answered, so the request is decided afresh (and the verifier refuses it).
+    The check is asked before the value is reused: a 503 when it cannot answer, and when
+    it no longer holds the entry is dropped and `None` answered, so the request is
+    decided afresh (and the verifier refuses it). An entry that asks no check is reused
+    where it is found (the decisions' `decide`).
     """
-    decided = rule.decided
-    if decided is None:
-        return None
-    entry = decided.get(key, time.time())
-    if entry is None:
-        return None
     still_valid = entry.still_valid
-    if still_valid is None:
-        return entry.value
     try:
-        if still_valid():
+        if still_valid is None or still_valid():
             return entry.value
     except Exception as exc:  # a revocation list that cannot answer: 503, never a pass
         return verifier_failed(scheme, exc, answers)
@@ -507,9 +507,13 @@ class AnyOf:
                 if decided is not None and decided.bypassing and decided.skip():
                     return self._decide(request, rule, b"")  # cold (_cache.py): no digest, no lookup
                 key = digest(raw)
-                remembered = recall(rule, key, self.schemes[0], self.answers)
-                if remembered is not None:
-                    return remembered
+                entry = decided.get(key, time.time()) if decided is not None else None
+                if decided is not None and entry is not None:  # as OneScheme.decide
+                    if entry.still_valid is None:
+                        return entry.value
+                    remembered = recheck(decided, key, entry, self.schemes[0], self.answers)
+                    if remembered is not None:
+                        return remembered
         return self._decide(request, rule, key if key and raw is not None and canonical(raw) else b"")
 
     async def _decide(self, request: RequestView, rule: RuleState, key: bytes) -> Decided:

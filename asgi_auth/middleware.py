@@ -50,6 +50,7 @@ class AuthMiddleware:
             raise ConfigurationError(f"AuthMiddleware needs policy=AuthPolicy(...), not {policy!r}")
         self.app = app
         self.policy = policy
+        self._memo = policy._memo  # read first: the memo's hit costs no call (for_request fills it)
         self.on_error = on_error if on_error is not None else policy.on_error
         self.resource = policy.resource_metadata  # RFC 9728, when declared (rfc9728.py)
         self.on_decision = on_decision if on_decision is not None else policy.on_decision
@@ -79,7 +80,10 @@ class AuthMiddleware:
         started = perf_counter() if observer is not None else 0.0
         # A websocket handshake is an HTTP GET on the wire, and is matched as one.
         method = scope["method"] if scope_type == "http" else "GET"
-        requirement = self.policy.for_request(scope["path"], scope.get("root_path", ""), method)
+        path, root_path = scope["path"], scope.get("root_path", "")
+        requirement = self._memo.get((path, root_path, method))
+        if requirement is None:
+            requirement = self.policy.for_request(path, root_path, method)
         context = requirement.public_context
         public = context is not None
         if context is None:

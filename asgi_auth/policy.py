@@ -135,6 +135,8 @@ class AuthPolicy:
         self._decisions: dict[tuple[Alternative, ...] | None, Decision] = {}
         self._normalized: dict[int, tuple[Any, tuple[Alternative, ...] | None]] = {}
         self.default = self._requirement(default, None)
+        # (path, root_path, method) → what applies; AuthMiddleware reads it directly, so it
+        # is only ever cleared, never replaced.
         self._memo: dict[tuple[str, str, str], Applicable] = {}
         self._combined: dict[tuple[int, ...], AllOf] = {}
         self.router: Router[Requirement] = Router()
