@@ -40,18 +40,19 @@ alone asks its verifier as if it had none, and the verifier's own cache, cold or
 is the verifier's to skip).
 
 **A cold cache holds nothing.** Going cold, it lets go of every entry: hits that rare
-do not repay keeping thousands of answers alive, and a collector's full pass walks
-every object they hold, which in a server stops every request in flight at once (the
-p99 of such traffic was twice `cache=False`'s for that alone). What it keeps is the
-doorkeeper's table of digests (one list of bytes, which the collector does not walk
-into), and that is all judging needs: a sampled lookup finding its key there is a hit a
-full cache would have had, one that does not leaves its key there (the table is fed by
-the sampled requests alone, and a random sample of the traffic reuses keys as the
-traffic does). Judged after every `COLD_LOOKUPS` sampled lookups, it warms again, empty, once those would-be
-hits are at least twice as common as going cold allowed (`2 / COLD_RATE`: the table
-holds up to twice as many keys as the cache has room for, and the margin keeps a
-workload at the edge from going back and forth). The state is two counters and two
-flags, nothing per key beyond that table.
+do not repay keeping thousands of answers alive, and a collector's full pass walks every
+object they hold, which in a server stops every request in flight at once (under such
+traffic that pause, not the work per request, is what made the p99 worse than
+`cache=False`'s: docs/benchmarks.md). What it keeps is the doorkeeper's table of digests
+(one list of bytes, in which the collector has nothing to follow), and that is all
+judging needs: a sampled lookup finding its key there is a hit a full cache would have
+had, one that does not leaves its key there (the table is fed by the sampled requests
+alone, and a random sample of the traffic reuses keys as the traffic does). Judged after
+every `COLD_LOOKUPS` sampled lookups, it warms again, empty, once those would-be hits are
+at least twice as common as going cold allowed (`2 / COLD_RATE`: the table holds up to
+twice as many keys as the cache has room for, and the margin keeps a workload at the
+edge from going back and forth). The state is two counters and three flags, nothing per
+key beyond that table.
 
 **Memory per entry** is what `tests/test_cache.py::test_memory_per_entry_is_what_the_docs_say`
 measures with `tracemalloc`; `ENTRY_OVERHEAD` is the cache's own part (the entry object,
