@@ -14,7 +14,7 @@ from starlette.datastructures import QueryParams
 
 from ._types import Scope
 
-__all__ = ["AmbiguousCredentials", "HeaderTooLarge", "RequestView", "route_path", "strip_root_path"]
+__all__ = ["AmbiguousCredentials", "HeaderTooLarge", "RequestView", "raw_header", "route_path", "strip_root_path"]
 
 MAX_HEADER_VALUE = 8192  # a credential header longer than this is refused with 431
 MAX_COOKIE_HEADER = 8192  # longer cookie headers / query strings are not searched for
@@ -49,6 +49,18 @@ def strip_root_path(path: str, root_path: str) -> str:
     return path
 
 
+def raw_header(scope: Scope, name: bytes) -> bytes | None:
+    """The value of header `name` (lower-case bytes) in `scope`, undecoded and unchecked;
+    `AmbiguousCredentials` if it came twice (see `RequestView`)."""
+    found: bytes | None = None
+    for key, raw in scope["headers"]:
+        if key == name:
+            if found is not None:
+                raise AmbiguousCredentials(f"header {name.decode('latin-1')!r}")
+            found = raw
+    return found
+
+
 class RequestView:
     """Access to the parts of a request that carry credentials.
 
@@ -75,13 +87,7 @@ class RequestView:
 
     def raw_header(self, name: bytes) -> bytes | None:
         """The value of header `name` (lower-case bytes), undecoded and unchecked."""
-        found: bytes | None = None
-        for key, raw in self.scope["headers"]:
-            if key == name:
-                if found is not None:
-                    raise AmbiguousCredentials(f"header {name.decode('latin-1')!r}")
-                found = raw
-        return found
+        return raw_header(self.scope, name)
 
     def header(self, name: bytes) -> str | None:
         """The value of header `name` (lower-case bytes), decoded as Starlette decodes it."""

@@ -27,7 +27,7 @@ from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Union, cast
 
-from ._asgi import MAX_HEADER_VALUE, AmbiguousCredentials, HeaderTooLarge, RequestView
+from ._asgi import MAX_HEADER_VALUE, AmbiguousCredentials, HeaderTooLarge, RequestView, raw_header
 from ._cache import Cache, Entry, digest
 from .claims import Claim, failing
 from .context import AuthContext, Principal, SecurityScopes, granted_scopes
@@ -45,6 +45,7 @@ from .verifiers.base import Answer, LifetimeVerifier, Verdict, VerdictVerifier
 from .verifiers.jwt import state_cost
 
 if TYPE_CHECKING:
+    from ._types import Scope
     from .requirement import Alternative, RuleState
     from .throttle import FailureLimit
 
@@ -227,7 +228,7 @@ class Public:
         self.anonymous_allowed = True
         self.anonymous_scopes = SecurityScopes()
 
-    def decide(self, request: RequestView, rule: RuleState) -> Decided:
+    def decide(self, scope: Scope, rule: RuleState, request: RequestView | None = None) -> Decided:
         return rule.anonymous_context
 
 
@@ -272,11 +273,14 @@ class OneScheme:
             return rule.anonymous_context
         return self.missing or self.answers(_MISSING)
 
-    def decide(self, request: RequestView, rule: RuleState) -> Decided | Awaitable[Decided]:
+    def decide(self, scope: Scope, rule: RuleState, request: RequestView | None = None) -> Decided | Awaitable[Decided]:
+        """The decision for the request of `scope`. Its `RequestView` is made here, past
+        the remembered decision (a request answered from it reads one header), unless a
+        caller deciding it for several rules hands one in to share (`AllOf`)."""
         key = b""
         if self.source:
             try:
-                raw = request.raw_header(self.source)
+                raw = raw_header(scope, self.source)
             except AmbiguousCredentials as exc:
                 return ambiguous(self.scheme, exc)
             if raw is None:  # no header, no credentials
@@ -284,7 +288,7 @@ class OneScheme:
             if self.remembers and len(raw) <= MAX_HEADER_VALUE:
                 decided = rule.decided
                 if decided is not None and decided.bypassing and decided.skip():
-                    return self.extracted(request, rule, b"")  # cold (_cache.py): no digest, no lookup
+                    return self.extracted(request or RequestView(scope), rule, b"")  # cold (_cache.py): no digest
                 key = digest(raw)
                 entry = decided.get(key, time.time()) if decided is not None else None
                 if decided is not None and entry is not None:  # remembered
@@ -295,7 +299,7 @@ class OneScheme:
                         return remembered
                 if not canonical(raw):  # padded spellings share the verifier's entry by the token's digest
                     key = b""
-        return self.extracted(request, rule, key)
+        return self.extracted(request or RequestView(scope), rule, key)
 
     def extracted(self, request: RequestView, rule: RuleState, key: bytes) -> Decided | Awaitable[Decided]:
         """Step 1, then the rest; `key` as `verified` takes it."""
@@ -495,17 +499,18 @@ class AnyOf:
         self.source = one if one and not any(s.challenges_vary for s in self.schemes) else b""
         self.remembers = bool(self.source) and any(vouches(s) for s in self.schemes)
 
-    def decide(self, request: RequestView, rule: RuleState) -> Decided | Awaitable[Decided]:
+    def decide(self, scope: Scope, rule: RuleState, request: RequestView | None = None) -> Decided | Awaitable[Decided]:
+        """As `OneScheme.decide`."""
         key, raw = b"", None
         if self.remembers:
             try:
-                raw = request.raw_header(self.source)
+                raw = raw_header(scope, self.source)
             except AmbiguousCredentials:
                 raw = None  # each scheme's extraction answers it, below
             if raw is not None and len(raw) <= MAX_HEADER_VALUE:
                 decided = rule.decided
                 if decided is not None and decided.bypassing and decided.skip():
-                    return self._decide(request, rule, b"")  # cold (_cache.py): no digest, no lookup
+                    return self._decide(request or RequestView(scope), rule, b"")  # cold (_cache.py): no digest
                 key = digest(raw)
                 entry = decided.get(key, time.time()) if decided is not None else None
                 if decided is not None and entry is not None:  # as OneScheme.decide
@@ -514,7 +519,9 @@ class AnyOf:
                     remembered = recheck(decided, key, entry, self.schemes[0], self.answers)
                     if remembered is not None:
                         return remembered
-        return self._decide(request, rule, key if key and raw is not None and canonical(raw) else b"")
+        return self._decide(
+            request or RequestView(scope), rule, key if key and raw is not None and canonical(raw) else b""
+        )
 
     async def _decide(self, request: RequestView, rule: RuleState, key: bytes) -> Decided:
         #: Kept while every verifier asked vouches: (valid_from, valid_until, checks).

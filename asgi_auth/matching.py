@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, NamedTuple, Union
 
 from ._asgi import RequestView, strip_root_path
+from ._types import Scope
 from .context import AuthContext
 from .errors import AuthError, ErrorResponse
 
@@ -131,7 +132,7 @@ class Refusal:
     def __init__(self, detail: str, status_code: int = 400) -> None:
         self.response = ErrorResponse(AuthError(detail, status_code=status_code))
 
-    def decide(self, request: RequestView) -> Decision:
+    def decide(self, scope: Scope, request: RequestView | None = None) -> Decision:
         return self.response
 
 
@@ -151,8 +152,8 @@ class AllOf:
         self.parts = tuple(parts)
         self.rule = self.parts[0].rule
 
-    def decide(self, request: RequestView) -> Awaitable[Decision]:
-        return self._decide(request)
+    def decide(self, scope: Scope, request: RequestView | None = None) -> Awaitable[Decision]:
+        return self._decide(request or RequestView(scope))
 
     async def _decide(self, request: RequestView) -> Decision:
         chosen: AuthContext | None = None
@@ -160,7 +161,7 @@ class AllOf:
             if part.public:
                 decision: Decision = part.anonymous_context
             else:
-                pending = part.decide(request)
+                pending = part.decide(request.scope, request)  # one view: what one part spent, all have
                 decision = pending if isinstance(pending, (AuthContext, ErrorResponse)) else await pending
             if isinstance(decision, ErrorResponse):
                 return decision

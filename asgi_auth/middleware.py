@@ -13,7 +13,6 @@ from __future__ import annotations
 import inspect
 from time import perf_counter
 
-from ._asgi import RequestView
 from ._types import ASGIApp, Receive, Scope, Send
 from .context import AuthContext
 from .errors import AuthError, ConfigurationError, ErrorResponse, OnError
@@ -87,7 +86,7 @@ class AuthMiddleware:
         context = requirement.public_context
         public = context is not None
         if context is None:
-            decision = requirement.decide(RequestView(scope))
+            decision = requirement.decide(scope)
             if not isinstance(decision, (AuthContext, ErrorResponse)):
                 decision = await decision  # a verifier had to be awaited
             if isinstance(decision, ErrorResponse):

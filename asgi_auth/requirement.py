@@ -16,6 +16,7 @@ from typing import Any, Union
 
 from ._asgi import RequestView
 from ._cache import Cache
+from ._types import Scope
 from .claims import Claim
 from .context import AuthContext, SecurityScopes
 from .decision import CONTEXT_CACHE_SIZE, Decided, Decision, build_context
@@ -189,14 +190,15 @@ class Requirement:
     def anonymous_allowed(self) -> bool:
         return self.decision.anonymous_allowed
 
-    def decide(self, request: RequestView) -> Decided | Awaitable[Decided]:
-        """The decision for a request, or an awaitable of it when a verifier must be awaited.
+    def decide(self, scope: Scope, request: RequestView | None = None) -> Decided | Awaitable[Decided]:
+        """The decision for the request of `scope`, or an awaitable of it when a verifier
+        must be awaited; `request`, its view when a caller shares one (`AllOf`).
 
         Answers that need no waiting (a public route, missing credentials, an
         `@inline` verifier, a token the verifier has cached) come back directly, so
         the common request builds no coroutine.
         """
-        return self.decision.decide(request, self)
+        return self.decision.decide(scope, self, request)
 
     def kept_context(
         self, scheme: SecurityScheme, credentials: Any, principal: Any, security_scopes: SecurityScopes, index: int
