@@ -32,41 +32,43 @@ attempt, for hits too rare to repay them. So the cache counts its hits and misse
 at the first put after every window of lookups (`WINDOW`, or twice the entries it has
 room for if more: a window shorter than an entry's stay would judge a cyclic workload
 by its bursts), judges them: full since the window began, and fewer than one lookup in
-`COLD_RATE` hitting, it goes cold (`bypassing`). While cold, callers ask
-`skip()` before hashing anything, and about one request in `SAMPLE` (chosen at random,
-so no cycle of requests keeps a credential out of the sample) looks its key up; the
-others leave the cache alone, costing what `cache=False` costs (a decision's cache left
-alone asks its verifier as if it had none, and the verifier's own cache, cold or not,
-is the verifier's to skip).
+`COLD_RATE` hitting, it goes cold (`bypassing`). While cold, callers ask `skip(credential)`
+before hashing anything, and leave the cache alone: no digest, no lookup, what
+`cache=False` costs (a decision's cache left alone asks its verifier as if it had none,
+and the verifier's own cache, cold or not, is the verifier's to skip).
 
 **A cold cache holds nothing.** Going cold, it lets go of every entry: hits that rare
 do not repay keeping thousands of answers alive, and a collector's full pass walks every
 object they hold, which in a server stops every request in flight at once (under such
 traffic that pause, not the work per request, is what made the p99 worse than
-`cache=False`'s: docs/benchmarks.md). What it keeps is the doorkeeper's table of digests
-(one list of bytes, in which the collector has nothing to follow), and that is all
-judging needs: a sampled lookup finding its key there is a hit a full cache would have
-had, one that does not leaves its key there (the table is fed by the sampled requests
-alone, and a random sample of the traffic reuses keys as the traffic does). Judged after
-every `COLD_LOOKUPS` sampled lookups, it warms again, empty, once those would-be hits are
-at least twice as common as going cold allowed (`2 / COLD_RATE`: the table holds up to
-twice as many keys as the cache has room for, and the margin keeps a workload at the
-edge from going back and forth). The state is two counters and three flags, nothing per
-key beyond that table.
+`cache=False`'s: docs/benchmarks.md). What judging needs is the hits a cache would have
+had, and `skip` counts them for every request: the credential's *fingerprint* (Python's
+`hash` of its last `FINGERPRINT` bytes — a JWT's signature, any credential's most
+distinctive part) found in the doorkeeper's table, now a table of fingerprints (a list
+of ints, in which the collector has nothing to follow), is a would-be hit, one not found
+is left there. A fingerprint is cheap, and never a key: it only ever estimates (two
+credentials sharing one can make the cache look warmer than it is, which costs a window
+of bookkeeping, never an answer). Every request, not a sample, because a credential
+used a few times in a row must be seen each time to be seen coming back. Judged after
+every window, the cache warms again, empty, once would-be hits are at least twice as
+common as going cold allowed (`2 / COLD_RATE`: the table holds up to twice as many
+fingerprints as the cache has room for, and the margin keeps a workload at the edge
+from going back and forth).
 
 **Memory per entry** is what `tests/test_cache.py::test_memory_per_entry_is_what_the_docs_say`
 measures with `tracemalloc`; `ENTRY_OVERHEAD` is the cache's own part (the entry object,
 its digest, its dict and ring slots), and callers add the state they keep.
 
 Not thread-safe beyond the GIL: a race between threads can cost a miss or an
-over-full slot, never another key's value (the dict maps each digest to its own entry).
+over-full slot, never another key's value (the dict maps each digest to its own entry)
+nor an exception (the tables are replaced when the cache goes cold, never shrunk under
+a thread indexing them).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
-from random import random as _random
 from typing import Generic, TypeVar
 
 __all__ = ["ENTRY_OVERHEAD", "Cache", "Entry", "digest"]
@@ -79,13 +81,8 @@ WINDOW = 1024
 """Lookups between two judgements of the hit rate, at least (see the bypass, above)."""
 COLD_RATE = 8
 """Cold when fewer than one lookup in this many hit, over a window, with the cache full."""
-SAMPLE = 32
-"""While cold, about one request in this many uses the cache."""
-COLD_LOOKUPS = 128
-"""While cold, judged every this many sampled lookups: a wrong return to warm
-costs one window of misses and a refill, while staying cold wrongly costs every request
-its hits (and whoever sent garbage to make it cold would keep it so for long)."""
-_SAMPLED = 1 / SAMPLE
+FINGERPRINT = 32
+"""While cold, how many of a credential's last bytes `skip` hashes to count it."""
 
 ENTRY_OVERHEAD = 256
 """Bytes the cache itself holds per entry (an `Entry` of 7 slots, a 64-byte digest,
@@ -162,13 +159,14 @@ class Cache(Generic[V]):
         self._ring: list[bytes | None] = []  # the CLOCK's slots; grows to max_entries
         self._free: list[int] = []
         self._hand = 0
-        self._door: list[bytes | None] = []  # made when the cache first fills
+        # Digests while warm, fingerprints while cold; made when first needed.
+        self._door: list[bytes | int | None] = []
         # The bypass: hits and misses since the last judgement, its window, whether a put
         # has found the cache full, and whether one had when the window began.
         self._hits = self._misses = 0
         self._window = max(WINDOW, 2 * max_entries)
         self._filled = self._was_full = False
-        #: Whether the cache is cold: most requests leave it alone (see the module's docstring).
+        #: Whether the cache is cold: requests leave it alone (see the module's docstring).
         self.bypassing = False
 
     def __len__(self) -> int:
@@ -181,11 +179,8 @@ class Cache(Generic[V]):
         return key in self._entries
 
     def get(self, key: bytes, now: float) -> Entry[V] | None:
-        """The live entry for `key`, marked used; an expired one is dropped. While cold,
-        always none: the lookup only counts towards the next judgement (`_sighted`)."""
-        if self.bypassing:
-            self._sighted(key)
-            return None
+        """The live entry for `key`, marked used; an expired one is dropped. None while
+        cold (a cold cache holds nothing; callers ask `skip` first)."""
         entry = self._entries.get(key)
         if entry is None:
             self._misses += 1
@@ -224,7 +219,8 @@ class Cache(Generic[V]):
         if valid_until <= now or valid_until <= valid_from:
             return False
         cost += ENTRY_OVERHEAD
-        entries = self._entries
+        # Read once: going cold replaces them, and a thread racing that writes to the old.
+        entries, ring, free = self._entries, self._ring, self._free
         held = entries.get(key)
         if held is not None:
             self.size += cost - held.cost
@@ -239,48 +235,52 @@ class Cache(Generic[V]):
             return False
         if full and not self._make_room(cost, now):
             return False
-        if self._free:
-            slot = self._free.pop()
-            self._ring[slot] = key
+        if free:
+            slot = free.pop()
+            ring[slot] = key
         else:
-            slot = len(self._ring)
-            self._ring.append(key)
+            slot = len(ring)
+            ring.append(key)
         entries[key] = Entry(value, valid_from, valid_until, still_valid, cost, slot)
         self.size += cost
         return True
 
-    def skip(self) -> bool:
-        """Whether this request should leave the cache alone: true, while cold, for all
-        but about one request in `SAMPLE` (see the bypass, above)."""
-        return self.bypassing and _random() >= _SAMPLED  # noqa: S311 - sampling for speed, not a secret
+    def skip(self, credential: bytes | str) -> bool:
+        """Whether the request with `credential` (the header value, or the token) should
+        leave the cache alone: true while cold, once its fingerprint is counted towards
+        the judgement that ends it (see the bypass, above)."""
+        if not self.bypassing:
+            return False
+        fingerprint = hash(credential[-FINGERPRINT:])
+        door = self._door or self._doorkeeper()
+        index = fingerprint & (len(door) - 1)
+        if door[index] == fingerprint:
+            self._hits += 1
+        else:
+            door[index] = fingerprint
+            self._misses += 1
+        if self._hits + self._misses >= self._window:
+            self._judge()
+        return True
 
     def _judge(self) -> None:
-        """Go cold, or warm again, by the hit rate over the window just ended."""
+        """Go cold, or warm again, by the (would-be) hit rate over the window just ended.
+
+        Either way the tables are replaced, not emptied in place, so a thread still
+        working on the old ones (`put` between taking a free slot and filling it) writes
+        into those, costing a miss rather than an index out of range."""
         hits, lookups = self._hits, self._hits + self._misses
         self._hits = self._misses = 0
         if self.bypassing:
-            self.bypassing = hits * COLD_RATE < 2 * lookups
+            if hits * COLD_RATE >= 2 * lookups:
+                self.bypassing = False
+                self._door = []  # digests again
         elif self._was_full and hits * COLD_RATE < lookups:
             self.bypassing = True
-            self._entries.clear()
-            self._ring.clear()
-            self._free.clear()
+            self._entries, self._ring, self._free, self._door = {}, [], [], []
             self._hand = self.size = 0
             self._filled = False
         self._was_full = self._filled
-
-    def _sighted(self, key: bytes) -> None:
-        """A sampled lookup while cold: a hit if the doorkeeper's table holds `key` (a
-        full cache would have had it), else the key is left there."""
-        door = self._door or self._doorkeeper()
-        index = hash(key) & (len(door) - 1)
-        if door[index] == key:
-            self._hits += 1
-        else:
-            door[index] = key
-            self._misses += 1
-        if self._hits + self._misses >= COLD_LOOKUPS:
-            self._judge()
 
     def _seen_before(self, key: bytes) -> bool:
         """The doorkeeper: true on a key's second sighting, while its slot still holds it."""
@@ -292,7 +292,7 @@ class Cache(Generic[V]):
         door[index] = key
         return False
 
-    def _doorkeeper(self) -> list[bytes | None]:
+    def _doorkeeper(self) -> list[bytes | int | None]:
         """The doorkeeper's table, made when first needed: a power of two, at least `max_entries`."""
         self._door = [None] * (1 << max(4, (self.max_entries - 1).bit_length()))
         return self._door
@@ -327,7 +327,8 @@ class Cache(Generic[V]):
     def _drop(self, key: bytes, entry: Entry[V]) -> None:
         if self._entries.pop(key, None) is None:
             return
-        if entry.slot < len(self._ring) and self._ring[entry.slot] == key:
-            self._ring[entry.slot] = None
+        ring = self._ring
+        if entry.slot < len(ring) and ring[entry.slot] == key:
+            ring[entry.slot] = None
             self._free.append(entry.slot)
         self.size -= entry.cost

@@ -287,7 +287,7 @@ class OneScheme:
                 return self.refuse_absent or self.absent(rule)
             if self.remembers and len(raw) <= MAX_HEADER_VALUE:
                 decided = rule.decided
-                if decided is not None and decided.bypassing and decided.skip():
+                if decided is not None and decided.bypassing and decided.skip(raw):
                     return self.extracted(request or RequestView(scope), rule, b"")  # cold (_cache.py): no digest
                 key = digest(raw)
                 entry = decided.get(key, time.time()) if decided is not None else None
@@ -509,7 +509,7 @@ class AnyOf:
                 raw = None  # each scheme's extraction answers it, below
             if raw is not None and len(raw) <= MAX_HEADER_VALUE:
                 decided = rule.decided
-                if decided is not None and decided.bypassing and decided.skip():
+                if decided is not None and decided.bypassing and decided.skip(raw):
                     return self._decide(request or RequestView(scope), rule, b"")  # cold (_cache.py): no digest
                 key = digest(raw)
                 entry = decided.get(key, time.time()) if decided is not None else None
