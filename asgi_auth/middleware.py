@@ -17,7 +17,7 @@ from ._types import ASGIApp, Receive, Scope, Send
 from .context import AuthContext
 from .errors import AuthError, ConfigurationError, ErrorResponse, OnError
 from .events import Observer, OnDecisions, allowed_event, refused_event
-from .policy import AuthPolicy
+from .policy import Applicable, AuthPolicy
 from .prefetch import Prefetch, prefetchable, prefetching_send
 from .schemes.websocket import hand_over, subprotocol_markers
 
@@ -49,7 +49,10 @@ class AuthMiddleware:
             raise ConfigurationError(f"AuthMiddleware needs policy=AuthPolicy(...), not {policy!r}")
         self.app = app
         self.policy = policy
-        self._memo = policy._memo  # read first: the memo's hit costs no call (for_request fills it)
+        # The policy's memo of what applies, read first: a hit costs no call. Not when a
+        # subclass answers `for_request` its own way: then every request asks it.
+        overridden = type(policy).for_request is not AuthPolicy.for_request
+        self._memo: dict[tuple[str, str, str], Applicable] = {} if overridden else policy._memo
         self.on_error = on_error if on_error is not None else policy.on_error
         self.resource = policy.resource_metadata  # RFC 9728, when declared (rfc9728.py)
         self.on_decision = on_decision if on_decision is not None else policy.on_decision

@@ -628,3 +628,27 @@ async def test_refusals_before_matching_reach_on_error() -> None:
     sent = await call_asgi(mw, http_scope("http://x/admin"))
     assert sent[0]["status"] == 400
     assert seen[0].status_code == 400 and "origin-form" in seen[0].detail
+
+
+@pytest.mark.anyio
+async def test_a_policy_that_answers_for_request_its_own_way_is_asked_every_time() -> None:
+    """The middleware reads the policy's memo before calling `for_request`; a subclass
+    that overrides `for_request` (the attacker's review: its override was skipped once
+    the memo held the answer) is asked for every request instead."""
+    asked: list[str] = []
+
+    class Counting(aa.AuthPolicy):
+        def for_request(self, path: str, root_path: str, method: str) -> Any:
+            asked.append(path)
+            return super().for_request(path, root_path, method)
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    app = aa.AuthMiddleware(
+        inner, Counting([aa.Rule("/open", require=[])], default=aa.APIKeyHeader(name="x-key", verifier=aa.EXTRACT_ONLY))
+    )
+    for _ in range(3):
+        assert (await call_asgi(app, http_scope("/open")))[0]["status"] == 204
+    assert asked == ["/open"] * 3
