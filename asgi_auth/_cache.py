@@ -37,23 +37,25 @@ before hashing anything, and leave the cache alone: no digest, no lookup, what
 `cache=False` costs (a decision's cache left alone asks its verifier as if it had none,
 and the verifier's own cache, cold or not, is the verifier's to skip).
 
-**A cold cache holds nothing.** Going cold, it lets go of every entry: hits that rare
-do not repay keeping thousands of answers alive, and a collector's full pass walks every
+**A cold cache holds nothing.** Going cold, it lets go of every entry: hits that rare do
+not repay keeping thousands of answers alive, and a collector's full pass walks every
 object they hold, which in a server stops every request in flight at once (under such
 traffic that pause, not the work per request, is what made the p99 worse than
 `cache=False`'s: docs/benchmarks.md). What judging needs is the hits a cache would have
 had, and `skip` counts them for every request: the credential's *fingerprint* (Python's
 `hash` of its last `FINGERPRINT` bytes — a JWT's signature, any credential's most
-distinctive part) found in the doorkeeper's table, now a table of fingerprints (a list
-of ints, in which the collector has nothing to follow), is a would-be hit, one not found
-is left there. A fingerprint is cheap, and never a key: it only ever estimates (two
-credentials sharing one can make the cache look warmer than it is, which costs a window
-of bookkeeping, never an answer). Every request, not a sample, because a credential
-used a few times in a row must be seen each time to be seen coming back. Judged after
-every window, the cache warms again, empty, once would-be hits are at least twice as
-common as going cold allowed (`2 / COLD_RATE`: the table holds up to twice as many
-fingerprints as the cache has room for, and the margin keeps a workload at the edge
-from going back and forth).
+distinctive part) is kept in the doorkeeper's table, now a table of fingerprints (a list
+of ints, in which the collector has nothing to follow), and counted as a full cache
+would have taken it: a miss the first time (noted) and the second (admitted, as the
+doorkeeper admits), a would-be hit from the third on; so a credential used twice and
+never again, which a full cache never hits, does not make it look warm. A fingerprint is
+cheap, and never a key: it only ever estimates (two credentials sharing one can make the
+cache look warmer than it is, which costs a window of bookkeeping, never an answer).
+Every request, not a sample, because a credential used a few times in a row must be seen
+each time to be seen coming back. Judged after every window, the cache warms again,
+empty, once would-be hits are at least twice as common as going cold allowed (`2 /
+COLD_RATE`: the table holds up to twice as many fingerprints as the cache has room for,
+and the margin keeps a workload at the edge from going back and forth).
 
 **Memory per entry** is what `tests/test_cache.py::test_memory_per_entry_is_what_the_docs_say`
 measures with `tracemalloc`; `ENTRY_OVERHEAD` is the cache's own part (the entry object,
@@ -180,7 +182,9 @@ class Cache(Generic[V]):
 
     def get(self, key: bytes, now: float) -> Entry[V] | None:
         """The live entry for `key`, marked used; an expired one is dropped. None while
-        cold (a cold cache holds nothing; callers ask `skip` first)."""
+        cold, and not counted: a cold cache holds nothing, and `skip` counts."""
+        if self.bypassing:
+            return None
         entry = self._entries.get(key)
         if entry is None:
             self._misses += 1
@@ -251,13 +255,18 @@ class Cache(Generic[V]):
         the judgement that ends it (see the bypass, above)."""
         if not self.bypassing:
             return False
+        # As a full cache would take it: noted at the first sighting, admitted at the
+        # second (the doorkeeper), a hit from the third. The table holds each
+        # fingerprint tagged with how far it got.
         fingerprint = hash(credential[-FINGERPRINT:])
+        seen, admitted = fingerprint << 1, fingerprint << 1 | 1
         door = self._door or self._doorkeeper()
         index = fingerprint & (len(door) - 1)
-        if door[index] == fingerprint:
+        held = door[index]
+        if held == admitted:
             self._hits += 1
         else:
-            door[index] = fingerprint
+            door[index] = admitted if held == seen else seen
             self._misses += 1
         if self._hits + self._misses >= self._window:
             self._judge()

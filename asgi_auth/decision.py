@@ -2,7 +2,7 @@
 
 `compile(alternatives)` turns a normalised requirement into one of three decisions —
 `Public`, `OneScheme` (the common case) or `AnyOf` — and every rule whose requirement
-is equal shares it. Each `decide(request, rule)` reads as authlib's `validate_request`
+is equal shares it. Each `decide(scope, rule)` reads as authlib's `validate_request`
 does, in four steps:
 
 1. **extract** the scheme's credentials: absent, unusable (a refusal), or there;
