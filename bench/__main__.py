@@ -33,7 +33,7 @@ MINIMAL_DECODING = "minimal middleware, decoding"
 MINIMAL_CACHED = "minimal middleware, cache keyed by digest"
 MINIMAL_TOKEN_KEYED = "minimal middleware, cache keyed by token"
 #: The most tokens a rotating row sends once each before it is measured.
-WARM_PASS = 20_000
+WARM_PASS = 60_000
 #: Rotating token counts, and rule counts.
 TOKEN_COUNTS = [1, 1_000, 10_000, 100_000]
 RULE_COUNTS = [10, 1_000, 10_000]
