@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .._asgi import RequestView
+from .._types import Scope
 from ..context import Principal, SecurityScopes, granted_scopes
 from ..decision import Decided, Decision, build_context, challenge_list
 from ..errors import ErrorResponse, InsufficientScope, NotAuthenticated
@@ -57,7 +58,7 @@ class _AsPrincipal:
         self.anonymous_allowed = original.anonymous_allowed
         self.anonymous_scopes = original.anonymous_scopes
 
-    def decide(self, request: RequestView, rule: Requirement) -> Decided:
+    def decide(self, scope: Scope, rule: Requirement, request: RequestView | None = None) -> Decided:
         forbidden: ErrorResponse | None = None
         for alternative in rule.alternatives:
             schemes = [scheme for scheme, _ in alternative.items]
