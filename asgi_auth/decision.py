@@ -290,8 +290,7 @@ class OneScheme:
                 if decided is not None and decided.bypassing and decided.skip(raw):
                     return self.extracted(request or RequestView(scope), rule, b"")  # cold (_cache.py): no digest
                 key = digest(raw)
-                entry = decided.get(key, time.time()) if decided is not None else None
-                if decided is not None and entry is not None:  # remembered
+                if decided is not None and (entry := decided.get(key, time.time())) is not None:  # remembered
                     if entry.still_valid is None:
                         return entry.value
                     remembered = recheck(decided, key, entry, self.scheme, self.answers)  # a revocation list asks
@@ -512,8 +511,7 @@ class AnyOf:
                 if decided is not None and decided.bypassing and decided.skip(raw):
                     return self._decide(request or RequestView(scope), rule, b"")  # cold (_cache.py): no digest
                 key = digest(raw)
-                entry = decided.get(key, time.time()) if decided is not None else None
-                if decided is not None and entry is not None:  # as OneScheme.decide
+                if decided is not None and (entry := decided.get(key, time.time())) is not None:  # as OneScheme.decide
                     if entry.still_valid is None:
                         return entry.value
                     remembered = recheck(decided, key, entry, self.schemes[0], self.answers)
