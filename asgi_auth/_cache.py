@@ -45,17 +45,20 @@ traffic that pause, not the work per request, is what made the p99 worse than
 had, and `skip` counts them for every request: the credential's *fingerprint* (Python's
 `hash` of its last `FINGERPRINT` bytes — a JWT's signature, any credential's most
 distinctive part) is kept in the doorkeeper's table, now a table of fingerprints (a list
-of ints, in which the collector has nothing to follow), and counted as a full cache
-would have taken it: a miss the first time (noted) and the second (admitted, as the
-doorkeeper admits), a would-be hit from the third on; so a credential used twice and
-never again, which a full cache never hits, does not make it look warm. A fingerprint is
-cheap, and never a key: it only ever estimates (two credentials sharing one can make the
-cache look warmer than it is, which costs a window of bookkeeping, never an answer).
-Every request, not a sample, because a credential used a few times in a row must be seen
-each time to be seen coming back. Judged after every window, the cache warms again,
-empty, once would-be hits are at least twice as common as going cold allowed (`2 /
-COLD_RATE`: the table holds up to twice as many fingerprints as the cache has room for,
-and the margin keeps a workload at the edge from going back and forth).
+of ints, in which the collector has nothing to follow; beside it a byte per slot says
+whether that fingerprint came back), and counted as a full cache would have taken it: a
+miss the first time (noted) and the second (admitted, as the doorkeeper admits), a
+would-be hit from the third on; so a credential used twice and never again, which a
+full cache never hits, does not make it look warm. A fingerprint is cheap, and never a
+key: it only ever estimates (two credentials sharing one can make the cache look warmer
+than it is, which costs a window of bookkeeping, never an answer). Every request, not a
+sample: a credential used a few times in a row must be seen each time to be seen coming
+back; and not one class of credentials at a time either (those sharing a character,
+say), which misjudges traffic whose hits come from a few credentials and made such a
+cache warm and go cold again over and over. Judged after every window, the cache warms
+again, empty, once would-be hits are at least twice as common as going cold allowed (`2
+/ COLD_RATE`: the table holds up to twice as many fingerprints as the cache has room
+for, and the margin keeps a workload at the edge from going back and forth).
 
 **Memory per entry** is what `tests/test_cache.py::test_memory_per_entry_is_what_the_docs_say`
 measures with `tracemalloc`; `ENTRY_OVERHEAD` is the cache's own part (the entry object,
@@ -134,14 +137,17 @@ class Cache(Generic[V]):
     """Digest → `Entry`, bounded by entries and bytes, CLOCK eviction, doorkeeper admission."""
 
     __slots__ = (
+        "_again",
         "_door",
         "_entries",
         "_filled",
         "_free",
         "_hand",
         "_hits",
+        "_mask",
         "_misses",
         "_ring",
+        "_slots",
         "_was_full",
         "_window",
         "bypassing",
@@ -161,8 +167,12 @@ class Cache(Generic[V]):
         self._ring: list[bytes | None] = []  # the CLOCK's slots; grows to max_entries
         self._free: list[int] = []
         self._hand = 0
-        # Digests while warm, fingerprints while cold; made when first needed.
+        # Digests while warm, fingerprints while cold; made when first needed. Its
+        # slots are a power of two; cold, `_again` says which fingerprints came back.
         self._door: list[bytes | int | None] = []
+        self._slots = 1 << max(4, (max_entries - 1).bit_length())
+        self._mask = self._slots - 1
+        self._again = bytearray()  # made when the cache goes cold
         # The bypass: hits and misses since the last judgement, its window, whether a put
         # has found the cache full, and whether one had when the window began.
         self._hits = self._misses = 0
@@ -256,17 +266,19 @@ class Cache(Generic[V]):
         if not self.bypassing:
             return False
         # As a full cache would take it: noted at the first sighting, admitted at the
-        # second (the doorkeeper), a hit from the third. The table holds each
-        # fingerprint tagged with how far it got.
+        # second (the doorkeeper), a hit from the third. The table holds fingerprints,
+        # and beside it whether each was seen again.
         fingerprint = hash(credential[-FINGERPRINT:])
-        seen, admitted = fingerprint << 1, fingerprint << 1 | 1
-        door = self._door or self._doorkeeper()
-        index = fingerprint & (len(door) - 1)
-        held = door[index]
-        if held == admitted:
+        index = fingerprint & self._mask
+        door, again = self._door or self._doorkeeper(), self._again
+        if door[index] != fingerprint:  # the first sighting (or another's slot): noted
+            door[index] = fingerprint
+            again[index] = 0
+            self._misses += 1
+        elif again[index]:  # the third or later: a would-be hit
             self._hits += 1
-        else:
-            door[index] = admitted if held == seen else seen
+        else:  # the second: admitted
+            again[index] = 1
             self._misses += 1
         if self._hits + self._misses >= self._window:
             self._judge()
@@ -285,10 +297,11 @@ class Cache(Generic[V]):
                 self.bypassing = False
                 self._door = []  # digests again
         elif self._was_full and hits * COLD_RATE < lookups:
-            self.bypassing = True
-            self._entries, self._ring, self._free, self._door = {}, [], [], []
+            self._entries, self._ring, self._free = {}, [], []
+            self._door, self._again = [None] * self._slots, bytearray(self._slots)
             self._hand = self.size = 0
             self._filled = False
+            self.bypassing = True  # last: a racing `skip` finds the tables it counts in
         self._was_full = self._filled
 
     def _seen_before(self, key: bytes) -> bool:
@@ -302,8 +315,8 @@ class Cache(Generic[V]):
         return False
 
     def _doorkeeper(self) -> list[bytes | int | None]:
-        """The doorkeeper's table, made when first needed: a power of two, at least `max_entries`."""
-        self._door = [None] * (1 << max(4, (self.max_entries - 1).bit_length()))
+        """The doorkeeper's table, made when first needed: a slot per entry at least."""
+        self._door = [None] * self._slots
         return self._door
 
     def _make_room(self, cost: int, now: float) -> bool:
