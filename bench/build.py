@@ -1,7 +1,9 @@
 """What building a policy costs: `python -m bench.build [--markdown FILE]`.
 
 Each size is built in a fresh child process, so one size's garbage and interned
-strings cannot flatter the next: CPU seconds for `AuthPolicy(rules, default=...)`, and
+strings cannot flatter the next: CPU seconds for `AuthPolicy(rules, default=...)`, as
+built and again with the collector off (whose full passes walk a heap that grows with
+the rules, so that with it on no build of many objects is linear), and
 the bytes it holds per rule (tracemalloc, a second build in the same child), for rules
 that name four distinct requirements — as large rule sets do, one requirement shared by
 thousands of routes. Two shapes of template: `/svc{k}/items/r{i}` (segments that differ
@@ -45,13 +47,19 @@ def measure(n: int, shape: str = "segments") -> dict[str, Any]:
     aa.AuthPolicy(rules, default=bearer)
     cpu = time.process_time() - start
     gc.collect()
+    gc.disable()  # again without the collector: what its walks of a growing heap add
+    start = time.process_time()
+    aa.AuthPolicy(rules, default=bearer)
+    cpu_no_gc = time.process_time() - start
+    gc.enable()
+    gc.collect()
     tracemalloc.start()
     policy = aa.AuthPolicy(rules, default=bearer)
     held, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     probe = PROBES[shape].format(k=(n - 3) % 100, i=n - 3)
     assert policy.match(probe, "GET").rule == template.format(k=(n - 3) % 100, i=n - 3)
-    return {"rules": n, "shape": shape, "cpu_s": cpu, "bytes_per_rule": held / n}
+    return {"rules": n, "shape": shape, "cpu_s": cpu, "cpu_s_no_gc": cpu_no_gc, "bytes_per_rule": held / n}
 
 
 def main() -> None:
@@ -69,22 +77,23 @@ def main() -> None:
             try:
                 out = subprocess.run(command, check=True, capture_output=True, text=True, timeout=TIMEOUT)
             except subprocess.TimeoutExpired:
-                rows.append({"rules": n, "shape": shape, "cpu_s": None, "bytes_per_rule": None})
+                rows.append({"rules": n, "shape": shape, "cpu_s": None, "cpu_s_no_gc": None, "bytes_per_rule": None})
                 continue
             rows.append(json.loads(out.stdout))
     when = time.strftime("%Y-%m-%d")
     lines = [
         f"Built on {platform.machine()}, CPython {platform.python_version()}, {when} with `python -m bench.build`.",
         "",
-        "| templates | rules | build (CPU s) | held per rule (bytes) |",
-        "| --- | ---: | ---: | ---: |",
+        "| templates | rules | build (CPU s) | collector off (CPU s) | held per rule (bytes) |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         shape = SHAPES[r["shape"]].replace("{{", "{").replace("}}", "}")
         if r["cpu_s"] is None:
-            lines.append(f"| `{shape}` | {r['rules']:,} | not done in {TIMEOUT} s | |")
+            lines.append(f"| `{shape}` | {r['rules']:,} | not done in {TIMEOUT} s | | |")
         else:
-            lines.append(f"| `{shape}` | {r['rules']:,} | {r['cpu_s']:.3f} | {r['bytes_per_rule']:,.0f} |")
+            cpu = f"{r['cpu_s']:.3f} | {r['cpu_s_no_gc']:.3f}"
+            lines.append(f"| `{shape}` | {r['rules']:,} | {cpu} | {r['bytes_per_rule']:,.0f} |")
     table = "\n".join(lines) + "\n"
     print(table)
     if args.markdown:
