@@ -261,7 +261,8 @@ class JWTVerifier:
         token = credentials if type(credentials) is str else getattr(credentials, "credentials", None)
         if not isinstance(token, str) or not token:
             return None
-        remembers = self.cache_enabled and not self._cache.skip(token)  # cold: left alone (_cache.py)
+        cache = self._cache  # cold, left alone once counted (_cache.py); warm, no call to ask
+        remembers = self.cache_enabled and not (cache.bypassing and cache.skip(token))
         return self._verdict(token, _digest(token) if remembers else b"", False)
 
     def verdict_keyed(
@@ -276,7 +277,7 @@ class JWTVerifier:
             return None
         if not key:  # never handed one (`KeyedVerifier`); refused rather than shared
             return None
-        if self.cache_enabled:
+        if self.cache_enabled and self._cache.bypassing:
             # Cold, the cache is counted, not used (`skip`); the key still bounds the
             # verdict's window, so the caller may remember the decision all the same.
             self._cache.skip(token)
