@@ -24,17 +24,18 @@ ROUNDS = 12  # requests per worker and route in each phase
 @pytest.fixture(scope="module")
 def deployment() -> Iterator[tuple[RedisServer, Proxy, list[str]]]:
     # The proxy's threads run in this process, whose heap by now holds the whole
-    # session's imports and apps: a full collection walking it holds the GIL, and so
-    # every worker's Redis calls, for long enough to miss a 0.5 s deadline now and then
-    # (one Basic 503 well after recovery, in a clean clone's oldest-versions run). What
-    # is here already is frozen out of the collector's view while the workers are tested.
+    # session's imports and apps: a full collection walking it holds the GIL, and with it
+    # every worker's Redis calls. What is here already is frozen out of the collector's
+    # view while the workers are tested, and the deadline (1 s) leaves a loaded machine's
+    # stalls room: a clean clone's runs saw one 503 well after recovery, now and then,
+    # with 0.5 s (on Basic once, on Digest once; the cause is not pinned down).
     gc.collect()
     gc.freeze()
     try:
         with redis_server() as redis:
             proxy = Proxy(redis.port)
             try:
-                with separate_workers(proxy.url, ASGI_AUTH_TEST_DEADLINE="0.5") as urls:
+                with separate_workers(proxy.url, ASGI_AUTH_TEST_DEADLINE="1.0") as urls:
                     yield redis, proxy, urls
             finally:
                 proxy.close()
@@ -111,7 +112,7 @@ def test_redis_down_slow_and_back(deployment: tuple[RedisServer, Proxy, list[str
     figures["recovery after restart (s)"] = recovery(urls, good)
     figures["restart to recovered (s)"] = time.monotonic() - restarted
 
-    proxy.delay = 1.0  # every answer later than the workers' 0.5 s deadline (which leaves a loaded machine room)
+    proxy.delay = 2.0  # every answer later than the workers' 1 s deadline (which leaves a loaded machine room)
     time.sleep(config.STALENESS + 0.2)
     slow = phase(urls, good, revoked)
     figures["slow"] = slow
