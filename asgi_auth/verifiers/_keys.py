@@ -8,10 +8,18 @@ algorithms a key may verify is decided here, by its type, whatever PyJWT does: a
 algorithm only with an `oct` key, RSA algorithms only with an RSA key, each ES* only
 with its own curve, EdDSA only with an Edwards curve. A key published for encryption
 (`use` other than `sig`, or `key_ops` without `verify`, §4.2-4.3) never verifies.
+
+An EC key's `x` and `y` must be the curve's full length (RFC 7518 §6.2.1.2), and PyJWT
+refuses a shorter one; but authlib.jose drops a coordinate's leading zero bytes, so one
+key in about a hundred an authlib-based provider publishes would make its whole key
+set unusable here. A short coordinate still names one point, so it is read padded back
+to the full length (as jwcrypto, joserfc and authlib read it); a longer one is refused.
 """
 
 from __future__ import annotations
 
+import binascii
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +27,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, HMACAlgorithm, OKPAlgorithm, RSAAlgorithm
+from jwt.utils import base64url_decode, base64url_encode
 
 __all__ = ["MAX_KEY_TRIES", "KeySet", "UnusableKey", "VerifyingKey", "key_from_jwk", "key_from_object"]
 
@@ -36,6 +45,9 @@ FAMILIES: dict[str, tuple[str, frozenset[str] | None]] = {
     "EdDSA": ("OKP", frozenset({"Ed25519", "Ed448"})),
     "Ed25519": ("OKP", frozenset({"Ed25519"})),  # RFC 9864's fully specified name
 }
+#: Per JWK curve name, the length of each coordinate in bytes (RFC 7518 §6.2.1.2).
+_COORDINATE_BYTES = {"P-256": 32, "P-384": 48, "P-521": 66, "secp256k1": 32}
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 _EC_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521", "secp256k1": "secp256k1"}
 _PRIVATE = (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey)
 _READERS: dict[str, Any] = {
@@ -116,7 +128,7 @@ def key_from_jwk(data: Any, *, min_rsa_bits: int, symmetric: bool | Iterable[str
     if kty == "oct" and not (symmetric is True or (symmetric is not False and kid in set(symmetric))):
         raise UnusableKey(f"key {kid!r} is a symmetric (oct) key, which a fetched key set may not supply")
     try:
-        material = _READERS[kty](dict(data))
+        material = _READERS[kty](_full_length_coordinates(data) if kty == "EC" else dict(data))
     except (jwt.PyJWTError, ValueError, TypeError, KeyError, NotImplementedError) as exc:
         raise UnusableKey(f"key {kid!r} ({kty}) could not be read: {type(exc).__name__}") from None
     if kty == "oct" and len(material) < 32:
@@ -125,6 +137,27 @@ def key_from_jwk(data: Any, *, min_rsa_bits: int, symmetric: bool | Iterable[str
     if alg is not None and not found.fits(alg):
         raise UnusableKey(f"key {kid!r} declares alg {alg!r}, which its type ({kty} {found.curve or ''}) can't verify")
     return found
+
+
+def _full_length_coordinates(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The EC JWK with a short `x`, `y` or `d` left-padded with zero bytes to its curve's length.
+
+    Anything else (an unknown curve, a member that is not base64url) is left for PyJWT to refuse.
+    """
+    padded = dict(data)
+    size = _COORDINATE_BYTES.get(str(data.get("crv")))
+    for name in ("x", "y", "d"):
+        value = data.get(name)
+        if size is None or not isinstance(value, str) or len(value) >= (size * 8 + 5) // 6:
+            continue
+        if not _BASE64URL.fullmatch(value):
+            continue
+        try:
+            raw = base64url_decode(value)
+        except (binascii.Error, ValueError):
+            continue
+        padded[name] = base64url_encode(raw.rjust(size, b"\0")).decode()
+    return padded
 
 
 class KeySet:

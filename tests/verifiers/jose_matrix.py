@@ -3,8 +3,10 @@
 Each library (jwcrypto, joserfc, authlib.jose) makes its own keys, exports its own
 public JWKs and signs its own tokens; the key set is then given to `JWTVerifier` as
 `key=` and served from a loopback `jwks_url`, in several shapes (with and without
-`kid`/`alg`/`use`, with `x5c`, with private-use members). Every accepted case is also
-checked to refuse the same token with its signature altered.
+`kid`/`alg`/`use`, with `x5c`, with private-use members, and for EC keys one whose `x`
+or `y` starts with a zero byte, which one key in about a hundred does and which a
+library may export short). Every accepted case is also checked to refuse the same token
+with its signature altered.
 
 `run()` runs the whole matrix and `render()` writes its outcome as the table in
 docs/interop-jose.md: `python -m tests.verifiers.jose_matrix` regenerates that page, and
@@ -27,7 +29,7 @@ from typing import Any
 import anyio
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
 import asgi_auth as aa
@@ -35,7 +37,14 @@ import asgi_auth as aa
 DOC = Path(__file__).resolve().parents[2] / "docs" / "interop-jose.md"
 LIBRARIES = ("jwcrypto", "joserfc", "authlib.jose")
 ALGORITHMS = ("RS256", "PS256", "ES256", "ES384", "EdDSA", "Ed25519", "HS256")
-SHAPES = ("kid, alg, use", "none of kid, alg, use", "kid, alg, use + x5c", "kid, alg, use + private-use members")
+LEADING_ZERO = "kid, alg, use; x or y with a leading zero byte"
+SHAPES = (
+    "kid, alg, use",
+    "none of kid, alg, use",
+    "kid, alg, use + x5c",
+    "kid, alg, use + private-use members",
+    LEADING_ZERO,
+)
 SOURCES = ("key=", "jwks_url")
 ISSUER, AUDIENCE = "https://issuer.example", "api"
 KIND = {
@@ -66,6 +75,10 @@ class Library:
     def key(self, alg: str) -> Any:
         raise NotImplementedError
 
+    def from_pem(self, pem: bytes) -> Any:
+        """A private key made elsewhere, read by the library's own import."""
+        raise NotImplementedError
+
     def public_jwk(self, key: Any) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -84,6 +97,11 @@ class JWCrypto(Library):
 
         kty, size = KIND[alg]
         return jwk.JWK.generate(kty=kty, **({"size": size} if isinstance(size, int) else {"crv": size}))
+
+    def from_pem(self, pem: bytes) -> Any:
+        from jwcrypto import jwk
+
+        return jwk.JWK.from_pem(pem)
 
     def public_jwk(self, key: Any) -> dict[str, Any]:
         return dict(key.export(as_dict=True) if key.key_type == "oct" else key.export_public(as_dict=True))
@@ -108,6 +126,11 @@ class JoseRFC(Library):
         kty, size = KIND[alg]
         return {"RSA": jwk.RSAKey, "EC": jwk.ECKey, "OKP": jwk.OKPKey, "oct": jwk.OctKey}[kty].generate_key(size)
 
+    def from_pem(self, pem: bytes) -> Any:
+        from joserfc import jwk
+
+        return jwk.ECKey.import_key(pem)
+
     def public_jwk(self, key: Any) -> dict[str, Any]:
         return dict(key.as_dict(private=key.key_type == "oct"))
 
@@ -127,6 +150,11 @@ class AuthlibJose(Library):
         from authlib.jose import JsonWebKey
 
         return JsonWebKey.generate_key(*KIND[alg], is_private=True)
+
+    def from_pem(self, pem: bytes) -> Any:
+        from authlib.jose import JsonWebKey
+
+        return JsonWebKey.import_key(pem, {"kty": "EC"})
 
     def public_jwk(self, key: Any) -> dict[str, Any]:
         return dict(key.as_dict(is_private=key.kty == "oct"))
@@ -153,8 +181,23 @@ BY_DESIGN = {
 
 
 @cache
-def material(library: str, alg: str) -> Any:
+def material(library: str, alg: str, shape: str = "") -> Any:
+    if shape == LEADING_ZERO:
+        return PEERS[library].from_pem(leading_zero_pem(KIND[alg][1]))
     return PEERS[library].key(alg)
+
+
+@cache
+def leading_zero_pem(curve: str) -> bytes:
+    """A fresh private EC key whose public `x` or `y` has a zero first byte, as PEM."""
+    make = {"P-256": ec.SECP256R1, "P-384": ec.SECP384R1}[curve]
+    for _ in range(10_000):  # one key in 128 qualifies: a miss here is a 1e-34 chance
+        key = ec.generate_private_key(make())
+        point = key.public_key().public_numbers()
+        if min(point.x, point.y).bit_length() <= key.curve.key_size - 8:
+            pkcs8 = serialization.PrivateFormat.PKCS8
+            return key.private_bytes(serialization.Encoding.PEM, pkcs8, serialization.NoEncryption())
+    raise AssertionError("no key with a leading zero byte in 10,000")
 
 
 def x5c(library: str, alg: str) -> list[str]:
@@ -178,7 +221,7 @@ def x5c(library: str, alg: str) -> list[str]:
 
 def shaped(library: str, alg: str, shape: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the public JWK in this shape, the token header that goes with it)."""
-    exported = PEERS[library].public_jwk(material(library, alg))
+    exported = PEERS[library].public_jwk(material(library, alg, shape))
     data = {k: v for k, v in exported.items() if k not in ("kid", "alg", "use")}
     if shape == "none of kid, alg, use":
         return data, {}
@@ -198,6 +241,7 @@ def cases() -> list[Case]:
         for shape in SHAPES
         for source in SOURCES
         if not (shape.endswith("x5c") and alg == "HS256")  # no certificate for a shared secret
+        and not (shape == LEADING_ZERO and KIND[alg][0] != "EC")  # only EC keys have coordinates
     ]
 
 
@@ -232,7 +276,7 @@ async def _outcome(case: Case, keysets: KeySets, base: str) -> str:
     now = int(time.time())
     claims = {"sub": "alice", "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 600, "scope": "read"}
     try:
-        token = peer.sign(material(case.library, case.alg), case.alg, header, claims)
+        token = peer.sign(material(case.library, case.alg, case.shape), case.alg, header, claims)
     except Exception as exc:  # a peer's refusal, whatever it raises, is recorded
         return PEER_LIMITS.get((case.library, case.alg), f"{case.library} raised {type(exc).__name__}")
     options: dict[str, Any] = {"algorithms": [case.alg], "issuer": ISSUER, "audience": AUDIENCE, "cache": False}
@@ -297,8 +341,12 @@ def render(found: dict[Case, str]) -> str:
         "with the key set given as `key=` and fetched from a loopback `jwks_url` (each cell:",
         "`key=` / `jwks_url`). ✓ means the token was accepted with its claims and the same",
         "token with an altered signature was refused; — means the case does not apply",
-        "(no certificate for a shared secret). tests/verifiers/test_jose_matrix.py reruns",
-        "the matrix and fails when this page and the run disagree.",
+        "(no certificate for a shared secret, no coordinates outside EC keys). The last row",
+        "is an EC key whose `x` or `y` starts with a zero byte, as the library exports it",
+        "(authlib.jose drops that byte; RFC 7518 §6.2.1.2 asks for the full length, and",
+        "`JWTVerifier` reads a short coordinate padded back, as all three libraries do).",
+        "tests/verifiers/test_jose_matrix.py reruns the matrix and fails when this page",
+        "and the run disagree.",
         "",
     ]
     for library in LIBRARIES:

@@ -186,6 +186,8 @@ def test_a_failed_prefetch_is_logged_and_the_app_starts(
     assert up.status_code == 200
 
 
+# uvicorn ends its failed start with SystemExit in the server's thread, as it should.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_required_prefetch_that_fails_fails_startup(keys: tuple[KeyServer, str]) -> None:
     server, url = keys
     server.down = True

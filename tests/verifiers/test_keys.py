@@ -15,7 +15,7 @@ from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ed448, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, rsa
 from jwt.api_jws import PyJWS
 from jwt.exceptions import InvalidAlgorithmError, InvalidSignatureError
 
@@ -259,3 +259,40 @@ async def test_an_alg_family_mismatch_is_a_quiet_401(caplog: pytest.LogCaptureFi
             r = await client.get("/", headers={"Authorization": f"Bearer {token}"})
             assert r.status_code == 401
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+def _short_ec_key() -> tuple[ec.EllipticCurvePrivateKey, dict[str, Any], str]:
+    """A P-256 key whose `x` or `y` has a zero first byte, its JWK with that byte dropped (as
+    authlib.jose exports it, tests/verifiers/jose_matrix.py), and which member is short.
+    The short one has a `-` or `_`, so it can be misspelt in the standard alphabet."""
+    while True:  # one key in 128 has a zero first byte, most of those a `-` or `_`
+        key = ec.generate_private_key(ec.SECP256R1())
+        point = key.public_key().public_numbers()
+        data = jwk(key, "k", "ES256")
+        data["x"], data["y"] = (b64url(n.to_bytes(32, "big").lstrip(b"\0")) for n in (point.x, point.y))
+        name = min(("x", "y"), key=lambda member: len(data[member]))
+        if len(data[name]) < 43 and {"-", "_"} & set(data[name]):
+            return key, data, name
+
+
+@pytest.mark.parametrize("source", SOURCES)
+async def test_a_short_ec_coordinate_is_read_padded_back(source: str) -> None:
+    """RFC 7518 §6.2.1.2 asks for the full length; a coordinate whose leading zero byte was
+    dropped names the same point, and jwcrypto, joserfc and authlib all read it so."""
+    key, short, _ = _short_ec_key()
+    with verifier(source, {"keys": [short]}, algorithms=["ES256"]) as v:
+        principal = await v(sign(key, "ES256", "k"))
+        assert principal is not None and principal.subject == "alice"
+        assert await v(sign(ec_key(), "ES256", "k")) is None  # another key's signature
+
+
+def test_nothing_but_a_short_base64url_coordinate_is_stretched() -> None:
+    """A coordinate one zero byte too long is refused, as is a short one in the standard
+    alphabet (`+` and `/`, which a lenient decoder would read as the same bytes)."""
+    key, short, name = _short_ec_key()
+    full = jwk(key, "k", "ES256")
+    long = {**full, "x": b64url(b"\0" + base64.urlsafe_b64decode(full["x"] + "="))}
+    misspelt = {**short, name: short[name].replace("-", "+").replace("_", "/")}
+    for data in (long, misspelt):
+        with pytest.raises(aa.ConfigurationError, match="could not be read"):
+            aa.JWTVerifier(key={"keys": [data]}, algorithms=["ES256"])
