@@ -3,16 +3,18 @@ loopback TCP proxy in front of it that can delay, cut or garble what passes."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
-import threading
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 from tests.loopback import free_port
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 START_WAIT = 10.0
 
@@ -80,74 +82,76 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 class Proxy:
-    """A loopback TCP proxy: `delay` seconds before each chunk is passed on, `garbage`
-    to answer every request with bytes that are not RESP, `cut()` to drop every link."""
+    """A loopback TCP proxy in front of Redis, in its own process (`tests.stores.proxy`):
+    `delay` seconds before each chunk is passed on, `garbage` to answer every request
+    with bytes that are not RESP, `cut()` to drop every link. Each change holds once
+    its setter returns."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
-        self.delay = 0.0
-        self.garbage = False
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self._links: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._delay = 0.0
+        self._garbage = False
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "tests.stores.proxy", str(target_port)],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.port = int(self._read())
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def _accept(self) -> None:
-        while not self._closed:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=2)
-            except OSError:
-                client.close()
-                continue
-            upstream.settimeout(None)
-            with self._lock:
-                self._links += [client, upstream]
-            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+    @property
+    def delay(self) -> float:
+        return self._delay
 
-    def _pump(self, source: socket.socket, sink: socket.socket, request: bool) -> None:
-        try:
-            while True:
-                data = source.recv(65536)
-                if not data:
-                    break
-                if self.delay:
-                    time.sleep(self.delay)
-                if request and self.garbage:
-                    source.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
-                    continue
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                with suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
+    @delay.setter
+    def delay(self, seconds: float) -> None:
+        self._command(f"delay {seconds}")
+        self._delay = seconds
+
+    @property
+    def garbage(self) -> bool:
+        return self._garbage
+
+    @garbage.setter
+    def garbage(self, on: bool) -> None:
+        self._command(f"garbage {int(on)}")
+        self._garbage = on
 
     def cut(self) -> None:
-        with self._lock:
-            links, self._links = self._links, []
-        for sock in links:
-            with suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
+        self._command("cut")
 
     def close(self) -> None:
-        self._closed = True
-        with suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
-        self._listener.close()
-        self.cut()
+        process = self._process
+        if process.poll() is None:
+            assert process.stdin is not None
+            with suppress(OSError):
+                process.stdin.close()  # the proxy drops every link and exits
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+        if process.stdout is not None:
+            process.stdout.close()
+
+    def _command(self, line: str) -> None:
+        assert self._process.stdin is not None
+        self._process.stdin.write(line + "\n")
+        self._process.stdin.flush()
+        answer = self._read()
+        assert answer == "ok", (line, answer)
+
+    def _read(self) -> str:
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the proxy exited ({self._process.poll()})")
+        return line.strip()
 
 
 __all__ = ["Proxy", "RedisServer", "redis_server"]

@@ -253,6 +253,30 @@ async def test_failure_counter_is_a_hard_cap_and_takes_back_what_did_not_fail(re
     await backend.aclose()
 
 
+async def test_a_reservation_that_timed_out_errs_toward_refusing(redis: RedisServer) -> None:
+    """docs/stores.md: a reserve held up past the deadline is a 503, and may still be made
+    when it reaches Redis; it is then counted like a failure, never forgotten as a pass."""
+    redis.flush()
+    proxy = Proxy(redis.port)
+    backend = RedisBackend(proxy.url, deadline=0.3)
+    direct = RedisBackend(redis.url, deadline=5)
+    try:
+        counter, seen = RedisFailureCounter(backend), RedisFailureCounter(direct)
+        keys = ["id:alice"]
+        assert await counter.reserve(keys, "warm", limit=2, window=60) == 0  # the connection is made
+        await counter.release(keys, "warm")
+        proxy.delay = 0.6
+        with pytest.raises(StoreUnavailable):
+            await counter.reserve(keys, "late", limit=2, window=60)
+        await asyncio.sleep(1.0)  # the held-up script reaches Redis and runs
+        assert await seen.reserve(keys, "next", limit=2, window=60) == 0
+        assert await seen.reserve(keys, "refused", limit=2, window=60) > 0  # "late" is counted
+    finally:
+        await backend.aclose()
+        await direct.aclose()
+        proxy.close()
+
+
 @pytest.mark.parametrize("fault", ["down", "slow", "garbage"])
 async def test_every_store_call_fails_closed_within_the_deadline(redis: RedisServer, fault: str) -> None:
     redis.flush()

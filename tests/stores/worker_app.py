@@ -1,7 +1,9 @@
 """The app each worker process of the multi-worker tests serves: every store on one Redis.
 
-Configured by the environment: `ASGI_AUTH_TEST_REDIS` (the Redis URL) and
-`ASGI_AUTH_TEST_SECRET` (the Digest secret every worker shares). Each answer names
+Configured by the environment: `ASGI_AUTH_TEST_REDIS` (the Redis URL),
+`ASGI_AUTH_TEST_SECRET` (the Digest secret every worker shares), and optionally
+`ASGI_AUTH_TEST_DEADLINE` (the store's deadline) and `ASGI_AUTH_TEST_REPORT_ALL` (log
+every store fault, not one in ten seconds). Each answer names
 the worker that gave it (`X-Worker`), so a test can tell which process refused.
 """
 
@@ -18,6 +20,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 import asgi_auth as aa
+from asgi_auth import redis_store
 from asgi_auth.redis_store import (
     RedisBackend,
     RedisFailureCounter,
@@ -29,6 +32,8 @@ from tests.stores.workers import ISSUER, JWT_SECRET, PASSWORDS, REFRESH, STALENE
 backend = RedisBackend(
     os.environ["ASGI_AUTH_TEST_REDIS"], deadline=float(os.environ.get("ASGI_AUTH_TEST_DEADLINE", "0.5"))
 )
+if os.environ.get("ASGI_AUTH_TEST_REPORT_ALL"):  # every store fault logged, with its type
+    redis_store._REPORT_EVERY = 0.0
 revocations = RedisRevocationList(backend, refresh_interval=REFRESH, max_staleness=STALENESS)
 nonce_counter = RedisNonceCounter(backend)
 digest = aa.HTTPDigest(

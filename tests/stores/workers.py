@@ -8,12 +8,13 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import IO
 
 import httpx
 
 from tests.loopback import free_port
+from tests.stores.servers import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SECRET = "0123456789abcdef-shared-digest-secret"
 JWT_SECRET = "multi-worker-test-secret-of-32-bytes!!"
 ISSUER = "https://issuer.example"
@@ -63,10 +64,15 @@ def _stop(processes: Sequence[subprocess.Popen[bytes]]) -> None:
 
 
 @contextmanager
-def separate_workers(redis_url: str, count: int = 4, **env: str) -> Iterator[list[str]]:
-    """`count` uvicorn processes, each on its own port: a test can aim at each worker."""
+def separate_workers(
+    redis_url: str, count: int = 4, *, stderr: IO[bytes] | None = None, **env: str
+) -> Iterator[list[str]]:
+    """`count` uvicorn processes, each on its own port: a test can aim at each worker.
+    `stderr`, if given, is where they all write their logs."""
     ports = [free_port() for _ in range(count)]
-    processes = [subprocess.Popen(_uvicorn(port), cwd=ROOT, env=_env(redis_url, **env)) for port in ports]
+    processes = [
+        subprocess.Popen(_uvicorn(port), cwd=ROOT, env=_env(redis_url, **env), stderr=stderr) for port in ports
+    ]
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     try:
         _wait(urls, processes)
