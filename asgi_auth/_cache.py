@@ -30,35 +30,64 @@ never kept.
 rarely), every miss would still pay for the cache: the digest, a lookup, an admission
 attempt, for hits too rare to repay them. So the cache counts its hits and misses and,
 at the first put after every window of lookups (`WINDOW`, or twice the entries it has
-room for if more: a window shorter than an entry's stay would judge a cyclic workload
-by its bursts), judges them: full since the window began, and fewer than one lookup in
-`COLD_RATE` hitting, it goes cold (`bypassing`). While cold, callers ask `skip(credential)`
-before hashing anything, and leave the cache alone: no digest, no lookup, what
-`cache=False` costs (a decision's cache left alone asks its verifier as if it had none,
-and the verifier's own cache, cold or not, is the verifier's to skip).
+room for if more: a window shorter than an entry's stay would judge a cyclic workload by
+its bursts), judges them: full since the window began, and fewer than one lookup in
+`COLD_RATE` hitting, it goes cold (`bypassing`). While cold, callers ask
+`skip(credential)` (or, resting, not even that: below) before hashing anything, and
+leave the cache alone: no digest, no lookup, what `cache=False` costs (a decision's
+cache left alone asks its verifier as if it had none, and the verifier's own cache, cold
+or not, is the verifier's to skip).
 
 **A cold cache holds nothing.** Going cold, it lets go of every entry: hits that rare do
 not repay keeping thousands of answers alive, and a collector's full pass walks every
 object they hold, which in a server stops every request in flight at once (under such
 traffic that pause, not the work per request, is what made the p99 worse than
 `cache=False`'s: docs/benchmarks.md). What judging needs is the hits a cache would have
-had, and `skip` counts them for every request: the credential's *fingerprint* (Python's
-`hash` of its last `FINGERPRINT` bytes — a JWT's signature, any credential's most
-distinctive part) is kept in the doorkeeper's table, now a table of fingerprints (a list
-of ints, in which the collector has nothing to follow; beside it a byte per slot says
-whether that fingerprint came back), and counted as a full cache would have taken it: a
-miss the first time (noted) and the second (admitted, as the doorkeeper admits), a
-would-be hit from the third on; so a credential used twice and never again, which a
-full cache never hits, does not make it look warm. A fingerprint is cheap, and never a
-key: it only ever estimates (two credentials sharing one can make the cache look warmer
-than it is, which costs a window of bookkeeping, never an answer). Every request, not a
-sample: a credential used a few times in a row must be seen each time to be seen coming
-back; and not one class of credentials at a time either (those sharing a character,
-say), which misjudges traffic whose hits come from a few credentials and made such a
-cache warm and go cold again over and over. Judged after every window, the cache warms
-again, empty, once would-be hits are at least twice as common as going cold allowed (`2
-/ COLD_RATE`: the table holds up to twice as many fingerprints as the cache has room
-for, and the margin keeps a workload at the edge from going back and forth).
+had, and `skip` counts them for every request of a counted window (see the rest, below):
+the credential's *fingerprint* (Python's `hash` of its last `FINGERPRINT` bytes — a
+JWT's signature, any credential's most distinctive part) is kept in the doorkeeper's
+table, now a table of fingerprints (a list of ints, in which the collector has nothing
+to follow; beside it a byte per slot says whether that fingerprint came back), and
+counted as a full cache would have taken it: a miss the first time (noted) and the
+second (admitted, as the doorkeeper admits), a would-be hit from the third on; so a
+credential used twice and never again, which a full cache never hits, does not make it
+look warm. A fingerprint is cheap, and never a key: it only ever estimates (two
+credentials sharing one can make the cache look warmer than it is, which costs a window
+of bookkeeping, never an answer). Every request of the window, not a sample: a
+credential used a few times in a row must be seen each time to be seen coming back; and
+not one class of credentials at a time either (those sharing a character, say), which
+misjudges traffic whose hits come from a few credentials and made such a cache warm and
+go cold again over and over. Judged after every counted window, the cache warms again,
+empty, once would-be hits are at least twice as common as going cold allowed (`2 /
+COLD_RATE`: the table holds up to twice as many fingerprints as the cache has room for,
+and the margin keeps a workload at the edge from going back and forth).
+
+**A cache that stays cold rests.** Counting is the one thing a cold cache costs over
+`cache=False`, so one judged cold again counts less: it rests for about as long as a
+window took, then counts one afresh (a new table: fingerprints from before the rest
+would reach further back than a cache could), then rests 2 windows' time, 4, 8, and
+`MAX_REST` from then on — on average: each rest is drawn at random between half and one
+and a half times that, so that when the next counted window falls cannot be worked out
+from when the cache went cold (an attacker who could would only need to flood those
+windows to keep legitimate traffic uncached; they must flood most of the time instead,
+and what they then deny is the cache, never an answer: the cold path is `cache=False`'s).
+
+A rest is timed, not counted: counting requests down would cost every request of it
+something, where a rest should cost nothing. Resting, the cache tells its owner
+(`on_rest(True)`), whose hot path then takes the very branch it takes with `cache=False`
+(a flag it reads either way), and a timer thread wakes the cache when the rest is over
+(`on_rest(False)`; one thread for all the caches). Its length is windows of the last
+counted window's duration, so it scales with the traffic, capped at `MAX_REST_SECONDS`:
+a rest never outlasts a change of traffic by more than that. Under traffic that stays
+cold the count costs about a sixteenth of what it would; a cache that went cold for a
+burst (of garbage, say) counts the very next window and warms at once if its traffic
+repeats; and however long it was cold, it warms within the longest rest and two windows
+of its traffic starting to repeat. A timer that cannot fire (the process forked under
+it) is woken in the child; without an alarm thread at all (a thread limit) a cache does
+not rest but counts on; a wake-up for an earlier rest (two threads that judged one
+window) is ignored; and the owner is held weakly, so the cache makes no cycle with it.
+Keeping the entries instead and admitting none (their hits at `max_entries / distinct`)
+was measured and is dearer: a miss through a warm cache costs more than such hits save.
 
 **Memory per entry** is what `tests/test_cache.py::test_memory_per_entry_is_what_the_docs_say`
 measures with `tracemalloc`; `ENTRY_OVERHEAD` is the cache's own part (the entry object,
@@ -73,12 +102,24 @@ a thread indexing them).
 from __future__ import annotations
 
 import hashlib
+import heapq
+import inspect
+import itertools
+import logging
+import os
+import threading
+import time
+import weakref
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from functools import partial
+from random import SystemRandom
+from typing import Any, Generic, TypeVar
 
 __all__ = ["ENTRY_OVERHEAD", "Cache", "Entry", "digest"]
 
 V = TypeVar("V")
+
+logger = logging.getLogger("asgi_auth")
 
 _blake2b = hashlib.blake2b
 
@@ -88,6 +129,82 @@ COLD_RATE = 8
 """Cold when fewer than one lookup in this many hit, over a window, with the cache full."""
 FINGERPRINT = 32
 """While cold, how many of a credential's last bytes `skip` hashes to count it."""
+MAX_REST = 15
+"""Staying cold, a cache rests (counts nothing) between two counted windows for 1, 2, 4,
+8, then this many windows' time, on average (see "A cache that stays cold rests", above)."""
+MAX_REST_SECONDS = 30.0
+"""The longest a rest may last, however slow the traffic that timed it."""
+
+#: A rest's length, drawn uniformly from [0.5, 1.5) times its mean (a bench may seed it).
+draw = SystemRandom().random
+#: What a rest is timed by (a test may run it at a steady traffic's pace).
+clock = time.monotonic
+
+
+class _Alarm:
+    """One daemon thread that runs each rest's wake-up when it falls due: one for every
+    cache, since a thread per rest would let many cold rules hold as many threads. It
+    lives only while a rest is pending (and `LINGER` seconds after): a process whose
+    caches are warm has no thread of ours, so a fork (a pre-forking server, Python
+    3.12's warning about forking with threads) finds none."""
+
+    LINGER = 1.0
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, Callable[[], None]]] = []  # a heap, soonest first
+        self._order = itertools.count()  # ties are run in the order asked
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def later(self, seconds: float, wake: Callable[[], None]) -> None:
+        """Run `wake` in `seconds`; raises if the alarm's thread can't be started (then
+        nothing was scheduled)."""
+        with self._changed:
+            if self._thread is None or not self._thread.is_alive():
+                thread = threading.Thread(target=self._run, name="asgi_auth cache rests", daemon=True)
+                thread.start()  # first: a thread that could not start is not the alarm's
+                self._thread = thread
+            heapq.heappush(self._due, (time.monotonic() + seconds, next(self._order), wake))
+            self._changed.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._due or self._due[0][0] > time.monotonic():
+                    if self._due:
+                        self._changed.wait(self._due[0][0] - time.monotonic())
+                    elif not self._changed.wait(self.LINGER) and not self._due:
+                        self._thread = None  # under the lock: the next `later` starts another
+                        return
+                wake = heapq.heappop(self._due)[2]
+            try:
+                wake()  # outside the lock: a wake-up tells an owner, which must not wait on it
+            except Exception:  # one cache's failure must not end every other cache's rests
+                logger.exception("asgi_auth: a cache's rest could not be ended")
+            del wake  # not to keep that cache (and its owner) alive till the next rest ends
+
+
+_ALARM = _Alarm()
+
+
+def later(seconds: float, wake: Callable[[], None]) -> None:
+    """Call `wake` in `seconds`, on the alarm's thread (nothing in a rest cancels it)."""
+    _ALARM.later(seconds, wake)
+
+
+#: The caches resting now, woken at once in a forked child (see `_wake_all_in_child`).
+_RESTING: weakref.WeakSet[Cache[Any]] = weakref.WeakSet()
+
+
+def _wake_all_in_child() -> None:
+    """After a fork the alarm's thread is gone (threads don't survive it, and its lock may
+    have been held): a new alarm, and every cache it would have woken woken now, even one
+    the fork caught half woken."""
+    global _ALARM
+    _ALARM = _Alarm()
+    for cache in list(_RESTING):
+        cache._wake(None, force=True)
+
 
 ENTRY_OVERHEAD = 256
 """Bytes the cache itself holds per entry (an `Entry` of 7 slots, a 64-byte digest,
@@ -137,7 +254,9 @@ class Cache(Generic[V]):
     """Digest → `Entry`, bounded by entries and bytes, CLOCK eviction, doorkeeper admission."""
 
     __slots__ = (
+        "__weakref__",
         "_again",
+        "_began",
         "_door",
         "_entries",
         "_filled",
@@ -146,6 +265,9 @@ class Cache(Generic[V]):
         "_hits",
         "_mask",
         "_misses",
+        "_owner",
+        "_rest",
+        "_rests",
         "_ring",
         "_slots",
         "_was_full",
@@ -153,10 +275,11 @@ class Cache(Generic[V]):
         "bypassing",
         "max_bytes",
         "max_entries",
+        "resting",
         "size",
     )
 
-    def __init__(self, max_entries: int, max_bytes: int) -> None:
+    def __init__(self, max_entries: int, max_bytes: int, *, on_rest: Callable[[bool], None] | None = None) -> None:
         if max_entries < 1 or max_bytes < 1:
             raise ValueError("a cache needs room for at least one entry")
         self.max_entries = max_entries
@@ -178,6 +301,17 @@ class Cache(Generic[V]):
         self._hits = self._misses = 0
         self._window = max(WINDOW, 2 * max_entries)
         self._filled = self._was_full = False
+        self._began = clock()  # when the window began, to time a rest by it
+        #: Whether the cache rests (cold, and counting nothing till a timer wakes it).
+        self.resting = False
+        # `on_rest`, told `True` when a rest begins and `False` when it ends (see the rest,
+        # above). An owner's method is held weakly: the owner holds the cache, and a
+        # strong reference back would make a cycle only the collector could free.
+        self._owner: Callable[[], Callable[[bool], None] | None] = (
+            weakref.WeakMethod(on_rest) if inspect.ismethod(on_rest) else lambda: on_rest
+        )
+        self._rests = 0  # rests begun: names the one a wake-up ends
+        self._rest = 0  # how many windows' time the next rest lasts, on average
         #: Whether the cache is cold: requests leave it alone (see the module's docstring).
         self.bypassing = False
 
@@ -265,6 +399,8 @@ class Cache(Generic[V]):
         the judgement that ends it (see the bypass, above)."""
         if not self.bypassing:
             return False
+        if self.resting:  # a request that raced the rest's start: nothing counted
+            return True
         # As a full cache would take it: noted at the first sighting, admitted at the
         # second (the doorkeeper), a hit from the third. The table holds fingerprints,
         # and beside it whether each was seen again.
@@ -291,18 +427,57 @@ class Cache(Generic[V]):
         working on the old ones (`put` between taking a free slot and filling it) writes
         into those, costing a miss rather than an index out of range."""
         hits, lookups = self._hits, self._hits + self._misses
+        if lookups < self._window:  # a racing thread has judged this window already
+            return
         self._hits = self._misses = 0
+        now = clock()
+        took, self._began = now - self._began, now
         if self.bypassing:
             if hits * COLD_RATE >= 2 * lookups:
-                self.bypassing = False
+                self._rest = 0
                 self._door = []  # digests again
+                self.bypassing = False
+            else:  # still cold: rest, longer each time, then count afresh
+                self._rest = min(2 * self._rest or 1, MAX_REST)
+                self._sleep(min(self._rest * took * (0.5 + draw()), MAX_REST_SECONDS))
         elif self._was_full and hits * COLD_RATE < lookups:
             self._entries, self._ring, self._free = {}, [], []
             self._door, self._again = [None] * self._slots, bytearray(self._slots)
             self._hand = self.size = 0
             self._filled = False
+            self._rest = 0  # the first cold window is counted
             self.bypassing = True  # last: a racing `skip` finds the tables it counts in
         self._was_full = self._filled
+
+    def _sleep(self, seconds: float) -> None:
+        """Rest for `seconds`: the owner is told, and the alarm wakes the cache. Without
+        an alarm (no thread could be started) there is no rest: the counting goes on."""
+        self._rests += 1
+        _RESTING.add(self)  # first: a fork from here on wakes it in the child
+        self.resting = True
+        self._tell(True)
+        try:
+            later(seconds, partial(self._wake, self._rests))
+        except Exception:
+            logger.warning("asgi_auth: a cold cache counts on, unrested (no alarm thread)", exc_info=True)
+            self._wake(self._rests)
+
+    def _wake(self, rest: int | None, *, force: bool = False) -> None:
+        """Rest number `rest` is over: count a window afresh, and tell the owner. A wake-up
+        for an earlier rest (two threads that began one each) is ignored."""
+        if not force and (not self.resting or rest != self._rests):
+            return
+        self._door, self._again = [None] * self._slots, bytearray(self._slots)
+        self._hits = self._misses = 0
+        self._began = clock()
+        self.resting = False
+        self._tell(False)
+        _RESTING.discard(self)  # last: a fork before here wakes it again in the child
+
+    def _tell(self, resting: bool) -> None:
+        owner = self._owner()
+        if owner is not None:
+            owner(resting)
 
     def _seen_before(self, key: bytes) -> bool:
         """The doorkeeper: true on a key's second sighting, while its slot still holds it."""
@@ -354,3 +529,6 @@ class Cache(Generic[V]):
             ring[entry.slot] = None
             self._free.append(entry.slot)
         self.size -= entry.cost
+
+
+os.register_at_fork(after_in_child=_wake_all_in_child)

@@ -285,10 +285,13 @@ class OneScheme:
                 return ambiguous(self.scheme, exc)
             if raw is None:  # no header, no credentials
                 return self.refuse_absent or self.absent(rule)
-            if self.remembers and len(raw) <= MAX_HEADER_VALUE:
+            # `rule.live` is false while the rule's cache rests (_cache.py): then, as with
+            # `cache=False`, nothing here runs at all.
+            if self.remembers and rule.live and len(raw) <= MAX_HEADER_VALUE:
                 decided = rule.decided
-                if decided is not None and decided.bypassing and decided.skip(raw):
-                    return self.extracted(request or RequestView(scope), rule, b"")  # cold (_cache.py): no digest
+                if decided is not None and decided.bypassing:  # cold (_cache.py): counted, no digest
+                    decided.skip(raw)
+                    return self.extracted(request or RequestView(scope), rule, b"")
                 key = digest(raw)
                 if decided is not None and (entry := decided.get(key, time.time())) is not None:  # remembered
                     if entry.still_valid is None:
@@ -421,7 +424,7 @@ class OneScheme:
             self.remembers = True
             key = digest(raw)
         if rule.decided is None:
-            rule.decided = Cache(CONTEXT_CACHE_SIZE, DECISION_CACHE_BYTES)  # made on first use
+            rule.decided = Cache(CONTEXT_CACHE_SIZE, DECISION_CACHE_BYTES, on_rest=rule.rested)  # made on first use
         rule.decided.put(
             key,
             decided,
@@ -501,15 +504,16 @@ class AnyOf:
     def decide(self, scope: Scope, rule: RuleState, request: RequestView | None = None) -> Decided | Awaitable[Decided]:
         """As `OneScheme.decide`."""
         key, raw = b"", None
-        if self.remembers:
+        if self.remembers and rule.live:  # as in OneScheme.decide
             try:
                 raw = raw_header(scope, self.source)
             except AmbiguousCredentials:
                 raw = None  # each scheme's extraction answers it, below
             if raw is not None and len(raw) <= MAX_HEADER_VALUE:
                 decided = rule.decided
-                if decided is not None and decided.bypassing and decided.skip(raw):
-                    return self._decide(request or RequestView(scope), rule, b"")  # cold (_cache.py): no digest
+                if decided is not None and decided.bypassing:  # cold (_cache.py): counted, no digest
+                    decided.skip(raw)
+                    return self._decide(request or RequestView(scope), rule, b"")
                 key = digest(raw)
                 if decided is not None and (entry := decided.get(key, time.time())) is not None:  # as OneScheme.decide
                     if entry.still_valid is None:
@@ -622,7 +626,7 @@ class AnyOf:
         checks: list[Callable[[], bool]] = window[2]
         refused = type(decided) is ErrorResponse
         if rule.decided is None:
-            rule.decided = Cache(CONTEXT_CACHE_SIZE, DECISION_CACHE_BYTES)
+            rule.decided = Cache(CONTEXT_CACHE_SIZE, DECISION_CACHE_BYTES, on_rest=rule.rested)
         rule.decided.put(
             key,
             decided,

@@ -158,7 +158,17 @@ class Requirement:
     what makes handing one to several requests safe.
     """
 
-    __slots__ = ("_anonymous", "alternatives", "contexts", "decided", "decision", "public_context", "rule")
+    __slots__ = (
+        "__weakref__",
+        "_anonymous",
+        "alternatives",
+        "contexts",
+        "decided",
+        "decision",
+        "live",
+        "public_context",
+        "rule",
+    )
 
     def __init__(self, alternatives: tuple[Alternative, ...] | None, rule: str | None, decision: Decision) -> None:
         self.alternatives: tuple[Alternative, ...] = alternatives or ()
@@ -170,6 +180,12 @@ class Requirement:
         # Holding the principal keeps its id() from being reused while kept.
         self.contexts: dict[tuple[int, int], AuthContext] | None = None
         self.decided: Cache[Decided] | None = None
+        #: False while `decided` rests (_cache.py): the decision then leaves it alone.
+        self.live = True
+
+    def rested(self, resting: bool) -> None:
+        """`decided`'s `on_rest`: while it rests, the rule decides as with `cache=False`."""
+        self.live = not resting
 
     @property
     def anonymous_context(self) -> AuthContext:

@@ -199,7 +199,8 @@ def rotating(wrk: str, args: argparse.Namespace, workdir: Path) -> int:
     lines = [
         f"Measured on {platform.machine()}, CPython {platform.python_version()}, {time.strftime('%Y-%m-%d')} with"
         f" `python -m bench.load --tokens {args.tokens} --cache {args.cache} --seconds {args.seconds}"
-        f" --connections {args.connections} --rounds {args.rounds}` (uvicorn + httptools, wrk -t2, loopback;"
+        f" --connections {args.connections} --rounds {args.rounds} --warmup {args.warmup}`"
+        " (uvicorn + httptools, wrk -t2, loopback;"
         f" {args.warmup} s of warm-up first; a fresh server per run, in the order listed).",
         "",
         "| cache | requests/s | p50 ms | p99 ms | errors | server RSS KiB (start → end) | full GCs, longest ms |",

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import random
+import threading
 import time
 import tracemalloc
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -18,14 +21,52 @@ import jwt
 import pytest
 
 import asgi_auth as aa
-from asgi_auth import decision
-from asgi_auth._cache import COLD_RATE, ENTRY_OVERHEAD, WINDOW, Cache, digest
+from asgi_auth import _cache, decision
+from asgi_auth._cache import COLD_RATE, ENTRY_OVERHEAD, MAX_REST, MAX_REST_SECONDS, WINDOW, Cache, digest
 from asgi_auth.stores import MemoryRevocationList
 from asgi_auth.verifiers.jwt import state_cost
 from tests.conftest import call_asgi, http_scope
 from tests.loopback import serve
 
 SECRET = "cache-secret-" + "x" * 40
+
+
+class Traffic:
+    """Time as a cache sees it under steady traffic: each request takes `step` seconds,
+    and a rest's wake-up runs when it falls due, as its timer thread would run it
+    (`_cache.clock` and `_cache.later`, the only two things a rest asks of time). Every
+    window then takes as long as the last, so a rest of k windows' time lasts k windows
+    of requests, and a test can count them."""
+
+    def __init__(self, step: float = 1e-3) -> None:
+        self.now, self.step = 1_000.0, step
+        self.due: list[tuple[float, Callable[[], None]]] = []
+        #: Every rest's length, in seconds, as the cache asked for it.
+        self.rests: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def later(self, seconds: float, wake: Callable[[], None]) -> None:
+        self.rests.append(seconds)
+        self.due.append((self.now + seconds, wake))
+
+    def tick(self) -> None:
+        """One request's time passes; what fell due wakes."""
+        self.now += self.step
+        if self.due and min(when for when, _ in self.due) <= self.now:
+            woken = [wake for when, wake in self.due if when <= self.now]
+            self.due = [(when, wake) for when, wake in self.due if when > self.now]
+            for wake in woken:
+                wake()
+
+
+@pytest.fixture
+def traffic(monkeypatch: pytest.MonkeyPatch) -> Iterator[Traffic]:
+    steady = Traffic()
+    monkeypatch.setattr(_cache, "clock", steady.clock)
+    monkeypatch.setattr(_cache, "later", steady.later)
+    yield steady
 
 
 def keys(n: int, start: int = 0) -> list[bytes]:
@@ -139,7 +180,9 @@ def test_hit_rate_degrades_gracefully_at_any_cardinality(distinct: int) -> None:
     assert admitted <= 0.1 * requests, admitted  # misses are not churn
 
 
-def test_a_cold_cache_is_left_alone_and_warms_again_when_keys_repeat(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cold_cache_is_left_alone_and_warms_again_when_keys_repeat(
+    monkeypatch: pytest.MonkeyPatch, traffic: Traffic
+) -> None:
     """Rotating keys that never come back while the cache is full: after a full window it
     goes cold, lets go of what it held, and then `skip` sends every request past it (as
     the decision and the verifier ask before hashing anything), counting each. Once a
@@ -159,29 +202,89 @@ def test_a_cold_cache_is_left_alone_and_warms_again_when_keys_repeat(monkeypatch
     for key in held:
         assert cache.put(key, 0, 0, now + 60, now, cost=0)
     rotating = keys(40 * WINDOW, start=1000)
-    assert not any(use(cache, key, now) for key in rotating[:WINDOW])
+    assert not any(use(cache, key, now, traffic) for key in rotating[:WINDOW])
     assert not cache.bypassing  # the first window began before the cache was full: not judged
-    assert not any(use(cache, key, now) for key in rotating[WINDOW : 3 * WINDOW])
+    assert not any(use(cache, key, now, traffic) for key in rotating[WINDOW : 3 * WINDOW])
     assert cache.bypassing and len(cache) == 0 and cache.size == 0
     probes[0] = 0
-    used = [use(cache, key, now) for key in rotating[3 * WINDOW :]]
-    assert cache.bypassing and set(used) == {None}  # every request left it alone
-    assert probes[0] == 0  # nothing is admitted while cold
+    counted = 0  # requests whose fingerprint was counted
+    for key in rotating[3 * WINDOW :]:
+        before = cache._hits + cache._misses
+        assert use(cache, key, now, traffic) is None  # every request leaves it alone
+        counted += cache._hits + cache._misses != before
+    assert cache.bypassing and probes[0] == 0  # nothing is admitted while cold
+    # Staying cold, it rests longer each time: cold two windows in, it counted the next
+    # (the last above), and then, of these 37, rested about 1 window's time, counted one,
+    # rested about 2, counted one, and rested about 4, 8 and 15 likewise (each rest drawn
+    # between half and one and a half times that): 4 to 7 counted, where it used to count
+    # all 37. A rest is asked for in windows of the last window's time.
+    assert 3 * WINDOW <= counted <= 7 * WINDOW and cache._rest == MAX_REST, counted / WINDOW
+    window_time = WINDOW * traffic.step
+    means = [1, 2, 4, 8] + [MAX_REST] * (len(traffic.rests) - 4)
+    assert all(0.5 * m * window_time <= r < 1.5 * m * window_time for m, r in zip(means, traffic.rests, strict=True))
     assert len(cache) == 0 and not any(cache.put(key, 0, 0, now + 60, now, cost=0) for key in held)
-    # The workload changes: a few new keys come back again and again.
+    # The workload changes: a few new keys come back again and again. At the latest
+    # after the longest rest and two counted windows, the cache warms again.
     hot = apart(keys(40, start=10**6), 64)
-    for _ in range(2 * WINDOW // len(hot)):  # two judgements' worth
+    for _ in range(LONGEST_WARMING * WINDOW // len(hot)):
         for key in hot:
-            use(cache, key, now)
-    assert not cache.bypassing
+            use(cache, key, now, traffic)
+    assert not cache.bypassing and cache._rest == 0
     assert all(key in cache for key in hot)
-    after = [use(cache, key, now) for key in hot * 25]
+    after = [use(cache, key, now, traffic) for key in hot * 25]
     assert None not in after and after.count(True) >= 75  # no request leaves it alone now
 
 
-def use(cache: Cache[int], key: bytes, now: float) -> bool | None:
-    """A caller's use of the cache: `None` when it left the cache alone, else whether it hit."""
-    if cache.skip(key):
+LONGEST_WARMING = 3 * MAX_REST // 2 + 3
+"""Windows a cold cache can take to warm once its traffic repeats: the longest rest (one
+and a half times `MAX_REST`, in windows of steady traffic), a counted window the traffic
+began in the middle of, and the next (rounded up)."""
+
+
+def test_rests_are_drawn_at_random_and_a_window_is_judged_once(traffic: Traffic) -> None:
+    """A rest's length is drawn between half and one and a half times its mean, so when a
+    cache next counts cannot be worked out from when it went cold (the attacker's review:
+    fixed rests let one flood only the counted windows), and it is never longer than
+    `MAX_REST_SECONDS`, however slow the window that timed it. A window two threads both
+    see ending is judged once: the second judgement, of no lookups, neither warms the
+    cold cache nor starts another rest (that review's race)."""
+    told: list[bool] = []
+    cache: Cache[int] = Cache(max_entries=8, max_bytes=10**9, on_rest=told.append)
+    window = cache._window
+    cache._was_full = True
+    cache._misses = window
+    cache._judge()  # cold
+    assert cache.bypassing and not cache.resting and traffic.rests == []  # the first cold window is counted
+    for _ in range(40):
+        traffic.now += 1.0  # a counted window of one second, with no hits, ends
+        cache._rest, cache._misses = MAX_REST, window
+        cache._judge()
+        cache._judge()  # a racing thread's judgement of the same window
+        assert cache.bypassing and cache.resting
+        cache._wake(cache._rests)
+        cache._wake(cache._rests)  # woken twice (a fork's wake-up and the alarm's): once
+        assert not cache.resting
+    assert len(traffic.rests) == 40 and told == [True, False] * 40  # one rest per window, each told
+    assert len(set(traffic.rests)) > 30  # drawn, not fixed
+    assert all(MAX_REST * 0.5 <= rest < MAX_REST * 1.5 for rest in traffic.rests)
+    traffic.now += 3_600.0  # a window an hour long (traffic all but stopped): capped
+    cache._misses = window
+    cache._judge()
+    assert traffic.rests[-1] == MAX_REST_SECONDS
+    cache._wake(cache._rests)
+    cache._hits = window  # a counted window of would-be hits
+    cache._judge()
+    assert not cache.bypassing and not cache.resting and cache._rest == 0
+    cache._judge()  # judged again at once: no lookups since, nothing changes
+    assert not cache.bypassing and len(traffic.rests) == 41
+
+
+def use(cache: Cache[int], key: bytes, now: float, traffic: Traffic | None = None) -> bool | None:
+    """A caller's use of the cache: `None` when it left the cache alone, else whether it hit.
+    Resting, it is left alone without a call, as its owner leaves it (`on_rest`)."""
+    if traffic is not None:
+        traffic.tick()
+    if cache.resting or cache.skip(key):
         return None
     if cache.get(key, now) is not None:
         return True
@@ -190,7 +293,7 @@ def use(cache: Cache[int], key: bytes, now: float) -> bool | None:
 
 
 @pytest.mark.parametrize("uses", [4, 9, 16])
-def test_a_burst_of_garbage_does_not_keep_session_traffic_cold(uses: int) -> None:
+def test_a_burst_of_garbage_does_not_keep_session_traffic_cold(uses: int, traffic: Traffic) -> None:
     """Sessions: each credential used a few times over a short span, among a few hundred
     live at once, then never again (the attacker's review of the cold cache: when only a
     sample of requests was counted, a credential had to be sampled twice to be seen
@@ -207,7 +310,7 @@ def test_a_burst_of_garbage_does_not_keep_session_traffic_cold(uses: int) -> Non
         out = []
         for _ in range(n):
             session = rng.choice(live)
-            out.append(use(cache, session[0], now))
+            out.append(use(cache, session[0], now, traffic))
             session[1] -= 1
             if session[1] == 0:  # done: a new session takes its place
                 session[:] = [digest(b"session-%d" % next(serial)), uses]
@@ -218,7 +321,7 @@ def test_a_burst_of_garbage_does_not_keep_session_traffic_cold(uses: int) -> Non
     assert not cache.bypassing
     before = warm.count(True) / len(warm)
     assert before >= 0.5 * (uses - 1) / uses, before
-    assert not any(use(cache, digest(b"junk-%d" % i), now) for i in range(20_000))
+    assert not any(use(cache, digest(b"junk-%d" % i), now, traffic) for i in range(20_000))
     assert cache.bypassing and len(cache) == 0
     sessions(4 * cache._window)  # a few windows of sessions alone
     assert not cache.bypassing
@@ -249,7 +352,7 @@ def test_credentials_used_twice_never_warm_a_cold_cache() -> None:
     assert len(cache) == 0
 
 
-def test_a_cold_verifier_counts_a_keyed_request_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cold_verifier_counts_a_keyed_request_once(monkeypatch: pytest.MonkeyPatch, traffic: Traffic) -> None:
     """Behind a warm decision cache, a cold verifier is asked with a key (`verdict_keyed`):
     the request is counted once towards warming it again (by `skip`), not once more as a
     miss of the empty table (the second attacker's review), and the verdict still has
@@ -269,6 +372,18 @@ def test_a_cold_verifier_counts_a_keyed_request_once(monkeypatch: pytest.MonkeyP
     assert cache._hits + cache._misses - counted == 10
     assert all(isinstance(v, aa.Verdict) and v.principal is not None and v.valid_until > v.valid_from for v in verdicts)
     assert len(cache) == 0
+    # Resting (between counted windows), a keyed request is not counted, and its verdict
+    # is the same; woken, the next one is counted again.
+    cache._sleep(60.0)
+    counted = cache._hits + cache._misses
+    rested = [verifier.verdict_keyed(again, digest(again.encode()) + b"t") for _ in range(5)]
+    assert cache._hits + cache._misses == counted
+    assert [v.principal for v in rested] == [v.principal for v in verdicts[:5]]
+    traffic.now += 60.0
+    traffic.tick()
+    assert not cache.resting
+    verifier.verdict_keyed(again, digest(again.encode()) + b"t")
+    assert cache._hits + cache._misses == 1  # a fresh window, this request in it
 
 
 def test_going_cold_under_a_racing_put_costs_a_miss_not_an_exception() -> None:
@@ -294,9 +409,169 @@ def test_going_cold_under_a_racing_put_costs_a_miss_not_an_exception() -> None:
     assert cache.bypassing and len(cache) == 0 and cache.get(digest(b"racing"), now) is None
 
 
+def test_a_request_that_races_a_rest_in_counts_nothing() -> None:
+    """A request its owner let through just before the rest began (another thread) reaches
+    `skip` while the cache rests: it is left alone and counted nowhere, so the window the
+    cache wakes to is all its own."""
+    cache: Cache[int] = Cache(max_entries=8, max_bytes=10**9)
+    cache.bypassing = True
+    cache._sleep(60.0)
+    assert cache.skip(b"a credential") and cache._hits + cache._misses == 0
+    cache._wake(cache._rests)
+    assert cache.skip(b"a credential") and cache._hits + cache._misses == 1
+
+
+def test_a_wake_up_for_an_earlier_rest_never_ends_a_later_one(traffic: Traffic) -> None:
+    """Two threads judging one window could each begin a rest (the review of timed rests):
+    the first one's wake-up, coming while the second rest is on (or before its owner was
+    told), is ignored, so the owner is told as often as the cache rests and wakes, and
+    never left uncached by a cache that thinks it is awake."""
+    told: list[bool] = []
+    cache: Cache[int] = Cache(max_entries=8, max_bytes=10**9, on_rest=told.append)
+    cache.bypassing = True
+    cache._sleep(1.0)
+    cache._sleep(5.0)  # the racing second
+    traffic.now += 2.0
+    traffic.tick()  # the first rest's wake-up: stale
+    assert cache.resting and told == [True, True]
+    traffic.now += 5.0
+    traffic.tick()
+    assert not cache.resting and told == [True, True, False]
+
+
+def test_no_alarm_thread_means_no_rest_and_no_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process at its thread limit can't start the alarm (`RuntimeError: can't start new
+    thread`): the cache does not rest, counts on, and the request that judged it is
+    answered (the review of timed rests: it was a 500, and every later rest never ended)."""
+
+    def refused(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(_cache, "_ALARM", _cache._Alarm())
+    monkeypatch.setattr(threading.Thread, "start", refused)
+    told: list[bool] = []
+    cache: Cache[int] = Cache(max_entries=8, max_bytes=10**9, on_rest=told.append)
+    cache.bypassing, cache._misses = True, cache._window - 1
+    cache._door, cache._again = [None] * cache._slots, bytearray(cache._slots)
+    assert cache.skip(b"the window's last request")  # judged cold again: a rest it can't have
+    assert not cache.resting and told == [True, False] and cache._hits + cache._misses == 0
+    monkeypatch.undo()  # threads again: the next rest is a real one
+    cache._sleep(0.01)
+    deadline = time.monotonic() + 10
+    while cache.resting:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def test_a_wake_up_that_fails_ends_no_other_rest(caplog: pytest.LogCaptureFixture) -> None:
+    """One cache's wake-up raising (out of memory making its tables) is logged, and the
+    alarm goes on waking the others."""
+    alarm = _cache._Alarm()
+    done = threading.Event()
+
+    def failing() -> None:
+        raise MemoryError
+
+    alarm.later(0.01, failing)
+    alarm.later(0.02, done.set)
+    assert done.wait(10)
+    assert "a cache's rest could not be ended" in caplog.text
+
+
+def test_a_verifier_is_freed_when_dropped_not_kept_by_its_cache() -> None:
+    """The cache tells its owner through a weak reference: a verifier dropped is freed at
+    once, not left for the collector (a cycle through `on_rest`, the review found)."""
+    import weakref
+
+    verifier = aa.JWTVerifier(key=SECRET, algorithms=["HS256"])
+    assert verifier.verify_inline(tokens(1)[0]) is not None
+    gone = weakref.ref(verifier)
+    gc.disable()
+    try:
+        del verifier
+        assert gone() is None
+    finally:
+        gc.enable()
+
+
+def test_cache_enabled_switched_at_run_time_is_obeyed() -> None:
+    verifier = aa.JWTVerifier(key=SECRET, algorithms=["HS256"])
+    token = tokens(1)[0]
+    verifier.verify_inline(token)
+    assert len(verifier._cache) == 1
+    verifier.cache_enabled = False
+    checks = counted(verifier)
+    verifier.verify_inline(token)
+    assert checks[0] == 1  # verified again, not looked up
+    verifier.cache_enabled = True
+    verifier.verify_inline(token)
+    assert checks[0] == 1
+
+
+def test_one_alarm_thread_wakes_every_rest_when_it_falls_due() -> None:
+    """The real alarm: wake-ups asked out of order run in the order they fall due, each
+    no sooner than asked, all on the one thread however many caches rest; and a real
+    rest ends by it, its owner told."""
+    alarm = _cache._Alarm()
+    ran: list[tuple[str, float, str]] = []
+    done = threading.Event()
+    asked = time.monotonic()
+    for name, delay in (("c", 0.15), ("a", 0.05), ("b", 0.1), ("d", 0.15)):
+        alarm.later(
+            delay, lambda name=name: ran.append((name, time.monotonic() - asked, threading.current_thread().name))
+        )
+    alarm.later(0.2, done.set)
+    assert done.wait(10)
+    assert [name for name, _, _ in ran] == ["a", "b", "c", "d"]
+    assert all(took >= delay for (_, took, _), delay in zip(ran, (0.05, 0.1, 0.15, 0.15), strict=True))
+    assert {thread for _, _, thread in ran} == {"asgi_auth cache rests"}
+    told: list[bool] = []
+    cache: Cache[int] = Cache(max_entries=8, max_bytes=10**9, on_rest=told.append)
+    cache.bypassing = True
+    cache._sleep(0.05)  # through the module's own alarm
+    deadline = time.monotonic() + 10
+    while cache.resting:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert told == [True, False]
+
+
+def test_the_alarm_thread_lives_only_while_a_rest_is_pending() -> None:
+    """No rest pending, no thread of ours: a process whose caches are warm forks with
+    none. The alarm's thread ends `LINGER` after its last wake-up, and the next rest
+    starts another, which wakes it as the first would have."""
+    alarm = _cache._Alarm()
+    alarm.LINGER = 0.05
+    for _ in range(2):
+        done = threading.Event()
+        alarm.later(0.01, done.set)
+        thread = alarm._thread
+        assert thread is not None and thread in threading.enumerate()
+        assert done.wait(10)
+        thread.join(10)
+        assert not thread.is_alive() and alarm._thread is None
+
+
+def test_a_fork_wakes_what_rested_under_it() -> None:
+    """Threads don't survive a fork, so the timer of a rest begun in the parent never fires
+    in the child (a server forking its workers after a first request): there the cache is
+    woken at once, and its owner told, rather than left resting for good."""
+    told: list[bool] = []
+    cache: Cache[int] = Cache(max_entries=8, max_bytes=10**9, on_rest=told.append)
+    cache.bypassing = True
+    cache._sleep(60.0)  # a real timer: the parent's cache rests all through this test
+    pid = os.fork()
+    if pid == 0:  # the child: exits at once with what it found
+        os._exit(0 if (not cache.resting and told == [True, False]) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert cache.resting and told == [True]
+    cache._wake(cache._rests)
+
+
 @pytest.mark.anyio
 async def test_through_the_middleware_a_rotating_workload_bypasses_and_keeps_its_answers(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, traffic: Traffic
 ) -> None:
     """Far more tokens than room, each seen once: both the decision's and the verifier's
     caches go cold, and then requests hash nothing (the decision makes no digest, and the
@@ -318,22 +593,24 @@ async def test_through_the_middleware_a_rotating_workload_bypasses_and_keeps_its
     checks = counted(verifier)
     app, policy = app_for(verifier)
     stream = tokens(2000)
-    assert set(await send_all(app, stream[:200])) == {200}
+    assert set(await send_all(app, stream[:200], traffic=traffic)) == {200}
     decided = policy.default.decided
     assert decided is not None and decided.bypassing and verifier._cache.bypassing
     hashed[0] = checks[0] = 0
     rest = stream[200:]
-    assert set(await send_all(app, rest)) == {200}
+    assert set(await send_all(app, rest, traffic=traffic)) == {200}
     assert checks[0] == len(rest)  # each one new: verified
     assert hashed[0] == 0  # no digest while cold, in either cache
     forged = stream[-1][:-2] + ("AA" if stream[-1][-2:] != "AA" else "BB")
-    assert await send_all(app, [forged, forged]) == [401, 401]
+    assert await send_all(app, [forged, forged], traffic=traffic) == [401, 401]
     # The workload changes: four tokens, again and again.
     hot = apart(tokens(40, pad=1), 16)  # not among the stream's
-    assert set(await send_all(app, hot * (2 * 64 // 4))) == {200}  # two windows
+    assert set(await send_all(app, hot * (LONGEST_WARMING * 64 // 4), traffic=traffic)) == {
+        200
+    }  # however the rests fell
     assert not decided.bypassing
     checks[0] = 0
-    assert set(await send_all(app, hot * 25)) == {200}
+    assert set(await send_all(app, hot * 25, traffic=traffic)) == {200}
     assert checks[0] <= 8  # remembered again
 
 
@@ -411,12 +688,70 @@ def tokens(n: int, pad: int = 0, secret: str = SECRET) -> list[str]:
     return [jwt.encode({"sub": f"u{i}", "exp": exp, "pad": "x" * pad}, secret) for i in range(n)]
 
 
-async def send_all(app: aa.AuthMiddleware, credentials: list[str], path: str = "/") -> list[int]:
+async def send_all(
+    app: aa.AuthMiddleware, credentials: list[str], path: str = "/", traffic: Traffic | None = None
+) -> list[int]:
     statuses = []
     for token in credentials:
+        if traffic is not None:
+            traffic.tick()
         sent = await call_asgi(app, http_scope(path, headers=[(b"authorization", f"Bearer {token}".encode())]))
         statuses.append(sent[0]["status"])
     return statuses
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("alternatives", [1, 2])
+async def test_through_the_middleware_a_resting_cache_is_not_even_asked_and_answers_rightly(
+    monkeypatch: pytest.MonkeyPatch, traffic: Traffic, alternatives: int
+) -> None:
+    """Rotating tokens keep both caches cold until each rests between counted windows.
+    Resting, neither is asked anything (the decision, one scheme or an OR of two, and the
+    verifier take `cache=False`'s branch, told by `on_rest`): not a lookup, not a count,
+    while every answer is still its token's own. When the rests are over, both count again."""
+    monkeypatch.setattr(decision, "CONTEXT_CACHE_SIZE", 16)
+    monkeypatch.setattr("asgi_auth._cache.WINDOW", 64)  # judged sooner: a short test
+    verifier = aa.JWTVerifier(key=SECRET, algorithms=["HS256"], cache_size=16)
+    other = aa.JWTVerifier(key="another issuer's secret, 32 bytes", algorithms=["HS256"])
+    second = aa.HTTPBearer(verifier=other, scheme_name="other")
+    require = None if alternatives == 1 else (lambda scheme: [scheme, second])
+    app, policy = app_for(verifier, require)
+    stream = iter(tokens(3000))
+    for token in stream:  # until both rest
+        assert await send_all(app, [token], traffic=traffic) == [200]
+        decided = policy.default.decided
+        if decided is not None and decided.resting and verifier._cache.resting:
+            break
+    else:
+        pytest.fail("the caches never rested")
+    caches = [decided, verifier._cache]
+    assert not policy.default.live and not verifier._live  # the owners were told
+    asked = [0]
+    real_skip, real_get = Cache.skip, Cache.get
+
+    def counting_skip(self: Cache[Any], credential: bytes | str) -> bool:
+        asked[0] += self in caches
+        return real_skip(self, credential)
+
+    def watched_get(self: Cache[Any], key: bytes, now: float) -> Any:
+        asked[0] += self in caches
+        return real_get(self, key, now)
+
+    monkeypatch.setattr(Cache, "skip", counting_skip)  # the other issuer's cache is asked as ever
+    monkeypatch.setattr(Cache, "get", watched_get)
+    ten = [next(stream) for _ in range(10)]
+    assert await send_all(app, ten) == [200] * 10  # no time passes: both still rest
+    forged = ten[0][:-2] + ("AA" if ten[0][-2:] != "AA" else "BB")
+    assert await send_all(app, [forged]) == [401]
+    assert asked[0] == 0 and all(cache.resting for cache in caches)
+    monkeypatch.setattr(Cache, "skip", real_skip)
+    monkeypatch.setattr(Cache, "get", real_get)
+    traffic.now += 2 * MAX_REST_SECONDS
+    traffic.tick()
+    assert not any(cache.resting for cache in caches) and policy.default.live and verifier._live
+    counts = [cache._hits + cache._misses for cache in caches]
+    assert await send_all(app, [next(stream)]) == [200]
+    assert [cache._hits + cache._misses for cache in caches] == [count + 1 for count in counts]
 
 
 @pytest.mark.anyio
@@ -571,8 +906,9 @@ def test_over_a_real_server_a_cold_cache_answers_every_request_rightly(monkeypat
     """The cold path against the real peers: uvicorn on loopback, eight httpx clients at
     once. Far more distinct tokens than room drive both caches cold (each lets go of what
     it held), and every answer is still right: each token's own subject, a 401 with the
-    Bearer challenge for each forged or expired token among them. Then four tokens come
-    back again and again: the caches warm, and the signature checks stop."""
+    Bearer challenge for each forged or expired token among them, while the caches rest
+    between counted windows (real rests: timer threads wake them). Then four tokens come
+    back again and again: the decision's cache warms, and the signature checks stop."""
     monkeypatch.setattr(decision, "CONTEXT_CACHE_SIZE", 32)
     monkeypatch.setattr("asgi_auth._cache.WINDOW", 64)
     verifier = aa.JWTVerifier(key=SECRET, algorithms=["HS256"], cache_size=32)
@@ -619,11 +955,16 @@ def test_over_a_real_server_a_cold_cache_answers_every_request_rightly(monkeypat
         decided = policy.default.decided
         assert decided is not None and decided.bypassing and len(decided) == 0
         assert verifier._cache.bypassing and len(verifier._cache) == 0
+        assert decided._rest > 0 and verifier._cache._rest > 0  # judged cold again: rested between counts
         assert checks[0] >= len(good)  # every token new: each verified
         hot = [(f"u{good.index(t)}", t) for t in apart(good, 32)]
-        answers = asyncio.run(send_over(base, hot * 400))
-        assert all((status, body) == (200, subject) for subject, status, body, _ in answers)
-        assert not decided.bypassing
+        # The rests are real ones here, woken by their timer threads: as long as the
+        # longest could last, and then some, for the windows after it.
+        deadline = time.monotonic() + MAX_REST_SECONDS + 10
+        while decided.bypassing:
+            assert time.monotonic() < deadline, "the decision's cache never warmed again"
+            answers = asyncio.run(send_over(base, hot * 16))
+            assert all((status, body) == (200, subject) for subject, status, body, _ in answers)
         checks[0] = 0
         answers = asyncio.run(send_over(base, hot * 50))
         assert all((status, body) == (200, subject) for subject, status, body, _ in answers)

@@ -112,12 +112,14 @@ class JWTVerifier:
         self.typ = typ.lower().removeprefix("application/") if typ else None
         self.max_token_size = max_token_size
         self.min_rsa_bits = min_rsa_bits
-        self.cache_enabled = cache
+        self._cache_enabled = cache
         self.cache_size = cache_size
         self.cache_ttl = cache_ttl
         #: A rejection is remembered this long, never longer than a pass would be.
         self.negative_ttl = max(0.0, min(negative_ttl, cache_ttl))
-        self._cache: Cache[Verdict] = Cache(cache_size, cache_bytes)
+        self._cache: Cache[Verdict] = Cache(cache_size, cache_bytes, on_rest=self._rested)
+        #: Whether a token is looked up at all: not with `cache=False`, nor while the cache rests.
+        self._live = cache
         self.jwks = jwks
         #: Consulted on every verification and before a cached verdict is reused.
         self.revocations = revocations
@@ -261,9 +263,13 @@ class JWTVerifier:
         token = credentials if type(credentials) is str else getattr(credentials, "credentials", None)
         if not isinstance(token, str) or not token:
             return None
-        cache = self._cache  # cold, left alone once counted (_cache.py); warm, no call to ask
-        remembers = self.cache_enabled and not (cache.bypassing and cache.skip(token))
-        return self._verdict(token, _digest(token) if remembers else b"", False)
+        if not self._live:  # `cache=False`, or the cache resting: the same branch (_cache.py)
+            return self._verdict(token, b"", False)
+        cache = self._cache
+        if cache.bypassing:  # cold (_cache.py): left alone, counted
+            cache.skip(token)
+            return self._verdict(token, b"", False)
+        return self._verdict(token, _digest(token), False)
 
     def verdict_keyed(
         self, credentials: Any, key: bytes
@@ -277,11 +283,26 @@ class JWTVerifier:
             return None
         if not key:  # never handed one (`KeyedVerifier`); refused rather than shared
             return None
-        if self.cache_enabled and self._cache.bypassing:
-            # Cold, the cache is counted, not used (`skip`); the key still bounds the
-            # verdict's window, so the caller may remember the decision all the same.
+        # Cold, the cache is counted, not used (`skip`), and resting not even counted (its
+        # lookup and put below answer at once); the key still bounds the verdict's window,
+        # so the caller may remember the decision.
+        if self._live and self._cache.bypassing:
             self._cache.skip(token)
-        return self._verdict(token, key if self.cache_enabled else b"", True)
+        return self._verdict(token, key if self._cache_enabled else b"", True)
+
+    @property
+    def cache_enabled(self) -> bool:
+        """Whether verified tokens are remembered (`cache=`); may be switched at run time."""
+        return self._cache_enabled
+
+    @cache_enabled.setter
+    def cache_enabled(self, enabled: bool) -> None:
+        self._cache_enabled = enabled
+        self._live = enabled and not self._cache.resting
+
+    def _rested(self, resting: bool) -> None:
+        """The cache's `on_rest`: resting, it is not even asked (see `verdict_inline`)."""
+        self._live = self._cache_enabled and not resting
 
     def _verdict(
         self, token: str, key: bytes, refusals: bool
@@ -327,7 +348,7 @@ class JWTVerifier:
         middleware reads it from `verdict_inline`'s `Verdict` instead, without hashing
         the token again; this stays for callers who ask separately.
         """
-        if not self.cache_enabled or type(credentials) is not str:
+        if not self._cache_enabled or type(credentials) is not str:
             return None
         hit = self._cache.get(_digest(credentials), time.time())
         if hit is None or hit.value.principal is None:
