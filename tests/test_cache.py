@@ -13,6 +13,7 @@ import random
 import threading
 import time
 import tracemalloc
+import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -444,11 +445,14 @@ def test_no_alarm_thread_means_no_rest_and_no_error(monkeypatch: pytest.MonkeyPa
     thread`): the cache does not rest, counts on, and the request that judged it is
     answered (the review of timed rests: it was a 500, and every later rest never ended)."""
 
-    def refused(self: threading.Thread) -> None:
-        raise RuntimeError("can't start new thread")
+    class Refused(threading.Thread):
+        def start(self) -> None:
+            raise RuntimeError("can't start new thread")
 
     monkeypatch.setattr(_cache, "_ALARM", _cache._Alarm())
-    monkeypatch.setattr(threading.Thread, "start", refused)
+    # Only the alarm's threads are refused: the rest of the process (the test runner, other
+    # tests' servers) goes on starting its own.
+    monkeypatch.setattr(_cache, "threading", types.SimpleNamespace(Thread=Refused))
     told: list[bool] = []
     cache: Cache[int] = Cache(max_entries=8, max_bytes=10**9, on_rest=told.append)
     cache.bypassing, cache._misses = True, cache._window - 1
@@ -542,14 +546,23 @@ def test_the_alarm_thread_lives_only_while_a_rest_is_pending() -> None:
     starts another, which wakes it as the first would have."""
     alarm = _cache._Alarm()
     alarm.LINGER = 0.05
+    threads: list[threading.Thread] = []
     for _ in range(2):
         done = threading.Event()
-        alarm.later(0.01, done.set)
-        thread = alarm._thread
-        assert thread is not None and thread in threading.enumerate()
+        woke_on: list[threading.Thread] = []
+
+        def wake(woke_on: list[threading.Thread] = woke_on, done: threading.Event = done) -> None:
+            woke_on.append(threading.current_thread())  # the thread, however soon it then ends
+            done.set()
+
+        alarm.later(0.01, wake)
         assert done.wait(10)
+        (thread,) = woke_on
+        assert thread is not threading.main_thread() and thread.name == "asgi_auth cache rests"
         thread.join(10)
         assert not thread.is_alive() and alarm._thread is None
+        threads.append(thread)
+    assert threads[0] is not threads[1]  # the second rest had a thread of its own
 
 
 def test_a_fork_wakes_what_rested_under_it() -> None:
