@@ -45,10 +45,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from redis import asyncio as aioredis
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from .errors import ServiceUnavailable
 from .stores import WINDOW, NonceUse, revoked_in
@@ -93,11 +93,14 @@ class RedisBackend:
     """One connection pool and the limits every store's call obeys.
 
     `url` is a `redis://`, `rediss://` or `unix://` URL; or pass a ready
-    `redis.asyncio.Redis` as `client` (its own timeouts then apply, and `deadline`
-    still bounds each call). The defaults suit a Redis on the same network: a call
-    that takes longer than `deadline` seconds is a fault, not a slow answer. The socket
-    and connect timeouts default to the deadline; `max_connections` caps the pool, and
-    a call waiting for a free connection waits within its deadline.
+    `redis.asyncio.Redis` as `client` (its own timeouts, pool and retries then apply,
+    and `deadline` still bounds each call). The defaults suit a Redis on the same
+    network: a call that takes longer than `deadline` seconds is a fault, not a slow
+    answer. The socket and connect timeouts default to the deadline; `max_connections`
+    caps the pool, and a call waiting for a free connection waits within its deadline.
+    A call that meets a broken connection is made again, once and at once, on a new
+    one: after Redis restarts, or a link to it is dropped, every pooled connection is
+    dead, and only its first use finds out.
     """
 
     def __init__(
@@ -118,17 +121,22 @@ class RedisBackend:
         self.deadline = deadline
         self.key_prefix = key_prefix
         if client is None:
-            # One retry, at once, on a broken connection: after a restart the pooled
-            # connections are dead, and the first use of each finds out.
+            # No retries inside redis-py (whose defaults, and whose rules for pipelines,
+            # vary by version): `call` makes a call again itself, once.
             client = aioredis.Redis.from_url(
                 url,
                 socket_timeout=socket_timeout,
                 socket_connect_timeout=connect_timeout,
                 max_connections=max_connections,
-                retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+                retry=Retry(NoBackoff(), 0),
                 decode_responses=False,
             )
         self.client = client
+        # A call past `max_connections` waits here for a free one, within its deadline,
+        # where the pool would refuse it at once. (Not redis-py's blocking pool: up to
+        # 5.0.x it deadlocks when a pooled connection fails its check.) One call holds at
+        # most one connection.
+        self._connections = asyncio.Semaphore(max_connections)
         self._reported = 0.0
 
     def key(self, *parts: str) -> str:
@@ -141,11 +149,24 @@ class RedisBackend:
             # from a cancellation that comes from outside, which must go on.
             if sys.version_info >= (3, 11):
                 async with asyncio.timeout(self.deadline):
-                    return await make()
-            return await asyncio.wait_for(make(), self.deadline)
-        except (RedisError, OSError, TimeoutError, _Garbage, ValueError, TypeError, IndexError) as exc:
+                    return await self._one_connection(make)
+            return await asyncio.wait_for(self._one_connection(make), self.deadline)
+        except (RedisError, OSError, asyncio.TimeoutError, _Garbage, ValueError, TypeError, IndexError) as exc:
+            # asyncio.TimeoutError: before Python 3.11, not the built-in TimeoutError.
             self._report(what, exc)
             raise StoreUnavailable() from None
+
+    async def _one_connection(self, make: Callable[[], Awaitable[T]]) -> T:
+        async with self._connections:
+            try:
+                return await make()
+            except RedisConnectionError:
+                # A pooled connection found broken (Redis restarted, a link dropped):
+                # redis-py has closed it, and the call is made again on a fresh one. A
+                # command that did reach Redis before the break may so run twice, which
+                # every store errs toward refusing: a nonce count or one-time value then
+                # reads as used, a failure as counted twice.
+                return await make()
 
     def _report(self, what: str, exc: BaseException) -> None:
         now = time.monotonic()

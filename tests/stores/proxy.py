@@ -94,6 +94,11 @@ async def main(target_port: int) -> None:
         print("ok", flush=True)
     server.close()
     proxy.cut()
+    # Each link's task ends once its pumps see the cut: left to asyncio.run to cancel,
+    # each would be logged as an error on the way out.
+    links = asyncio.all_tasks() - {asyncio.current_task()}
+    if links:
+        await asyncio.wait(links, timeout=max(1.0, proxy.delay + 1.0))
 
 
 if __name__ == "__main__":

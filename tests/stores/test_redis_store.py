@@ -323,3 +323,58 @@ async def test_a_restarted_redis_is_used_again_without_a_new_backend(redis: Redi
         assert await replay.first_use("after", expires_at=time.time() + 60)  # the pool reconnects
     finally:
         await backend.aclose()
+
+
+async def test_connections_dropped_under_the_pool_are_replaced_without_a_503(redis: RedisServer) -> None:
+    """Every pooled connection dead at once (Redis restarted, a link dropped): each call
+    that draws one is made again on a new one, so no request sees the fault — a plain
+    command, a script, and a pipeline alike. (With redis-py's synchronous `Retry` given
+    to its asyncio client, nothing was retried, and each dead connection cost a 503.)"""
+    redis.flush()
+    proxy = Proxy(redis.port)
+    backend = RedisBackend(proxy.url, deadline=1.0)
+    replay, failures = RedisReplayCache(backend), RedisFailureCounter(backend)
+    revocations = RedisRevocationList(backend, refresh_interval=60, max_staleness=120)
+    try:
+        for round_ in range(3):
+            for fault, drop in (("cut", proxy.cut), ("restart", lambda: (redis.stop(), redis.start()))):
+                keys = [f"{round_} {fault} {i}" for i in range(8)]
+                firsts = [replay.first_use(key, expires_at=time.time() + 60) for key in keys]
+                assert await asyncio.gather(*firsts) == [True] * 8  # eight connections in the pool
+                drop()
+                await asyncio.sleep(0.1)  # the client has seen each link close
+                again = await asyncio.gather(
+                    *(replay.first_use(key + " again", expires_at=time.time() + 60) for key in keys[:5]),
+                    failures.reserve([keys[5]], "attempt", limit=5, window=60),  # a script
+                    failures.release([keys[6]], "attempt"),  # a pipeline
+                    revocations.revoke_token(issuer=ISSUER, jti=keys[7], expires_at=time.time() + 60),  # a transaction
+                )
+                assert again == [True] * 5 + [0, None, None], fault
+    finally:
+        await backend.aclose()
+        proxy.close()
+
+
+async def test_calls_past_the_pool_wait_for_a_connection_within_the_deadline(redis: RedisServer) -> None:
+    """More calls at once than `max_connections`: the rest wait for a connection (and
+    are answered), as long as the deadline allows; past it, they are 503s like any slow
+    call, not an error at once."""
+    redis.flush()
+    proxy = Proxy(redis.port)
+    backend = RedisBackend(proxy.url, deadline=1.0, max_connections=1)
+    replay = RedisReplayCache(backend)
+    try:
+        assert await replay.first_use("warm", expires_at=time.time() + 60)  # the one connection, made
+        proxy.delay = 0.1  # each way: a round trip of 0.2 s
+        answers = await asyncio.gather(*(replay.first_use(f"k{i}", expires_at=time.time() + 60) for i in range(3)))
+        assert answers == [True] * 3  # one at a time, on the one connection
+        proxy.delay = 2.0
+        started = time.monotonic()
+        waited = await asyncio.gather(
+            *(replay.first_use(f"slow{i}", expires_at=time.time() + 60) for i in range(3)), return_exceptions=True
+        )
+        assert all(isinstance(answer, StoreUnavailable) for answer in waited), waited
+        assert time.monotonic() - started < 1.9  # each bounded by its own deadline, waiting included
+    finally:
+        await backend.aclose()
+        proxy.close()
