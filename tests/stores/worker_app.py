@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
+import time
+import traceback
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,7 +23,6 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 import asgi_auth as aa
-from asgi_auth import redis_store
 from asgi_auth.redis_store import (
     RedisBackend,
     RedisFailureCounter,
@@ -32,8 +34,15 @@ from tests.stores.workers import ISSUER, JWT_SECRET, PASSWORDS, REFRESH, STALENE
 backend = RedisBackend(
     os.environ["ASGI_AUTH_TEST_REDIS"], deadline=float(os.environ.get("ASGI_AUTH_TEST_DEADLINE", "0.5"))
 )
-if os.environ.get("ASGI_AUTH_TEST_REPORT_ALL"):  # every store fault logged, with its type
-    redis_store._REPORT_EVERY = 0.0
+if os.environ.get("ASGI_AUTH_TEST_REPORT_ALL"):
+    # Every store fault logged, with when, by which worker, and the whole exception:
+    # a test that sees a refusal it did not cause can say what the refusal met.
+    def report(what: str, exc: BaseException) -> None:
+        trace = "".join(traceback.format_exception(exc)).replace("\n", "\n    ")
+        sys.stderr.write(f"{time.time():.3f} worker {os.getpid()}: Redis store {what} failed: {trace}\n")
+        sys.stderr.flush()
+
+    backend._report = report  # type: ignore[method-assign]
 revocations = RedisRevocationList(backend, refresh_interval=REFRESH, max_staleness=STALENESS)
 nonce_counter = RedisNonceCounter(backend)
 digest = aa.HTTPDigest(
