@@ -93,8 +93,9 @@ class RedisBackend:
     """One connection pool and the limits every store's call obeys.
 
     `url` is a `redis://`, `rediss://` or `unix://` URL; or pass a ready
-    `redis.asyncio.Redis` as `client` (its own timeouts, pool and retries then apply,
-    and `deadline` still bounds each call). The defaults suit a Redis on the same
+    `redis.asyncio.Redis` as `client` (its own timeouts and pool then apply, with its
+    retries best left off; `deadline` still bounds each call, and the retry below
+    still applies). The defaults suit a Redis on the same
     network: a call that takes longer than `deadline` seconds is a fault, not a slow
     answer. The socket and connect timeouts default to the deadline; `max_connections`
     caps the pool, and a call waiting for a free connection waits within its deadline.
