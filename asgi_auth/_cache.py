@@ -45,11 +45,12 @@ traffic that pause, not the work per request, is what made the p99 worse than
 `cache=False`'s: docs/benchmarks.md). What judging needs is the hits a cache would have
 had, and `skip` counts them for every request of a counted window (see the rest, below):
 the credential's *fingerprint* (Python's `hash` of its last `FINGERPRINT` bytes — a
-JWT's signature, any credential's most distinctive part) is kept in the doorkeeper's
-table, now a table of fingerprints (a list of ints, in which the collector has nothing
-to follow; beside it a byte per slot says whether that fingerprint came back), and
-counted as a full cache would have taken it: a miss the first time (noted) and the
-second (admitted, as the doorkeeper admits), a would-be hit from the third on; so a
+JWT's signature, any credential's most distinctive part) is kept in a direct-mapped
+table of `PRINTS` slots per entry the cache has room for (an array of 64-bit ints,
+eight bytes a slot and nothing for the collector to follow; beside it a byte per slot
+says whether that fingerprint came back), and counted as a full cache would have taken
+it: a miss the first time (noted) and the second (admitted, as the doorkeeper admits),
+a would-be hit from the third on; so a
 credential used twice and never again, which a full cache never hits, does not make it
 look warm. A fingerprint is cheap, and never a key: it only ever estimates (two
 credentials sharing one can make the cache look warmer than it is, which costs a window
@@ -57,20 +58,28 @@ of bookkeeping, never an answer). Every request of the window, not a sample: a
 credential used a few times in a row must be seen each time to be seen coming back; and
 not one class of credentials at a time either (those sharing a character, say), which
 misjudges traffic whose hits come from a few credentials and made such a cache warm and
-go cold again over and over. Judged after every counted window, the cache warms again,
-empty, once would-be hits are at least twice as common as going cold allowed (`2 /
-COLD_RATE`: the table holds up to twice as many fingerprints as the cache has room for,
-and the margin keeps a workload at the edge from going back and forth).
+go cold again over and over. A full cache's hit depends on what came before it, so a
+fresh table first counts `PRIMING` windows unjudged, rebuilding that history: judging
+the first window alone, a credential had to come back three times within it to count
+as a hit, and a cache sent a burst of garbage stayed cold for good under a working set
+as small as itself, which warm it would have served all from memory. The window after
+is judged: the cache warms again, empty, once would-be hits are at least twice as
+common as going cold allowed (`2 / COLD_RATE`: the table remembers further back than
+the cache could, and the margin keeps a workload at the edge from going back and
+forth). So, after a burst, a uniformly used working set up to about three times the
+cache's size warms it again (a full cache hits a third of those), and one of eight
+times or more stays cold (one in eight); `tests/test_cache.py` measures both.
 
 **A cache that stays cold rests.** Counting is the one thing a cold cache costs over
 `cache=False`, so one judged cold again counts less: it rests for about as long as a
-window took, then counts one afresh (a new table: fingerprints from before the rest
-would reach further back than a cache could), then rests 2 windows' time, 4, 8, and
-`MAX_REST` from then on — on average: each rest is drawn at random between half and one
-and a half times that, so that when the next counted window falls cannot be worked out
-from when the cache went cold (an attacker who could would only need to flood those
-windows to keep legitimate traffic uncached; they must flood most of the time instead,
-and what they then deny is the cache, never an answer: the cold path is `cache=False`'s).
+window took, then counts afresh (a new table: fingerprints from before the rest would
+reach further back than a cache could; its windows primed, then one judged), then rests
+2 windows' time, 4, 8, 16, 32, and `MAX_REST` from then on — on average: each rest is
+drawn at random between half and one and a half times that, so that when the next
+counted window falls cannot be worked out from when the cache went cold (an attacker who
+could would only need to flood those windows to keep legitimate traffic uncached; they
+must flood most of the time instead, and what they then deny is the cache, never an
+answer: the cold path is `cache=False`'s).
 
 A rest is timed, not counted: counting requests down would cost every request of it
 something, where a rest should cost nothing. Resting, the cache tells its owner
@@ -80,9 +89,9 @@ something, where a rest should cost nothing. Resting, the cache tells its owner
 counted window's duration, so it scales with the traffic, capped at `MAX_REST_SECONDS`:
 a rest never outlasts a change of traffic by more than that. Under traffic that stays
 cold the count costs about a sixteenth of what it would; a cache that went cold for a
-burst (of garbage, say) counts the very next window and warms at once if its traffic
-repeats; and however long it was cold, it warms within the longest rest and two windows
-of its traffic starting to repeat. A timer that cannot fire (the process forked under
+burst (of garbage, say) counts the very next windows and warms after them if its
+traffic repeats; and however long it was cold, it warms within the longest rest and
+`PRIMING` + 2 windows of its traffic starting to repeat. A timer that cannot fire (the process forked under
 it) is woken in the child; without an alarm thread at all (a thread limit) a cache does
 not rest but counts on; a wake-up for an earlier rest (two threads that judged one
 window) is ignored; and the owner is held weakly, so the cache makes no cycle with it.
@@ -91,7 +100,9 @@ was measured and is dearer: a miss through a warm cache costs more than such hit
 
 **Memory per entry** is what `tests/test_cache.py::test_memory_per_entry_is_what_the_docs_say`
 measures with `tracemalloc`; `ENTRY_OVERHEAD` is the cache's own part (the entry object,
-its digest, its dict and ring slots), and callers add the state they keep.
+its digest, its dict and ring slots), and callers add the state they keep. A cold
+cache holds no entry, only the tables it counts in: nine bytes a slot, `PRINTS` slots
+per entry it has room for (rounded up to a power of two).
 
 Not thread-safe beyond the GIL: a race between threads can cost a miss or an
 over-full slot, never another key's value (the dict maps each digest to its own entry)
@@ -110,6 +121,7 @@ import os
 import threading
 import time
 import weakref
+from array import array
 from collections.abc import Callable, Iterator
 from functools import partial
 from random import SystemRandom
@@ -129,9 +141,14 @@ COLD_RATE = 8
 """Cold when fewer than one lookup in this many hit, over a window, with the cache full."""
 FINGERPRINT = 32
 """While cold, how many of a credential's last bytes `skip` hashes to count it."""
-MAX_REST = 15
-"""Staying cold, a cache rests (counts nothing) between two counted windows for 1, 2, 4,
-8, then this many windows' time, on average (see "A cache that stays cold rests", above)."""
+PRINTS = 4
+"""While cold, how many fingerprints `skip` counts in, per entry the cache has room for."""
+PRIMING = 2
+"""While cold, windows `skip` counts to rebuild the history a full cache would have,
+before the one that is judged."""
+MAX_REST = 45
+"""Staying cold, a cache rests (counts nothing) between two judged windows for 1, 2, 4, 8,
+16, 32, then this many windows' time, on average (see "A cache that stays cold rests")."""
 MAX_REST_SECONDS = 30.0
 """The longest a rest may last, however slow the traffic that timed it."""
 
@@ -266,6 +283,8 @@ class Cache(Generic[V]):
         "_mask",
         "_misses",
         "_owner",
+        "_priming",
+        "_prints",
         "_rest",
         "_rests",
         "_ring",
@@ -290,12 +309,15 @@ class Cache(Generic[V]):
         self._ring: list[bytes | None] = []  # the CLOCK's slots; grows to max_entries
         self._free: list[int] = []
         self._hand = 0
-        # Digests while warm, fingerprints while cold; made when first needed. Its
-        # slots are a power of two; cold, `_again` says which fingerprints came back.
-        self._door: list[bytes | int | None] = []
+        # The doorkeeper's digests, while warm (made when first needed), a slot per entry
+        # at least; while cold, the fingerprints counted (`PRINTS` times as many slots)
+        # and, beside them, whether each came back. Both are made afresh, not cleared.
+        self._door: list[bytes | None] = []
         self._slots = 1 << max(4, (max_entries - 1).bit_length())
-        self._mask = self._slots - 1
-        self._again = bytearray()  # made when the cache goes cold
+        self._mask = PRINTS * self._slots - 1
+        self._prints: array[int] = array("q")
+        self._again = bytearray()
+        self._priming = 0  # cold: windows still to count before one is judged
         # The bypass: hits and misses since the last judgement, its window, whether a put
         # has found the cache full, and whether one had when the window began.
         self._hits = self._misses = 0
@@ -406,9 +428,10 @@ class Cache(Generic[V]):
         # and beside it whether each was seen again.
         fingerprint = hash(credential[-FINGERPRINT:])
         index = fingerprint & self._mask
-        door, again = self._door or self._doorkeeper(), self._again
-        if door[index] != fingerprint:  # the first sighting (or another's slot): noted
-            door[index] = fingerprint
+        prints = self._prints or self._tables()  # (a thread racing the warming finds none)
+        again = self._again
+        if prints[index] != fingerprint:  # the first sighting (or another's slot): noted
+            prints[index] = fingerprint
             again[index] = 0
             self._misses += 1
         elif again[index]:  # the third or later: a would-be hit
@@ -432,17 +455,19 @@ class Cache(Generic[V]):
         self._hits = self._misses = 0
         now = clock()
         took, self._began = now - self._began, now
-        if self.bypassing:
+        if self._priming:  # rebuilding the history: this window is not judged
+            self._priming -= 1
+        elif self.bypassing:
             if hits * COLD_RATE >= 2 * lookups:
                 self._rest = 0
-                self._door = []  # digests again
+                self._prints = array("q")  # (`_again` is kept: a racing `skip` may index it)
                 self.bypassing = False
             else:  # still cold: rest, longer each time, then count afresh
                 self._rest = min(2 * self._rest or 1, MAX_REST)
                 self._sleep(min(self._rest * took * (0.5 + draw()), MAX_REST_SECONDS))
         elif self._was_full and hits * COLD_RATE < lookups:
-            self._entries, self._ring, self._free = {}, [], []
-            self._door, self._again = [None] * self._slots, bytearray(self._slots)
+            self._entries, self._ring, self._free, self._door = {}, [], [], []
+            self._count_afresh()
             self._hand = self.size = 0
             self._filled = False
             self._rest = 0  # the first cold window is counted
@@ -467,12 +492,22 @@ class Cache(Generic[V]):
         for an earlier rest (two threads that began one each) is ignored."""
         if not force and (not self.resting or rest != self._rests):
             return
-        self._door, self._again = [None] * self._slots, bytearray(self._slots)
+        self._count_afresh()
         self._hits = self._misses = 0
         self._began = clock()
         self.resting = False
         self._tell(False)
         _RESTING.discard(self)  # last: a fork before here wakes it again in the child
+
+    def _count_afresh(self) -> None:
+        """New tables for `skip` to count in, and a window to rebuild their history."""
+        self._tables()
+        self._priming = PRIMING
+
+    def _tables(self) -> array[int]:
+        self._again = bytearray(self._mask + 1)  # first: `prints` is never the longer
+        self._prints = array("q", bytes(8 * (self._mask + 1)))
+        return self._prints
 
     def _tell(self, resting: bool) -> None:
         owner = self._owner()
@@ -489,7 +524,7 @@ class Cache(Generic[V]):
         door[index] = key
         return False
 
-    def _doorkeeper(self) -> list[bytes | int | None]:
+    def _doorkeeper(self) -> list[bytes | None]:
         """The doorkeeper's table, made when first needed: a slot per entry at least."""
         self._door = [None] * self._slots
         return self._door
