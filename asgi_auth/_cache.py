@@ -46,29 +46,28 @@ traffic that pause, not the work per request, is what made the p99 worse than
 had, and `skip` counts them for every request of a counted window (see the rest, below):
 the credential's *fingerprint* (Python's `hash` of its last `FINGERPRINT` bytes — a
 JWT's signature, any credential's most distinctive part) is kept in a direct-mapped
-table of `PRINTS` slots per entry the cache has room for (an array of 64-bit ints,
-eight bytes a slot and nothing for the collector to follow; beside it a byte per slot
-says whether that fingerprint came back), and counted as a full cache would have taken
-it: a miss the first time (noted) and the second (admitted, as the doorkeeper admits),
-a would-be hit from the third on; so a
-credential used twice and never again, which a full cache never hits, does not make it
-look warm. A fingerprint is cheap, and never a key: it only ever estimates (two
-credentials sharing one can make the cache look warmer than it is, which costs a window
-of bookkeeping, never an answer). Every request of the window, not a sample: a
-credential used a few times in a row must be seen each time to be seen coming back; and
-not one class of credentials at a time either (those sharing a character, say), which
-misjudges traffic whose hits come from a few credentials and made such a cache warm and
-go cold again over and over. A full cache's hit depends on what came before it, so a
-fresh table first counts `PRIMING` windows unjudged, rebuilding that history: judging
-the first window alone, a credential had to come back three times within it to count
-as a hit, and a cache sent a burst of garbage stayed cold for good under a working set
-as small as itself, which warm it would have served all from memory. The window after
-is judged: the cache warms again, empty, once would-be hits are at least twice as
-common as going cold allowed (`2 / COLD_RATE`: the table remembers further back than
-the cache could, and the margin keeps a workload at the edge from going back and
-forth). So, after a burst, a uniformly used working set up to about three times the
-cache's size warms it again (a full cache hits a third of those), and one of eight
-times or more stays cold (one in eight); `tests/test_cache.py` measures both.
+table of `PRINTS` slots per entry the cache has room for (an array of 64-bit ints, eight
+bytes a slot and nothing for the collector to follow; beside it a byte per slot says
+whether that fingerprint came back), and counted as a full cache would have taken it: a
+miss the first time (noted) and the second (admitted, as the doorkeeper admits), a
+would-be hit from the third on; so a credential used twice and never again, which a full
+cache never hits, does not make it look warm. A fingerprint is cheap, and never a key:
+it only ever estimates (two credentials sharing one can make the cache look warmer than
+it is, which costs a window of bookkeeping, never an answer). Every request of the
+window, not a sample: a credential used a few times in a row must be seen each time to
+be seen coming back; and not one class of credentials at a time either (those sharing a
+character, say), which misjudges traffic whose hits come from a few credentials and made
+such a cache warm and go cold again over and over. A full cache's hit depends on what
+came before it, so a fresh table first counts `PRIMING` windows unjudged, rebuilding
+that history: judging the first window alone, a credential had to come back three times
+within it to count as a hit, and a cache sent a burst of garbage stayed cold for good
+under a working set as small as itself, which warm it would have served all from memory.
+The window after is judged: the cache warms again, empty, once would-be hits are at
+least twice as common as going cold allowed (`2 / COLD_RATE`: the table remembers
+further back than the cache could, and the margin keeps a workload at the edge from
+going back and forth). So, after a burst, a uniformly used working set up to about three
+times the cache's size warms it again (a full cache hits a third of those), and one of
+eight times or more stays cold (one in eight); `tests/test_cache.py` measures both.
 
 **A cache that stays cold rests.** Counting is the one thing a cold cache costs over
 `cache=False`, so one judged cold again counts less: it rests for about as long as a
@@ -89,14 +88,15 @@ something, where a rest should cost nothing. Resting, the cache tells its owner
 counted window's duration, so it scales with the traffic, capped at `MAX_REST_SECONDS`:
 a rest never outlasts a change of traffic by more than that. Under traffic that stays
 cold the count costs about a sixteenth of what it would; a cache that went cold for a
-burst (of garbage, say) counts the very next windows and warms after them if its
-traffic repeats; and however long it was cold, it warms within the longest rest and
-`PRIMING` + 2 windows of its traffic starting to repeat. A timer that cannot fire (the process forked under
-it) is woken in the child; without an alarm thread at all (a thread limit) a cache does
-not rest but counts on; a wake-up for an earlier rest (two threads that judged one
-window) is ignored; and the owner is held weakly, so the cache makes no cycle with it.
-Keeping the entries instead and admitting none (their hits at `max_entries / distinct`)
-was measured and is dearer: a miss through a warm cache costs more than such hits save.
+burst (of garbage, say) counts the very next windows and warms after them if its traffic
+repeats; and however long it was cold, it warms within the longest rest and `PRIMING` +
+2 windows of its traffic starting to repeat. A timer that cannot fire (the process
+forked under it) is woken in the child; without an alarm thread at all (a thread limit)
+a cache does not rest but counts on; a wake-up for an earlier rest (two threads that
+judged one window) is ignored; and the owner is held weakly, so the cache makes no cycle
+with it. Keeping the entries instead and admitting none (their hits at `max_entries /
+distinct`) was measured and is dearer: a miss through a warm cache costs more than such
+hits save.
 
 **Memory per entry** is what `tests/test_cache.py::test_memory_per_entry_is_what_the_docs_say`
 measures with `tracemalloc`; `ENTRY_OVERHEAD` is the cache's own part (the entry object,
@@ -470,7 +470,7 @@ class Cache(Generic[V]):
             self._count_afresh()
             self._hand = self.size = 0
             self._filled = False
-            self._rest = 0  # the first cold window is counted
+            self._rest = 0  # the first cold windows are counted, unrested
             self.bypassing = True  # last: a racing `skip` finds the tables it counts in
         self._was_full = self._filled
 
