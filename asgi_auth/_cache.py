@@ -58,27 +58,31 @@ window, not a sample: a credential used a few times in a row must be seen each t
 be seen coming back; and not one class of credentials at a time either (those sharing a
 character, say), which misjudges traffic whose hits come from a few credentials and made
 such a cache warm and go cold again over and over. A full cache's hit depends on what
-came before it, so a fresh table first counts `PRIMING` windows unjudged, rebuilding
-that history: judging the first window alone, a credential had to come back three times
-within it to count as a hit, and a cache sent a burst of garbage stayed cold for good
+came before it, so a fresh table first counts a window unjudged (`PRIMING`), rebuilding
+that history: judging a fresh window alone, a credential had to come back three times
+within it to count as a hit, and after a burst of garbage a cache stayed cold for good
 under a working set as small as itself, which warm it would have served all from memory.
 The window after is judged: the cache warms again, empty, once would-be hits are at
-least twice as common as going cold allowed (`2 / COLD_RATE`: the table remembers
-further back than the cache could, and the margin keeps a workload at the edge from
-going back and forth). So, after a burst, a uniformly used working set up to about three
-times the cache's size warms it again (a full cache hits a third of those), and one of
-eight times or more stays cold (one in eight); `tests/test_cache.py` measures both.
+least twice as common as going cold allowed (`2 / COLD_RATE`, the margin that keeps a
+workload at the edge from going back and forth). The table's size is what makes the
+estimate a full cache's: with `PRINTS` slots per entry, a direct-mapped table keeps a
+fingerprint about as long as the cache would keep its entry (with four, it remembered
+further back than the cache could, and small caches, whose windows are long next to
+their room, went warm and cold over and over under working sets eight times their room).
+So, after a burst, a uniformly used working set up to twice the cache's room (a full
+cache hits half of it) warms it again, at every size, and none goes back and forth;
+`tests/test_cache.py` measures both.
 
 **A cache that stays cold rests.** Counting is the one thing a cold cache costs over
 `cache=False`, so one judged cold again counts less: it rests for about as long as a
-window took, then counts afresh (a new table: fingerprints from before the rest would
-reach further back than a cache could; its windows primed, then one judged), then rests
-2 windows' time, 4, 8, 16, 32, and `MAX_REST` from then on — on average: each rest is
-drawn at random between half and one and a half times that, so that when the next
-counted window falls cannot be worked out from when the cache went cold (an attacker who
-could would only need to flood those windows to keep legitimate traffic uncached; they
-must flood most of the time instead, and what they then deny is the cache, never an
-answer: the cold path is `cache=False`'s).
+window took, then counts afresh (a new table, primed, then judged: fingerprints from
+before the rest would reach further back than a cache could), then rests 2 windows'
+time, 4, 8, 16, and `MAX_REST` from then on — on average: each rest is drawn at random
+between half and one and a half times that, so that when the next count falls cannot be
+worked out from when the cache went cold (an attacker who could would only need to flood
+those windows to keep legitimate traffic uncached; they must flood most of the time
+instead, and what they then deny is the cache, never an answer: the cold path is
+`cache=False`'s).
 
 A rest is timed, not counted: counting requests down would cost every request of it
 something, where a rest should cost nothing. Resting, the cache tells its owner
@@ -87,22 +91,25 @@ something, where a rest should cost nothing. Resting, the cache tells its owner
 (`on_rest(False)`; one thread for all the caches). Its length is windows of the last
 counted window's duration, so it scales with the traffic, capped at `MAX_REST_SECONDS`:
 a rest never outlasts a change of traffic by more than that. Under traffic that stays
-cold the count costs about a sixteenth of what it would; a cache that went cold for a
-burst (of garbage, say) counts the very next windows and warms after them if its traffic
-repeats; and however long it was cold, it warms within the longest rest and `PRIMING` +
-2 windows of its traffic starting to repeat. A timer that cannot fire (the process
-forked under it) is woken in the child; without an alarm thread at all (a thread limit)
-a cache does not rest but counts on; a wake-up for an earlier rest (two threads that
-judged one window) is ignored; and the owner is held weakly, so the cache makes no cycle
-with it. Keeping the entries instead and admitting none (their hits at `max_entries /
-distinct`) was measured and is dearer: a miss through a warm cache costs more than such
-hits save.
+cold the count costs about a sixteenth of what it would while `MAX_REST` windows take
+less than that cap (for a cache of 4,096 entries, traffic of about 8,000 requests a
+second or more); slower traffic, whose rests are capped, counts a larger part of the
+time (at 1,000 requests a second, about a third), at a cost per second as much smaller;
+a cache that went cold for a burst (of garbage, say) counts the very next windows and
+warms after them if its traffic repeats; and however long it was cold, it warms within
+the longest rest and `PRIMING` + 2 windows of its traffic starting to repeat. A timer
+that cannot fire (the process forked under it) is woken in the child; without an alarm
+thread at all (a thread limit) a cache does not rest but counts on; a wake-up for an
+earlier rest (two threads that judged one window) is ignored; and the owner is held
+weakly, so the cache makes no cycle with it. Keeping the entries instead and admitting
+none (their hits at `max_entries / distinct`) was measured and is dearer: a miss through
+a warm cache costs more than such hits save.
 
 **Memory per entry** is what `tests/test_cache.py::test_memory_per_entry_is_what_the_docs_say`
 measures with `tracemalloc`; `ENTRY_OVERHEAD` is the cache's own part (the entry object,
 its digest, its dict and ring slots), and callers add the state they keep. A cold
 cache holds no entry, only the tables it counts in: nine bytes a slot, `PRINTS` slots
-per entry it has room for (rounded up to a power of two).
+per entry it has room for.
 
 Not thread-safe beyond the GIL: a race between threads can cost a miss or an
 over-full slot, never another key's value (the dict maps each digest to its own entry)
@@ -141,14 +148,15 @@ COLD_RATE = 8
 """Cold when fewer than one lookup in this many hit, over a window, with the cache full."""
 FINGERPRINT = 32
 """While cold, how many of a credential's last bytes `skip` hashes to count it."""
-PRINTS = 4
+PRINTS = 2
 """While cold, how many fingerprints `skip` counts in, per entry the cache has room for."""
-PRIMING = 2
+PRIMING = 1
 """While cold, windows `skip` counts to rebuild the history a full cache would have,
 before the one that is judged."""
-MAX_REST = 45
-"""Staying cold, a cache rests (counts nothing) between two judged windows for 1, 2, 4, 8,
-16, 32, then this many windows' time, on average (see "A cache that stays cold rests")."""
+MAX_REST = 30
+"""Staying cold, a cache rests (counts nothing) between two counts (`PRIMING` windows and
+a judged one) for 1, 2, 4, 8, 16, then this many windows' time, on average (see "A cache
+that stays cold rests")."""
 MAX_REST_SECONDS = 30.0
 """The longest a rest may last, however slow the traffic that timed it."""
 
@@ -274,13 +282,13 @@ class Cache(Generic[V]):
         "__weakref__",
         "_again",
         "_began",
+        "_counted",
         "_door",
         "_entries",
         "_filled",
         "_free",
         "_hand",
         "_hits",
-        "_mask",
         "_misses",
         "_owner",
         "_priming",
@@ -310,11 +318,11 @@ class Cache(Generic[V]):
         self._free: list[int] = []
         self._hand = 0
         # The doorkeeper's digests, while warm (made when first needed), a slot per entry
-        # at least; while cold, the fingerprints counted (`PRINTS` times as many slots)
+        # at least; while cold, the fingerprints counted (`PRINTS` slots per entry)
         # and, beside them, whether each came back. Both are made afresh, not cleared.
         self._door: list[bytes | None] = []
         self._slots = 1 << max(4, (max_entries - 1).bit_length())
-        self._mask = PRINTS * self._slots - 1
+        self._counted = PRINTS * max_entries  # the count's slots
         self._prints: array[int] = array("q")
         self._again = bytearray()
         self._priming = 0  # cold: windows still to count before one is judged
@@ -427,9 +435,10 @@ class Cache(Generic[V]):
         # second (the doorkeeper), a hit from the third. The table holds fingerprints,
         # and beside it whether each was seen again.
         fingerprint = hash(credential[-FINGERPRINT:])
-        index = fingerprint & self._mask
-        prints = self._prints or self._tables()  # (a thread racing the warming finds none)
-        again = self._again
+        index = fingerprint % self._counted
+        prints, again = self._prints, self._again
+        if not prints:  # a thread racing the warming: it found no table, and counts nothing
+            return True
         if prints[index] != fingerprint:  # the first sighting (or another's slot): noted
             prints[index] = fingerprint
             again[index] = 0
@@ -455,7 +464,7 @@ class Cache(Generic[V]):
         self._hits = self._misses = 0
         now = clock()
         took, self._began = now - self._began, now
-        if self._priming:  # rebuilding the history: this window is not judged
+        if self._priming > 0:  # rebuilding the history: this window is not judged
             self._priming -= 1
         elif self.bypassing:
             if hits * COLD_RATE >= 2 * lookups:
@@ -500,14 +509,10 @@ class Cache(Generic[V]):
         _RESTING.discard(self)  # last: a fork before here wakes it again in the child
 
     def _count_afresh(self) -> None:
-        """New tables for `skip` to count in, and a window to rebuild their history."""
-        self._tables()
+        """New tables for `skip` to count in, and windows to rebuild their history."""
+        self._again = bytearray(self._counted)  # first: `prints` is never the longer
+        self._prints = array("q", bytes(8 * self._counted))
         self._priming = PRIMING
-
-    def _tables(self) -> array[int]:
-        self._again = bytearray(self._mask + 1)  # first: `prints` is never the longer
-        self._prints = array("q", bytes(8 * (self._mask + 1)))
-        return self._prints
 
     def _tell(self, resting: bool) -> None:
         owner = self._owner()
