@@ -360,10 +360,10 @@ def test_after_a_burst_a_working_set_warms_again_as_far_as_a_full_cache_would_hi
     used to judge each counted window alone, so a key had to come back three times
     within one to count: even a working set of the cache's own size, all hits when warm,
     left it cold for good); from ten times on, where a full cache hits one in ten or
-    fewer (under one in eight, the bar), it stays cold, as it goes cold warm. At every size, and neither ever goes
-    back and forth (with a count that remembered further back than the cache could,
-    small caches, whose windows are long next to their room, did, at eight to ten: the
-    review of the first version of this)."""
+    fewer (under one in eight, the bar), it stays cold, as it goes cold warm. At every
+    size, and neither ever goes back and forth (with a count that remembered further
+    back than the cache could, small caches, whose windows are long next to their room,
+    did, at eight to ten: the review of the first version of this)."""
     rng = random.Random(times)
     working = keys(times * entries, start=10**7)
     now = time.time()
