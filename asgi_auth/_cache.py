@@ -434,11 +434,11 @@ class Cache(Generic[V]):
         # As a full cache would take it: noted at the first sighting, admitted at the
         # second (the doorkeeper), a hit from the third. The table holds fingerprints,
         # and beside it whether each was seen again.
-        fingerprint = hash(credential[-FINGERPRINT:])
-        index = fingerprint % self._counted
         prints, again = self._prints, self._again
         if not prints:  # a thread racing the warming: it found no table, and counts nothing
             return True
+        fingerprint = hash(credential[-FINGERPRINT:])
+        index = fingerprint % self._counted
         if prints[index] != fingerprint:  # the first sighting (or another's slot): noted
             prints[index] = fingerprint
             again[index] = 0
