@@ -13,6 +13,12 @@ distribution), and the server's full collections (how many, the longest, timed i
 server with `gc.callbacks`), for each run and their medians, failing on any error. Each
 run starts with a warm-up of the same traffic, so the measured part meets a cache as
 full as steady traffic leaves it. Sends traffic to 127.0.0.1 only.
+
+Each run also reports the server's CPU time per request (from /proc, user + system, over
+the measured part), and with both configurations the ratio of on to off within each
+round (two runs minutes apart rather than all runs of each), their median and range.
+`--pin` runs the server on one CPU and wrk on the others, to tell whether the spread
+between runs is where the scheduler puts them: it is not, mostly (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -30,7 +36,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jwt
 
@@ -82,19 +90,42 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used (fields 14 and 15 of /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpus(pin: bool) -> tuple[set[int] | None, set[int] | None]:
+    """The CPUs for the server and for wrk: the last one and the rest, when pinning."""
+    available = sorted(os.sched_getaffinity(0))
+    if not pin or len(available) < 2:
+        return None, None
+    return {available[-1]}, set(available[:-1])
+
+
+def on_cpus(chosen: set[int] | None) -> Callable[[], None] | None:
+    """A `preexec_fn` that keeps the child on `chosen`, or None to leave it be."""
+    if chosen is None:
+        return None
+    return lambda: os.sched_setaffinity(0, chosen)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def serve(workdir: Path, cache: bool) -> tuple[subprocess.Popen[bytes], int]:
+def serve(workdir: Path, cache: bool, where: set[int] | None = None) -> tuple[subprocess.Popen[bytes], int]:
     """uvicorn with httptools on a free loopback port, once it accepts connections."""
     (workdir / "load_app.py").write_text(APP.format(secret=SECRET, cache=cache))
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "load_app:app", "--port", str(port), "--http", "httptools"]
     environment = {**os.environ, "LOAD_GC_FILE": str(workdir / "gc.json")}
-    server = subprocess.Popen([*command, "--log-level", "warning", "--no-access-log"], cwd=workdir, env=environment)
+    server = subprocess.Popen(
+        [*command, "--log-level", "warning", "--no-access-log"], cwd=workdir, env=environment, preexec_fn=on_cpus(where)
+    )
     deadline = time.monotonic() + 20
     while True:
         try:
@@ -129,10 +160,12 @@ def read(out: str) -> dict[str, float]:
         return float(found.group(1)) * units[found.group(2)] if found else float("nan")
 
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    done = re.search(r"^\s+(\d+) requests in", out, re.MULTILINE)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
         "rps": float(rate.group(1)) if rate else 0.0,
+        "requests": int(done.group(1)) if done else 0,
         "p50_ms": latency("50"),
         "p99_ms": latency("99"),
         "errors": sum(int(g) for g in errors.groups()) if errors else 0,
@@ -179,17 +212,21 @@ def rotating(wrk: str, args: argparse.Namespace, workdir: Path) -> int:
     # figures drift by a fifth from one run to the next, so one run of each compares
     # the machine's moods as much as the configurations; the medians compare these.
     order = [cache for r in range(args.rounds) for cache in (configs if r % 2 == 0 else configs[::-1])]
+    server_cpus, wrk_cpus = cpus(args.pin)
     for cache in order:
-        server, port = serve(workdir, cache)
+        server, port = serve(workdir, cache, server_cpus)
         try:
             url = f"http://127.0.0.1:{port}/"
             base = [wrk, "-t2", f"-c{args.connections}", "--latency", "-s", str(script), url, "--", str(pool)]
-            subprocess.run([*base[:-3], f"-d{args.warmup}s", *base[-3:], "1"], capture_output=True, check=True)
-            start_rss, started = rss_kib(server.pid), time.time()
-            out = subprocess.run(
-                [*base[:-3], f"-d{args.seconds}s", *base[-3:], "2"], capture_output=True, text=True, check=True
-            ).stdout
+            pinned = on_cpus(wrk_cpus)
+            warmup = [*base[:-3], f"-d{args.warmup}s", *base[-3:], "1"]
+            subprocess.run(warmup, capture_output=True, check=True, preexec_fn=pinned)
+            start_rss, started, start_cpu = rss_kib(server.pid), time.time(), cpu_seconds(server.pid)
+            measured = [*base[:-3], f"-d{args.seconds}s", *base[-3:], "2"]
+            out = subprocess.run(measured, capture_output=True, text=True, check=True, preexec_fn=pinned).stdout
+            used = cpu_seconds(server.pid) - start_cpu
             figures = read(out) | {"cache": cache, "rss_start_kib": start_rss, "rss_end_kib": rss_kib(server.pid)}
+            figures["cpu_us"] = 1e6 * used / figures["requests"] if figures["requests"] else float("nan")
         finally:
             stop(server)
         pauses = [pause for at, pause in json.loads((workdir / "gc.json").read_text()) if at >= started]
@@ -199,17 +236,20 @@ def rotating(wrk: str, args: argparse.Namespace, workdir: Path) -> int:
     lines = [
         f"Measured on {platform.machine()}, CPython {platform.python_version()}, {time.strftime('%Y-%m-%d')} with"
         f" `python -m bench.load --tokens {args.tokens} --cache {args.cache} --seconds {args.seconds}"
-        f" --connections {args.connections} --rounds {args.rounds} --warmup {args.warmup}`"
+        f" --connections {args.connections} --rounds {args.rounds} --warmup {args.warmup}"
+        f"{' --pin' if args.pin else ''}`"
         " (uvicorn + httptools, wrk -t2, loopback;"
+        f"{' the server on one CPU, wrk on the other;' if server_cpus else ''}"
         f" {args.warmup} s of warm-up first; a fresh server per run, in the order listed).",
         "",
-        "| cache | requests/s | p50 ms | p99 ms | errors | server RSS KiB (start → end) | full GCs, longest ms |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| cache | requests/s | p50 ms | p99 ms | server CPU µs/request | errors"
+        " | server RSS KiB (start → end) | full GCs, longest ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         lines.append(
             f"| {'on' if r['cache'] else 'off'} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |"
-            f" {r['errors'] + r['non_2xx']} | {r['rss_start_kib']:,} → {r['rss_end_kib']:,} |"
+            f" {r['cpu_us']:.1f} | {r['errors'] + r['non_2xx']} | {r['rss_start_kib']:,} → {r['rss_end_kib']:,} |"
             f" {r['full_gcs']}, {r['full_gc_max_ms']:.1f} |"
         )
     if args.rounds > 1:
@@ -219,14 +259,39 @@ def rotating(wrk: str, args: argparse.Namespace, workdir: Path) -> int:
                 f"| **{'on' if cache else 'off'}, median of {len(runs)}** |"
                 f" **{statistics.median(r['rps'] for r in runs):,.0f}** |"
                 f" **{statistics.median(r['p50_ms'] for r in runs):.2f}** |"
-                f" **{statistics.median(r['p99_ms'] for r in runs):.2f}** | | |"
+                f" **{statistics.median(r['p99_ms'] for r in runs):.2f}** |"
+                f" **{statistics.median(r['cpu_us'] for r in runs):.1f}** | | |"
                 f" **{statistics.median(r['full_gc_max_ms'] for r in runs):.1f}** |"
             )
+    if args.cache == "both":
+        lines += ["", paired(rows)]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.markdown:
         args.markdown.write_text(text)
     return 1 if any(r["errors"] or r["non_2xx"] or not r["rps"] for r in rows) else 0
+
+
+def paired(rows: list[dict[str, Any]]) -> str:
+    """On against off within each round (the two runs next to each other), then the median.
+
+    A round's two runs meet the machine in about the same mood, so their ratio moves less
+    than either; the medians of all runs above compare runs minutes apart.
+    """
+    ratios: dict[str, list[float]] = {"rps": [], "p99_ms": [], "cpu_us": []}
+    for first, second in zip(rows[::2], rows[1::2], strict=True):
+        on, off = (first, second) if first["cache"] else (second, first)
+        for key, found in ratios.items():
+            found.append(on[key] / off[key])
+    shown = {key: sorted(found) for key, found in ratios.items()}
+    return f"Cache on / off within each round ({len(shown['rps'])} rounds), median (lowest to highest):" + "".join(
+        f" {label} {statistics.median(found):.3f} ({found[0]:.3f} to {found[-1]:.3f}){end}"
+        for label, found, end in (
+            ("requests/s", shown["rps"], ";"),
+            ("p99", shown["p99_ms"], ";"),
+            ("server CPU per request", shown["cpu_us"], "."),
+        )
+    )
 
 
 def main() -> int:
@@ -238,6 +303,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=10, help="seconds of warm-up, with --tokens")
     parser.add_argument("--markdown", type=Path, default=None, help="with --tokens: write the table")
     parser.add_argument("--rounds", type=int, default=3, help="with --tokens: runs of each, order alternating")
+    parser.add_argument("--pin", action="store_true", help="with --tokens: the server on one CPU, wrk on the rest")
     args = parser.parse_args()
     wrk = shutil.which("wrk")
     if wrk is None:

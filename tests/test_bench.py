@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +154,14 @@ Requests/sec:    704.62
 
 
 def test_load_reads_wrks_report() -> None:
-    assert load.read(WRK_REPORT) == {"rps": 704.62, "p50_ms": 0.812, "p99_ms": 1200.0, "errors": 3, "non_2xx": 5}
+    assert load.read(WRK_REPORT) == {
+        "rps": 704.62,
+        "requests": 1439,
+        "p50_ms": 0.812,
+        "p99_ms": 1200.0,
+        "errors": 3,
+        "non_2xx": 5,
+    }
 
 
 @pytest.mark.parametrize("cache", [True, False])
@@ -302,3 +311,27 @@ async def test_the_like_for_like_minimal_cache_keeps_digests_not_tokens() -> Non
     assert len(keys) == 1 and isinstance(keys[0], bytes) and len(keys[0]) == 64
     token = dict(headers)[b"authorization"]
     assert keys[0] == hashlib.blake2b(token).digest()
+
+
+def test_load_reads_a_processs_cpu_time_as_the_kernel_counts_it() -> None:
+    """/proc's ticks for this process agree with what `os.times` reports for it."""
+    deadline = time.process_time() + 0.3
+    while time.process_time() < deadline:  # burn some CPU, so both are well above a tick
+        pass
+    times = os.times()
+    assert load.cpu_seconds(os.getpid()) == pytest.approx(times.user + times.system, abs=0.05)
+
+
+def test_load_pairs_each_rounds_runs() -> None:
+    """Each ratio is on over off within one round, whichever order the round ran them in."""
+    rows = [
+        {"cache": True, "rps": 110.0, "p99_ms": 9.0, "cpu_us": 90.0},
+        {"cache": False, "rps": 100.0, "p99_ms": 10.0, "cpu_us": 100.0},
+        {"cache": False, "rps": 200.0, "p99_ms": 5.0, "cpu_us": 50.0},
+        {"cache": True, "rps": 180.0, "p99_ms": 6.0, "cpu_us": 60.0},
+    ]
+    assert load.paired(rows) == (
+        "Cache on / off within each round (2 rounds), median (lowest to highest):"
+        " requests/s 1.000 (0.900 to 1.100); p99 1.050 (0.900 to 1.200);"
+        " server CPU per request 1.050 (0.900 to 1.200)."
+    )
