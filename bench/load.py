@@ -16,7 +16,7 @@ full as steady traffic leaves it. Sends traffic to 127.0.0.1 only.
 
 Each run also reports the server's CPU time per request (from /proc, user + system, over
 the measured part), and with both configurations the ratio of on to off within each
-round (two runs minutes apart rather than all runs of each), their median and range.
+round (two runs that follow each other, not runs minutes apart), their median and range.
 `--pin` runs the server on one CPU and wrk on the others, to tell whether the spread
 between runs is where the scheduler puts them: it is not, mostly (docs/benchmarks.md).
 """
