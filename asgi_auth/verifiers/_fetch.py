@@ -14,6 +14,10 @@ A known document is revalidated rather than fetched again, when the fetcher is g
 and a 304 keeps the document and renews its freshness. A document the server could
 not renew is used for `max_stale` seconds past its freshness at most; after that,
 requests that need it get 503 until a fetch succeeds.
+
+httpx is imported when the first fetcher is built, not by `import asgi_auth`: an app
+whose keys are all given needs none of it, and a server's every full collection walks
+the objects a module leaves behind (httpx's, and its command line's, `rich` among them).
 """
 
 from __future__ import annotations
@@ -24,13 +28,15 @@ import math
 import re
 import time
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
-import httpx
 
 from ..errors import ServiceUnavailable
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["BadDocument", "Fetcher", "read_capped", "redact"]
 
@@ -110,6 +116,8 @@ class Fetcher(Generic[T]):
         ttl_of: Callable[[httpx.Headers], float] | None = None,
         max_stale: float = math.inf,
     ) -> None:
+        import httpx  # noqa: F401 - loaded now, as the app is built, not by its first fetch
+
         self.url = url
         self.parse = parse
         self.what = what
@@ -181,6 +189,8 @@ class Fetcher(Generic[T]):
         self.usable_until = self.expires_at + self.max_stale
 
     async def _fetch(self) -> None:
+        import httpx
+
         reason = "deadline"
         with anyio.move_on_after(self.timeout):
             try:
@@ -226,6 +236,8 @@ class Fetcher(Generic[T]):
             self._validators["If-Modified-Since"] = modified
 
     async def _get(self) -> tuple[Any, httpx.Headers]:
+        import httpx
+
         # Userinfo goes in an Authorization header, not in the URL httpx logs at INFO.
         url = httpx.URL(self.url)
         auth = httpx.BasicAuth(url.username, url.password) if url.userinfo else None

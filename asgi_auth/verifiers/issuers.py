@@ -29,16 +29,18 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Union, cast
+from typing import TYPE_CHECKING, Any, Union, cast
 
 import anyio
-import httpx
 
 from ..context import Principal
 from ..errors import AuthError, ConfigurationError
 from .base import Verdict, answerer, is_pending
 from .jwt import JWTVerifier, _digest
 from .oidc import NEEDS_AUDIENCE, DiscoveryVerifier
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["Issuer", "TrustedIssuers", "unverified_issuer"]
 

@@ -19,13 +19,14 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
 from ._fetch import BadDocument, Fetcher, redact
 from ._keys import FAMILIES, KeySet, UnusableKey, VerifyingKey, key_from_jwk
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["JWKSClient"]
 

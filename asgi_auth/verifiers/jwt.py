@@ -19,9 +19,8 @@ import time
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from functools import partial
 from types import MappingProxyType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import httpx
 import jwt
 from jwt import PyJWK, PyJWKSet
 from jwt.algorithms import Algorithm, HMACAlgorithm, OKPAlgorithm, get_default_algorithms
@@ -34,6 +33,9 @@ from ._b64 import use_fast_segments
 from ._keys import FAMILIES, KeySet, UnusableKey, VerifyingKey, key_from_jwk, key_from_object
 from .base import Verdict
 from .jwks import JWKSClient
+
+if TYPE_CHECKING:
+    import httpx
 
 logger = logging.getLogger("asgi_auth")
 

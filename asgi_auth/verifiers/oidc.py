@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Iterable
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from ..context import Principal
 from ..errors import ConfigurationError
 from ._fetch import BadDocument, Fetcher, redact
 from .base import Verdict
 from .jwt import _ASYMMETRIC, JWTVerifier
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["DiscoveryVerifier"]
 

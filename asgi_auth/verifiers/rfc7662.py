@@ -26,12 +26,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 import anyio
 import anyio.lowlevel
-import httpx
 import jwt
 
 from ..context import Principal
@@ -39,6 +38,9 @@ from ..errors import ConfigurationError, ServiceUnavailable
 from ..stores import ResultCache
 from ._fetch import TooLarge, read_capped, redact
 from .base import Verdict
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["IntrospectionVerifier"]
 
@@ -139,6 +141,8 @@ class IntrospectionVerifier:
             raise ConfigurationError(
                 f"IntrospectionVerifier: auth_method={auth_method!r} takes client_secret= (and no private_key=)"
             )
+        import httpx  # here, not at the top: see verifiers/_fetch.py
+
         if httpx.URL(url).userinfo:
             raise ConfigurationError(
                 "IntrospectionVerifier: credentials go in client_secret= or private_key=, not in the URL"
@@ -375,6 +379,8 @@ class IntrospectionVerifier:
 
     def _http(self) -> httpx.AsyncClient:
         """One client (one connection pool) per event loop."""
+        import httpx
+
         loop = anyio.lowlevel.current_token()
         if self._client is None or self._client[0] != loop:  # tokens compare equal, not identical
             client = httpx.AsyncClient(timeout=self.timeout, transport=self.transport, follow_redirects=False)
@@ -396,6 +402,8 @@ class IntrospectionVerifier:
         return jwt.encode(claims, self._private_key, algorithm=self.algorithm, headers=headers)
 
     def _request(self, token: str) -> tuple[dict[str, str], httpx.Auth | None]:
+        import httpx
+
         form = {"token": token, "token_type_hint": "access_token"}
         if self.auth_method == "client_secret_basic":
             # RFC 6749 §2.3.1: id and secret are form-encoded before Basic's base64.
@@ -413,6 +421,8 @@ class IntrospectionVerifier:
 
     async def _post(self, token: str) -> dict[str, Any]:
         """The endpoint's JSON object for `token`, or `ServiceUnavailable`, by the deadline."""
+        import httpx
+
         self.requests += 1
         reason = "deadline"
         with anyio.move_on_after(self.timeout):

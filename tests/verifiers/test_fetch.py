@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -177,3 +179,31 @@ async def test_a_url_with_userinfo_is_never_printed(server: Misbehaving, caplog:
     assert "hunter2" not in printed and "svc" not in printed and "***@127.0.0.1" in printed
     assert redact("https://a:b@[::1]:8/x?y") == "https://***@[::1]:8/x?y"
     assert server.authorization == "Basic " + base64.b64encode(b"svc:hunter2").decode()  # still sent, as a header
+
+
+def test_httpx_is_imported_by_the_first_fetching_verifier_not_by_asgi_auth() -> None:
+    """An app whose keys are all given never loads httpx (nor the command line httpx
+    brings, rich among it): fewer objects for every full collection to walk."""
+    code = """
+import asyncio, sys, time
+import jwt
+import asgi_auth as aa
+secret = "s" * 32
+bearer = aa.HTTPBearer(verifier=aa.JWTVerifier(secret, algorithms=["HS256"], verify_audience=False))
+async def app(scope, receive, send):
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+guard = aa.AuthMiddleware(app, aa.AuthPolicy([], default=bearer))
+sent = []
+async def receive(): return {"type": "http.request"}
+async def send(m): sent.append(m)
+token = jwt.encode({"sub": "a", "exp": time.time() + 60}, secret, algorithm="HS256")
+scope = {"type": "http", "method": "GET", "path": "/", "headers": [(b"authorization", b"Bearer " + token.encode())]}
+asyncio.run(guard(scope, receive, send))
+assert sent[0]["status"] == 200, sent
+assert "httpx" not in sys.modules and "rich" not in sys.modules, "imported without a fetch"
+aa.JWTVerifier(jwks_url="http://127.0.0.1:9/keys", algorithms=["RS256"])
+assert "httpx" in sys.modules, "a fetching verifier built without its client library"
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
