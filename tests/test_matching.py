@@ -45,7 +45,7 @@ async def quart_path(path: str, root_path: str) -> str:
     """The path a Quart app's request has for this scope: what its router matches.
 
     A real app, not a helper of Quart's: how it strips `root_path` changed between the
-    releases asgi_auth supports (a split before 0.21, a prefix removal since)."""
+    releases asgi_auth supports (a split in 0.20, a prefix removal in 0.22)."""
     app = Quart(__name__)
     seen: list[str] = []
 
