@@ -53,8 +53,9 @@ def readings(path: str, root_path: str, trusted_root_path: str = "") -> list[Rea
 
     The readings are Starlette's route path (first: `AuthContext.rule` names its
     rule), the path as sent (a raw app), `root_path` removed as a bare prefix (Quart,
-    Django) and after its first occurrence anywhere (Litestar), the trusted root path
-    removed when the app strips it itself (`FastAPI(root_path=...)`), and the
+    Django) and after its first occurrence anywhere (Litestar, Quart 0.20), Quart's
+    `/ ` for a path outside `root_path` (which a route `/<name>` matches), the trusted
+    root path removed when the app strips it itself (`FastAPI(root_path=...)`), and the
     normalised forms of each. A normalising router (Litestar) strips the trailing
     slash of its templates too, so a normalised path is tried with and without one.
 
@@ -76,6 +77,8 @@ def readings(path: str, root_path: str, trusted_root_path: str = "") -> list[Rea
             bases.append((path[len(root_path) :], True))
         if root_path in path:  # Litestar: after the first occurrence, wherever it is
             bases.append((path.split(root_path, 1)[1], True))
+        if _outside(path, root_path):  # Quart: "/ ", which a route such as "/<name>" matches
+            bases.append(("/ ", True))
     seen: dict[tuple[str, ...], bool] = {}
     for base, primary in bases:
         forms: list[tuple[str, ...]] = [(f,) if f == "/" else (f, f + "/") for f in _normal_forms(base)]
@@ -84,6 +87,15 @@ def readings(path: str, root_path: str, trusted_root_path: str = "") -> list[Rea
         for form in forms:
             seen[form] = seen.get(form, False) or primary
     return [Reading(paths, primary) for paths, primary in seen.items()]
+
+
+def _outside(path: str, root_path: str) -> bool:
+    """Whether Quart gives this request the path " " (its request's path "/ "): the path
+    is `root_path` itself or does not start with it (0.22), or, read by the split of
+    releases before, has nothing after its first occurrence or no occurrence (0.20)."""
+    if path == root_path or not path.startswith(root_path):
+        return True
+    return path.split(root_path, 1)[1] == ""
 
 
 def _normal_forms(path: str) -> list[str]:

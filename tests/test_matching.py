@@ -83,7 +83,7 @@ async def test_readings_include_every_routers_own(path: str, root_path: str) -> 
     litestar = path.split(root_path, maxsplit=1)[-1] if root_path else path  # litestar/_asgi/asgi_router.py
     assert litestar_normalize(litestar) in paths
     quart = await quart_path(path, root_path)
-    assert quart == "/ " or quart in paths  # "/ ": Quart's path that no route can match
+    assert quart in paths
     assert litestar_normalize(django_strip(path, root_path)) in paths
     assert path in paths  # a raw app routing on scope["path"]
 
@@ -226,3 +226,20 @@ def test_the_memo_is_bounded_in_entries_and_key_size() -> None:
     policy.for_request("/public", "", "X" * 30)
     assert len(policy._memo) <= 10_000
     assert all(len(p) + len(r) <= 256 and len(m) <= 16 for p, r, m in policy._memo)
+
+
+@pytest.mark.parametrize("path", ["/x/prefix", "/x/y/prefix", "/prefix", "/elsewhere"])
+async def test_a_path_outside_quarts_root_path_is_held_to_the_route_quart_runs(path: str) -> None:
+    """Quart gives a request whose path lies outside its `root_path` the path `/ `,
+    which a route `/<name>` matches: the guard holds it to that route's rule."""
+    app = Quart(__name__)
+
+    @app.route("/<name>")
+    async def named(name: str) -> str:
+        return f"ran for {name!r}"
+
+    assert (await call_asgi(app, http_scope(path, root_path="/prefix")))[0]["status"] == 200  # Quart runs it
+    guard = aa.AuthMiddleware(app, aa.AuthPolicy([aa.Rule("/{name}", require=bearer)], default=[]))
+    assert (await call_asgi(guard, http_scope(path, root_path="/prefix")))[0]["status"] == 401
+    authorized = http_scope(path, root_path="/prefix", headers=[(b"authorization", b"Bearer good")])
+    assert (await call_asgi(guard, authorized))[0]["status"] == 200
