@@ -66,12 +66,12 @@ def installing(module: str) -> list[str]:
 
 
 def test_every_example_import_is_installed_by_the_examples_extra() -> None:
-    distributions = packages_distributions()
+    owners = packages_distributions()
     have = promised()
     missing = {}
     for path in EXAMPLES:
         for module in third_party_imports(path):
-            names = {normal(d) for d in distributions.get(module) or installing(module)}
+            names = {normal(d) for d in owners.get(module) or installing(module)}
             if not names & have:
                 missing[f"{path.relative_to(ROOT)}: {module}"] = sorted(names)
     assert missing == {}
