@@ -239,7 +239,19 @@ async def test_a_path_outside_quarts_root_path_is_held_to_the_route_quart_runs(p
         return f"ran for {name!r}"
 
     assert (await call_asgi(app, http_scope(path, root_path="/prefix")))[0]["status"] == 200  # Quart runs it
-    guard = aa.AuthMiddleware(app, aa.AuthPolicy([aa.Rule("/{name}", require=bearer)], default=[]))
-    assert (await call_asgi(guard, http_scope(path, root_path="/prefix")))[0]["status"] == 401
-    authorized = http_scope(path, root_path="/prefix", headers=[(b"authorization", b"Bearer good")])
-    assert (await call_asgi(guard, authorized))[0]["status"] == 200
+    for trusted in ("", "/prefix"):  # the root path the client chose, and the declared one
+        policy = aa.AuthPolicy([aa.Rule("/{name}", require=bearer)], default=[], root_path=trusted)
+        guard = aa.AuthMiddleware(app, policy)
+        assert (await call_asgi(guard, http_scope(path, root_path="/prefix")))[0]["status"] == 401
+        authorized = http_scope(path, root_path="/prefix", headers=[(b"authorization", b"Bearer good")])
+        assert (await call_asgi(guard, authorized))[0]["status"] == 200
+
+
+def test_quarts_reading_locks_no_public_route_under_the_trusted_root_path() -> None:
+    """hypercorn and granian report the root path beside the path: under the declared
+    one, `/public` stays public; under a root path the client chose, every reading counts."""
+    rules = [aa.Rule("/public", require=[]), aa.Rule("/{name}/x", require=bearer)]
+    trusted = aa.AuthPolicy(rules, default=bearer, root_path="/api")
+    assert trusted.for_request("/public", "/api", "GET").public
+    chosen = aa.AuthPolicy(rules, default=bearer)
+    assert not chosen.for_request("/public", "/api", "GET").public
