@@ -59,14 +59,14 @@ def readings(path: str, root_path: str, trusted_root_path: str = "") -> list[Rea
     normalised forms of each. A normalising router (Litestar) strips the trailing
     slash of its templates too, so a normalised path is tried with and without one.
 
-    The rule of any template that matches a reading applies, else `default`, with two
-    exceptions for the `root_path` the policy was told to trust, where these readings
-    apply a rule only if one matches: under uvicorn's `--root-path` the path as sent is
-    `root_path` plus the route path, which names no route of a correctly mounted app;
-    and Quart's `/ ` is an artefact of a path outside the prefix (as hypercorn and
-    granian report paths, the prefix beside them), not a route of an app that strips
-    the declared prefix. A `root_path` the client may have chosen (daphne takes it from
-    a header) gets no such exception.
+    The rule of any template that matches a reading applies, else `default`, with one
+    exception: under uvicorn's `--root-path` the path as sent is `root_path` plus the
+    route path, which names no route of a correctly mounted app. When `root_path` is
+    the one the policy was told to trust, that reading applies a rule only if one
+    matches; a `root_path` the client may have chosen (daphne takes it from a header)
+    gets no such exception. Quart's `/ ` gets none either, even under the trusted root
+    path: hypercorn and granian hand an app any path a client sends beside the prefix,
+    and Quart runs an undeclared `/<name>` on it, which `default` must then cover.
     """
     route = strip_root_path(path, root_path)
     bases: list[tuple[str, bool]] = [(route, True)]
@@ -80,7 +80,7 @@ def readings(path: str, root_path: str, trusted_root_path: str = "") -> list[Rea
         if root_path in path:  # Litestar: after the first occurrence, wherever it is
             bases.append((path.split(root_path, 1)[1], True))
         if _outside(path, root_path):  # Quart: "/ ", which a route such as "/<name>" matches
-            bases.append(("/ ", root_path != trusted_root_path))
+            bases.append(("/ ", True))
     seen: dict[tuple[str, ...], bool] = {}
     for base, primary in bases:
         forms: list[tuple[str, ...]] = [(f,) if f == "/" else (f, f + "/") for f in _normal_forms(base)]

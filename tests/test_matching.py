@@ -247,11 +247,22 @@ async def test_a_path_outside_quarts_root_path_is_held_to_the_route_quart_runs(p
         assert (await call_asgi(guard, authorized))[0]["status"] == 200
 
 
-def test_quarts_reading_locks_no_public_route_under_the_trusted_root_path() -> None:
-    """hypercorn and granian report the root path beside the path: under the declared
-    one, `/public` stays public; under a root path the client chose, every reading counts."""
-    rules = [aa.Rule("/public", require=[]), aa.Rule("/{name}/x", require=bearer)]
-    trusted = aa.AuthPolicy(rules, default=bearer, root_path="/api")
-    assert trusted.for_request("/public", "/api", "GET").public
-    chosen = aa.AuthPolicy(rules, default=bearer)
-    assert not chosen.for_request("/public", "/api", "GET").public
+@pytest.mark.parametrize(("path", "status"), [("/api", 401), ("/public", 401), ("/", 401), ("/api/public", 200)])
+async def test_a_path_outside_even_the_trusted_root_path_is_held_to_default(path: str, status: int) -> None:
+    """hypercorn and granian pass on whatever path a client sends, the declared prefix
+    beside it; Quart runs an undeclared `/<name>` on those outside the prefix, so they
+    get `default`, while a path under the prefix keeps its public rule."""
+    app = Quart(__name__)
+
+    @app.route("/public")
+    async def public() -> str:
+        return "public"
+
+    @app.route("/<name>")  # no rule: default covers it
+    async def named(name: str) -> str:
+        return f"ran for {name!r}"
+
+    assert (await call_asgi(app, http_scope(path, root_path="/api")))[0]["status"] == 200  # Quart runs a route
+    rules = [aa.Rule("/", require=[]), aa.Rule("/public", require=[])]
+    guard = aa.AuthMiddleware(app, aa.AuthPolicy(rules, default=bearer, root_path="/api"))
+    assert (await call_asgi(guard, http_scope(path, root_path="/api")))[0]["status"] == status
